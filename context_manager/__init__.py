@@ -1,0 +1,99 @@
+"""context_manager: the context of long OpenAI Realtime conversations, modelled offline.
+
+The window, truncation, prompt cache and cost of a realtime session, exactly and per model.
+
+The root re-exports the pure core (profiles, tokens, items, budget, errors). Parts with
+heavier dependencies are imported from their own modules: ``context_manager.cli``.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .budget import BudgetBreakdown, RunningBudget, compute_budget
+from .errors import (
+    BudgetExceededError,
+    ConfigurationError,
+    ContextManagerError,
+    InputFormatError,
+    InstructionsToolsLimitError,
+    ProfileError,
+    TokenizationError,
+    UnknownModelError,
+)
+from .items import (
+    FunctionCall,
+    FunctionCallOutput,
+    Image,
+    Item,
+    Message,
+    from_realtime_item,
+    read_jsonl,
+    to_realtime_item,
+    write_jsonl,
+)
+from .profiles import (
+    CacheProfile,
+    ModelProfile,
+    Prices,
+    ProviderProfile,
+    get_model_profile,
+    get_provider_profile,
+    load_model_profile,
+    load_provider_profile,
+    model_names,
+    provider_names,
+    register_model_profile,
+    register_provider_profile,
+    save_profile,
+)
+from .tokens import ItemTokens, ModalityTokens, TokenCounter, encoding_for_model, get_encoding
+from .tools import render_tools
+
+try:
+    __version__ = version("context-manager")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0"
+
+__all__ = [
+    "BudgetBreakdown",
+    "BudgetExceededError",
+    "CacheProfile",
+    "ConfigurationError",
+    "ContextManagerError",
+    "FunctionCall",
+    "FunctionCallOutput",
+    "Image",
+    "InputFormatError",
+    "InstructionsToolsLimitError",
+    "Item",
+    "ItemTokens",
+    "Message",
+    "ModalityTokens",
+    "ModelProfile",
+    "Prices",
+    "ProfileError",
+    "ProviderProfile",
+    "RunningBudget",
+    "TokenCounter",
+    "TokenizationError",
+    "UnknownModelError",
+    "__version__",
+    "compute_budget",
+    "encoding_for_model",
+    "from_realtime_item",
+    "get_encoding",
+    "get_model_profile",
+    "get_provider_profile",
+    "load_model_profile",
+    "load_provider_profile",
+    "model_names",
+    "provider_names",
+    "read_jsonl",
+    "register_model_profile",
+    "register_provider_profile",
+    "render_tools",
+    "save_profile",
+    "to_realtime_item",
+    "write_jsonl",
+]

@@ -1,0 +1,258 @@
+"""The token budget of a realtime session, and its running tally.
+
+The window of a model splits as::
+
+    context_window = response reserve (max_output_tokens)
+                   + instructions + tools          (at most max_instructions_tools_tokens)
+                   + history limit                 (what the server lets the conversation use)
+                   + slack                         (window the input limit leaves unused)
+
+The history limit is what the server truncates against (DESIGN.md, "Truncation"): the
+session's ``token_limits.post_instructions`` when set, else the model's input limit minus the
+instructions and tools. `compute_budget` makes this breakdown once per configuration;
+`RunningBudget` keeps the history figure current as items come and go, at a constant cost per
+item (the item is tokenized once; nothing already counted is re-read).
+
+>>> from context_manager.profiles import get_model_profile
+>>> b = compute_budget(get_model_profile("gpt-realtime"), instructions="Be brief.")
+>>> (b.instructions_tokens, b.history_limit)
+(3, 28669)
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from .errors import BudgetExceededError, ConfigurationError, InstructionsToolsLimitError
+from .items import Item
+from .profiles import ModelProfile
+from .tokens import ItemTokens, ModalityTokens, TokenCounter
+
+__all__ = ["BudgetBreakdown", "RunningBudget", "compute_budget"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BudgetBreakdown:
+    """How a model's window divides for one session configuration (all figures in tokens)."""
+
+    model: str
+    """The profile's model name."""
+    context_window: int
+    """The whole window."""
+    max_output_tokens: int
+    """The response reserve: the model's maximum output, held back from input."""
+    input_limit: int
+    """The model's input limit (window minus reserve, or less: see the profile)."""
+    instructions_tokens: int
+    """Tokens of the session instructions."""
+    tools_tokens: int
+    """Tokens of the tool definitions, as rendered for the model."""
+    instructions_tools_limit: int
+    """The cap on instructions plus tools."""
+    history_limit: int
+    """Tokens the conversation may hold before the server truncates."""
+    post_instructions: int | None = None
+    """The session's ``token_limits.post_instructions``, when it sets one."""
+    history_tokens: int = 0
+    """Tokens the conversation holds now (zero for a fresh configuration)."""
+
+    @property
+    def free_tokens(self) -> int:
+        """History room left before truncation (negative when over)."""
+        return self.history_limit - self.history_tokens
+
+    @property
+    def slack_tokens(self) -> int:
+        """Window that neither the reserve, the instructions, the tools nor history may use."""
+        return (
+            self.context_window
+            - self.max_output_tokens
+            - self.instructions_tokens
+            - self.tools_tokens
+            - self.history_limit
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data: every field plus ``free_tokens`` and ``slack_tokens``."""
+        return asdict(self) | {"free_tokens": self.free_tokens, "slack_tokens": self.slack_tokens}
+
+
+def compute_budget(
+    profile: ModelProfile,
+    *,
+    instructions: str = "",
+    tools: Sequence[Mapping[str, Any]] = (),
+    post_instructions: int | None = None,
+    counter: TokenCounter | None = None,
+) -> BudgetBreakdown:
+    """The breakdown of `profile`'s window for a session with these instructions and tools.
+
+    Args:
+        profile: the model profile.
+        instructions: the session instructions.
+        tools: the session's tool definitions (counted as `render_tools` writes them).
+        post_instructions: the session's ``truncation.token_limits.post_instructions``.
+        counter: a counter for `profile` to reuse (one is made if omitted).
+
+    Raises:
+        InstructionsToolsLimitError: instructions plus tools exceed the model's cap; the
+            message states both token counts and the limit.
+        ConfigurationError: `post_instructions` is not a positive number within the window
+            minus the response reserve (the server's own rule).
+    """
+    counter = counter if counter is not None else TokenCounter(profile)
+    instructions_tokens = counter.text(instructions)
+    tools_tokens = counter.tools(tools)
+    cap = profile.max_instructions_tools_tokens
+    if instructions_tokens + tools_tokens > cap:
+        raise InstructionsToolsLimitError(
+            model=profile.name,
+            instructions_tokens=instructions_tokens,
+            tools_tokens=tools_tokens,
+            limit=cap,
+        )
+    if post_instructions is not None:
+        ceiling = profile.context_window - profile.max_output_tokens
+        if not 0 < post_instructions <= ceiling:
+            raise ConfigurationError(
+                f"post_instructions must be between 1 and context_window - max_output_tokens"
+                f" = {ceiling:,} for {profile.name}, got {post_instructions:,}"
+            )
+        history_limit = post_instructions
+    else:
+        history_limit = profile.input_limit - instructions_tokens - tools_tokens
+    return BudgetBreakdown(
+        model=profile.name,
+        context_window=profile.context_window,
+        max_output_tokens=profile.max_output_tokens,
+        input_limit=profile.input_limit,
+        instructions_tokens=instructions_tokens,
+        tools_tokens=tools_tokens,
+        instructions_tools_limit=cap,
+        history_limit=history_limit,
+        post_instructions=post_instructions,
+    )
+
+
+class RunningBudget:
+    """The budget kept current as conversation items are added and removed.
+
+    Each `add` tokenizes the new item once (through the counter's memo) and updates the
+    running totals in constant time. Under ``assistant_audio_in_context = "latest"`` the
+    previous latest assistant audio item drops to its transcript when a newer one arrives,
+    which is a constant-time adjustment too. Memory holds one small record per retained item.
+
+    >>> from context_manager.profiles import get_model_profile
+    >>> from context_manager.items import Message
+    >>> p = get_model_profile("gpt-realtime")
+    >>> running = RunningBudget(compute_budget(p), TokenCounter(p))
+    >>> key = running.add(Message(role="user", text="", audio_ms=2796))
+    >>> running.history
+    ModalityTokens(text=4, audio=27, image=0)
+    """
+
+    def __init__(self, budget: BudgetBreakdown, counter: TokenCounter) -> None:
+        self._budget = budget
+        self._counter = counter
+        self._items: dict[str, ItemTokens] = {}
+        # Assistant audio items in order; the last one is the latest (keeps its audio).
+        self._assistant_audio: OrderedDict[str, None] = OrderedDict()
+        self._history = ModalityTokens()
+        self._next_key = 0
+
+    @property
+    def history(self) -> ModalityTokens:
+        """Tokens of the retained items, by modality."""
+        return self._history
+
+    @property
+    def history_tokens(self) -> int:
+        """Tokens of the retained items."""
+        return self._history.total
+
+    @property
+    def free_tokens(self) -> int:
+        """Room left before the server truncates (negative when over)."""
+        return self._budget.history_limit - self._history.total
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def breakdown(self) -> BudgetBreakdown:
+        """The breakdown with the current history figure."""
+        return replace(self._budget, history_tokens=self._history.total)
+
+    def _latest(self) -> str | None:
+        return next(reversed(self._assistant_audio), None)
+
+    def _counted(self, key: str) -> ModalityTokens:
+        tokens = self._items[key]
+        keep = self._counter.keeps_audio(is_latest_assistant=key == self._latest())
+        return tokens.in_context(keep)
+
+    def add(self, item: Item, *, key: str | None = None) -> str:
+        """Count `item` at the end of the history; returns its key (its id, or a new one).
+
+        Raises:
+            ConfigurationError: the key is already present.
+        """
+        if key is None:
+            key = item.id if item.id is not None else f"_local_{self._next_key}"
+            self._next_key += 1
+        if key in self._items:
+            raise ConfigurationError(f"item {key!r} is already counted in this budget")
+        tokens = self._counter.item(item)
+        if tokens.is_assistant_audio:
+            previous = self._latest()
+            if previous is not None:
+                # The former latest assistant item now counts as its transcript (or stays,
+                # under "all"): swap its contribution.
+                before = self._counted(previous)
+                self._assistant_audio[key] = None
+                self._history += self._counted(previous) - before
+            else:
+                self._assistant_audio[key] = None
+        self._items[key] = tokens
+        self._history += self._counted(key)
+        return key
+
+    def remove(self, key: str) -> ModalityTokens:
+        """Stop counting an item (deleted or truncated); returns what it was counted as.
+
+        Raises:
+            ConfigurationError: no item has this key.
+        """
+        if key not in self._items:
+            raise ConfigurationError(f"item {key!r} is not counted in this budget")
+        counted = self._counted(key)
+        was_latest = key == self._latest()
+        del self._items[key]
+        self._history -= counted
+        if key in self._assistant_audio:
+            del self._assistant_audio[key]
+            promoted = self._latest()
+            if was_latest and promoted is not None:
+                # The next most recent assistant item becomes the latest again.
+                demoted = self._counter.keeps_audio(is_latest_assistant=False)
+                self._history -= self._items[promoted].in_context(demoted)
+                self._history += self._counted(promoted)
+        return counted
+
+    def check(self) -> None:
+        """Raise if the history is over its limit.
+
+        Raises:
+            BudgetExceededError: with the history tokens and the limit.
+        """
+        if self._history.total > self._budget.history_limit:
+            raise BudgetExceededError(
+                f"conversation history of {self._budget.model} is over its limit",
+                used=self._history.total,
+                limit=self._budget.history_limit,
+            )

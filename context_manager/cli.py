@@ -1,0 +1,241 @@
+"""The ``context-manager`` command.
+
+Every command takes ``--json`` and then prints exactly one JSON object on stdout. Errors go
+to stderr as one line (``error: ...``) with exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from .budget import BudgetBreakdown, compute_budget
+from .errors import ConfigurationError, ContextManagerError, InputFormatError
+from .items import read_jsonl
+from .profiles import (
+    ModelProfile,
+    get_model_profile,
+    load_model_profile,
+    model_names,
+)
+from .tokens import TokenCounter
+from .tools import validate_tools
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="context-manager",
+    help="Model the context window, truncation, prompt cache and cost of OpenAI Realtime sessions.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+ModelOption = Annotated[
+    str | None, typer.Option("--model", help="A built-in model profile (default gpt-realtime).")
+]
+ProfileOption = Annotated[
+    Path | None, typer.Option("--profile", help="A model profile file (.json or .toml).")
+]
+
+
+def _emit_json(data: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise InputFormatError(f"{what} file not found", source=str(path)) from exc
+    except IsADirectoryError as exc:
+        raise InputFormatError(f"{what} path is a directory", source=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise InputFormatError(f"{what} file is not UTF-8 text", source=str(path)) from exc
+    except OSError as exc:
+        raise InputFormatError(
+            f"cannot read {what} file: {exc.strerror}", source=str(path)
+        ) from exc
+
+
+def _read_json(path: Path, what: str) -> Any:
+    text = _read_text(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputFormatError(
+            f"{what} file is not valid JSON: {exc.msg} (column {exc.colno})",
+            source=str(path),
+            line=exc.lineno,
+        ) from exc
+
+
+def _profile(model: str | None, profile: Path | None) -> ModelProfile:
+    if model is not None and profile is not None:
+        raise ConfigurationError("give --model or --profile, not both")
+    if profile is not None:
+        return load_model_profile(profile)
+    return get_model_profile(model or "gpt-realtime")
+
+
+@app.command()
+def budget(
+    instructions: Annotated[
+        Path, typer.Option("--instructions", help="A text file with the session instructions.")
+    ],
+    tools: Annotated[
+        Path | None,
+        typer.Option(
+            "--tools", help="A JSON file: the session's tools array (or {'tools': [...]})."
+        ),
+    ] = None,
+    model: ModelOption = None,
+    profile: ProfileOption = None,
+    post_instructions: Annotated[
+        int | None,
+        typer.Option(
+            "--post-instructions",
+            help="truncation.token_limits.post_instructions: the history limit to use.",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show how the model's window divides: reserve, instructions, tools, history."""
+    prof = _profile(model, profile)
+    text = _read_text(instructions, "instructions")
+    tool_list = validate_tools(_read_json(tools, "tools"), source=str(tools)) if tools else []
+    result = compute_budget(
+        prof, instructions=text, tools=tool_list, post_instructions=post_instructions
+    )
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        _print_budget(result)
+
+
+def _print_budget(b: BudgetBreakdown) -> None:
+    table = Table(title=f"Context budget: {b.model}", title_justify="left")
+    table.add_column("part")
+    table.add_column("tokens", justify="right")
+    table.add_column("share", justify="right")
+
+    def row(name: str, value: int) -> None:
+        table.add_row(name, f"{value:,}", f"{value / b.context_window:.1%}")
+
+    row("response reserve (max output)", b.max_output_tokens)
+    row("instructions", b.instructions_tokens)
+    row("tools", b.tools_tokens)
+    limit_name = "post_instructions" if b.post_instructions is not None else "input limit"
+    row(f"history limit (from {limit_name})", b.history_limit)
+    if b.slack_tokens:
+        row("unused by the limits", b.slack_tokens)
+    table.add_section()
+    row("context window", b.context_window)
+    console = Console()
+    console.print(table)
+    used = b.instructions_tokens + b.tools_tokens
+    console.print(
+        f"instructions + tools: {used:,} of {b.instructions_tools_limit:,}"
+        f" ({used / b.instructions_tools_limit:.1%}); input limit {b.input_limit:,}"
+    )
+
+
+@app.command()
+def count(
+    file: Annotated[Path, typer.Argument(help="A text file, or a conversation .jsonl file.")],
+    conversation: Annotated[
+        bool,
+        typer.Option(
+            "--conversation",
+            help="Read FILE as conversation JSONL and count its items in context.",
+        ),
+    ] = False,
+    model: ModelOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Count the tokens of a file (o200k_base, offline)."""
+    prof = _profile(model, profile)
+    counter = TokenCounter(prof)
+    result: dict[str, Any]
+    if conversation:
+        items = read_jsonl(file)
+        tokens = counter.items(items)
+        result = {
+            "tokens": tokens.total,
+            "encoding": prof.encoding,
+            "model": prof.name,
+            "items": len(items),
+            "text_tokens": tokens.text,
+            "audio_tokens": tokens.audio,
+            "image_tokens": tokens.image,
+        }
+    else:
+        result = {"tokens": counter.text(_read_text(file, "input")), "encoding": prof.encoding}
+    if as_json:
+        _emit_json(result)
+    else:
+        Console().print(
+            ", ".join(
+                f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}" for k, v in result.items()
+            )
+        )
+
+
+@app.command()
+def profiles(as_json: JsonFlag = False) -> None:
+    """List the built-in model profiles with their limits and prices."""
+    rows = [get_model_profile(name) for name in model_names()]
+    if as_json:
+        _emit_json({"models": [p.to_dict() for p in rows]})
+        return
+    table = Table(
+        title="Model profiles (token limits; USD per 1M tokens)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    table.add_column("model", no_wrap=True)
+    for col in ("window", "max out", "input", "instr+tools", "audio in", "cached", "audio out"):
+        table.add_column(col, justify="right")
+    for p in rows:
+        pr = p.prices_per_million
+        table.add_row(
+            p.name,
+            f"{p.context_window:,}",
+            f"{p.max_output_tokens:,}",
+            f"{p.input_limit:,}",
+            f"{p.max_instructions_tools_tokens:,}",
+            f"{pr.audio_input:g}",
+            f"{pr.audio_cached:g}",
+            f"{pr.audio_output:g}",
+        )
+    Console().print(table)
+
+
+def _fail(message: str) -> NoReturn:
+    # One line, whatever the message held.
+    sys.stderr.write("error: " + " ".join(message.split()) + "\n")
+    raise SystemExit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line; errors print one line on stderr and exit with status 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except ContextManagerError as exc:
+        _fail(str(exc))
+    except typer.TyperException as exc:  # usage errors: unknown option, bad value, ...
+        _fail(exc.format_message())
+    except typer.Abort:
+        _fail("aborted")
+    except KeyboardInterrupt:
+        _fail("interrupted")

@@ -1,0 +1,138 @@
+"""Errors raised by context_manager.
+
+Every error the library raises on purpose derives from `ContextManagerError`, so one
+``except ContextManagerError`` catches them all. The tree::
+
+    ContextManagerError
+    ├── ConfigurationError           the caller asked for something impossible
+    │   ├── ProfileError             a model or provider profile is invalid or unknown
+    │   └── UnknownModelError        no profile or encoding is registered for a model name
+    ├── InputFormatError             a file or object could not be read (path, line, field)
+    ├── BudgetExceededError          tokens over a limit (the numbers are attributes)
+    │   └── InstructionsToolsLimitError   instructions + tools over the model's cap
+    └── TokenizationError            the offline tokenizer could not be built or verified
+
+Messages always carry the numbers involved, and the same numbers are attributes, so
+callers can branch on them without parsing text.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BudgetExceededError",
+    "ConfigurationError",
+    "ContextManagerError",
+    "InputFormatError",
+    "InstructionsToolsLimitError",
+    "ProfileError",
+    "TokenizationError",
+    "UnknownModelError",
+]
+
+
+class ContextManagerError(Exception):
+    """Base class of every error context_manager raises on purpose."""
+
+
+class ConfigurationError(ContextManagerError):
+    """A developer mistake: an argument, option or setting that cannot work."""
+
+
+class ProfileError(ConfigurationError):
+    """A model or provider profile is invalid.
+
+    Attributes:
+        field: the dotted name of the offending field (``"cache.block_tokens"``), or
+            ``None`` when the problem is the profile as a whole.
+        source: where the profile came from (a file path or ``"built-in"``).
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, source: str | None = None):
+        where = f" ({source})" if source else ""
+        what = f"field {field!r}: " if field else ""
+        super().__init__(f"invalid profile{where}: {what}{message}")
+        self.reason = message
+        self.field = field
+        self.source = source
+
+    def with_source(self, source: str) -> ProfileError:
+        """The same error, saying where the profile came from."""
+        return ProfileError(self.reason, field=self.field, source=source)
+
+
+class UnknownModelError(ConfigurationError):
+    """No profile or tokenizer is registered under a model name.
+
+    Attributes:
+        name: the name that was asked for.
+        known: the names that are registered.
+    """
+
+    def __init__(self, name: str, known: list[str], *, what: str = "model") -> None:
+        super().__init__(f"unknown {what} {name!r}; known: {', '.join(sorted(known))}")
+        self.name = name
+        self.known = sorted(known)
+
+
+class InputFormatError(ContextManagerError):
+    """A file or object could not be read.
+
+    Attributes:
+        source: a path or a short description of the input.
+        line: the 1-based line number, for line-oriented files.
+        field: the dotted name of the offending field, when one is at fault.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        parts = [p for p in (source, f"line {line}" if line is not None else None) if p]
+        where = ":".join(parts)
+        what = f"field {field!r}: " if field else ""
+        super().__init__(f"{where + ': ' if where else ''}{what}{message}")
+        self.source = source
+        self.line = line
+        self.field = field
+
+
+class BudgetExceededError(ContextManagerError):
+    """Tokens exceed a limit.
+
+    Attributes:
+        used: the tokens that were counted.
+        limit: the limit they exceed.
+    """
+
+    def __init__(self, message: str, *, used: int, limit: int) -> None:
+        super().__init__(f"{message} ({used=:,}, {limit=:,}, over by {used - limit:,})")
+        self.used = used
+        self.limit = limit
+
+
+class InstructionsToolsLimitError(BudgetExceededError):
+    """Instructions plus tool definitions exceed the model's cap (16,384 on gpt-realtime).
+
+    Attributes:
+        instructions_tokens: tokens of the instructions.
+        tools_tokens: tokens of the tool definitions.
+    """
+
+    def __init__(self, *, model: str, instructions_tokens: int, tools_tokens: int, limit: int):
+        used = instructions_tokens + tools_tokens
+        super().__init__(
+            f"instructions + tools ({instructions_tokens:,} instructions + {tools_tokens:,} tools)"
+            f" exceed the instructions+tools limit of {model}",
+            used=used,
+            limit=limit,
+        )
+        self.instructions_tokens = instructions_tokens
+        self.tools_tokens = tools_tokens
+
+
+class TokenizationError(ContextManagerError):
+    """The offline tokenizer could not be built, or its data failed verification."""
