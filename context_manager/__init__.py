@@ -8,7 +8,7 @@ heavier dependencies are imported from their own modules: ``context_manager.cli`
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib import metadata as _metadata
 
 from .budget import BudgetBreakdown, RunningBudget, compute_budget
 from .errors import (
@@ -51,8 +51,8 @@ from .tokens import ItemTokens, ModalityTokens, TokenCounter, encoding_for_model
 from .tools import render_tools
 
 try:
-    __version__ = version("context-manager")
-except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = _metadata.version("context-manager")
+except _metadata.PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0"
 
 __all__ = [

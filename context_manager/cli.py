@@ -204,7 +204,7 @@ def profiles(as_json: JsonFlag = False) -> None:
         pad_edge=False,
     )
     table.add_column("model", no_wrap=True)
-    for col in ("window", "max out", "input", "instr+tools", "audio in", "cached", "audio out"):
+    for col in ("window", "max out", "input", "$ audio in", "$ audio out"):
         table.add_column(col, justify="right")
     for p in rows:
         pr = p.prices_per_million
@@ -213,9 +213,7 @@ def profiles(as_json: JsonFlag = False) -> None:
             f"{p.context_window:,}",
             f"{p.max_output_tokens:,}",
             f"{p.input_limit:,}",
-            f"{p.max_instructions_tools_tokens:,}",
             f"{pr.audio_input:g}",
-            f"{pr.audio_cached:g}",
             f"{pr.audio_output:g}",
         )
     Console().print(table)

@@ -205,6 +205,14 @@ def item_from_dict(
         record = _RECORD.validate_python(data)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
+        if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            raise InputFormatError(
+                f"unknown item type {data.get('type')!r}; expected one of"
+                " message, function_call, function_call_output",
+                source=source,
+                line=line,
+                field="type",
+            ) from exc
         loc = [str(p) for p in first["loc"]]
         # pydantic prefixes the union member's tag ("message.audio_ms"); drop it.
         if loc and loc[0] in {"message", "function_call", "function_call_output"}:
@@ -264,7 +272,10 @@ def item_to_dict(item: Item) -> dict[str, Any]:
 
 
 def iter_jsonl(lines: Iterable[str], *, source: str | None = None) -> Iterator[Item]:
-    """Parse conversation JSONL lines lazily; blank lines are skipped.
+    r"""Parse conversation JSONL lines lazily; blank lines are skipped.
+
+    Split a string on ``"\n"`` only (as iterating a file does), not with ``str.splitlines``,
+    which also splits on characters such as U+0085 that JSON strings may hold unescaped.
 
     Raises:
         InputFormatError: with the 1-based line number and the field at fault.
