@@ -33,9 +33,7 @@ def _host_of(address: Any) -> str | None:
 
 
 @pytest.fixture(autouse=True)
-def block_network(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
+def block_network(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every socket connection fail; `network_allowed` tests may reach loopback only."""
     allow_loopback = request.node.get_closest_marker("network_allowed") is not None
     real_connect = socket.socket.connect
