@@ -158,25 +158,30 @@ class RunningBudget:
         self._budget = budget
         self._counter = counter
         self._items: dict[str, ItemTokens] = {}
-        # Assistant audio items in order; the last one is the latest (keeps its audio).
+        # Assistant audio items in order; the last one is the latest (keeps its audio under
+        # "latest"). Earlier ones keep it only under "all".
         self._assistant_audio: OrderedDict[str, None] = OrderedDict()
-        self._history = ModalityTokens()
+        self._keep_latest = counter.keeps_audio(is_latest_assistant=True)
+        self._keep_earlier = counter.keeps_audio(is_latest_assistant=False)
+        self._latest_only = self._keep_latest and not self._keep_earlier
+        # Running totals as plain ints: the hot path builds no objects.
+        self._text = self._audio = self._image = 0
         self._next_key = 0
 
     @property
     def history(self) -> ModalityTokens:
         """Tokens of the retained items, by modality."""
-        return self._history
+        return ModalityTokens(self._text, self._audio, self._image)
 
     @property
     def history_tokens(self) -> int:
         """Tokens of the retained items."""
-        return self._history.total
+        return self._text + self._audio + self._image
 
     @property
     def free_tokens(self) -> int:
         """Room left before the server truncates (negative when over)."""
-        return self._budget.history_limit - self._history.total
+        return self._budget.history_limit - (self._text + self._audio + self._image)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -186,15 +191,25 @@ class RunningBudget:
 
     def breakdown(self) -> BudgetBreakdown:
         """The breakdown with the current history figure."""
-        return replace(self._budget, history_tokens=self._history.total)
+        return replace(self._budget, history_tokens=self.history_tokens)
 
     def _latest(self) -> str | None:
         return next(reversed(self._assistant_audio), None)
 
-    def _counted(self, key: str) -> ModalityTokens:
-        tokens = self._items[key]
-        keep = self._counter.keeps_audio(is_latest_assistant=key == self._latest())
-        return tokens.in_context(keep)
+    def _audio_kept(self, tokens: ItemTokens, sign: int) -> None:
+        # An assistant audio item counted as the latest one (audio kept, if the mode keeps it).
+        if self._keep_latest:
+            self._text += sign * tokens.text
+            self._audio += sign * tokens.audio
+        else:
+            self._text += sign * tokens.text_without_audio
+
+    def _swap_latest(self, tokens: ItemTokens, demote: bool) -> None:
+        # Under "latest", an item that stops (or starts) being the latest assistant item
+        # trades its audio for its transcript (or back).
+        sign = 1 if demote else -1
+        self._text += sign * (tokens.text_without_audio - tokens.text)
+        self._audio -= sign * tokens.audio
 
     def add(self, item: Item, *, key: str | None = None) -> str:
         """Count `item` at the end of the history; returns its key (its id, or a new one).
@@ -208,18 +223,18 @@ class RunningBudget:
         if key in self._items:
             raise ConfigurationError(f"item {key!r} is already counted in this budget")
         tokens = self._counter.item(item)
-        if tokens.is_assistant_audio:
-            previous = self._latest()
-            if previous is not None:
-                # The former latest assistant item now counts as its transcript (or stays,
-                # under "all"): swap its contribution.
-                before = self._counted(previous)
-                self._assistant_audio[key] = None
-                self._history += self._counted(previous) - before
-            else:
-                self._assistant_audio[key] = None
         self._items[key] = tokens
-        self._history += self._counted(key)
+        if not tokens.is_assistant_audio:
+            # The common case, inlined: this runs once per item in the live loop.
+            self._text += tokens.text
+            self._audio += tokens.audio
+            self._image += tokens.image
+            return key
+        previous = self._latest()
+        if previous is not None and self._latest_only:
+            self._swap_latest(self._items[previous], demote=True)
+        self._assistant_audio[key] = None
+        self._audio_kept(tokens, 1)
         return key
 
     def remove(self, key: str) -> ModalityTokens:
@@ -228,20 +243,25 @@ class RunningBudget:
         Raises:
             ConfigurationError: no item has this key.
         """
-        if key not in self._items:
+        tokens = self._items.pop(key, None)
+        if tokens is None:
             raise ConfigurationError(f"item {key!r} is not counted in this budget")
-        counted = self._counted(key)
+        if not tokens.is_assistant_audio:
+            self._text -= tokens.text
+            self._audio -= tokens.audio
+            self._image -= tokens.image
+            return tokens.full
         was_latest = key == self._latest()
-        del self._items[key]
-        self._history -= counted
-        if key in self._assistant_audio:
-            del self._assistant_audio[key]
+        del self._assistant_audio[key]
+        if was_latest:
+            self._audio_kept(tokens, -1)
             promoted = self._latest()
-            if was_latest and promoted is not None:
-                # The next most recent assistant item becomes the latest again.
-                demoted = self._counter.keeps_audio(is_latest_assistant=False)
-                self._history -= self._items[promoted].in_context(demoted)
-                self._history += self._counted(promoted)
+            if promoted is not None and self._latest_only:
+                self._swap_latest(self._items[promoted], demote=False)
+            return tokens.in_context(self._keep_latest)
+        counted = tokens.in_context(self._keep_earlier)
+        self._text -= counted.text
+        self._audio -= counted.audio
         return counted
 
     def check(self) -> None:
@@ -250,9 +270,9 @@ class RunningBudget:
         Raises:
             BudgetExceededError: with the history tokens and the limit.
         """
-        if self._history.total > self._budget.history_limit:
+        if self.free_tokens < 0:
             raise BudgetExceededError(
                 f"conversation history of {self._budget.model} is over its limit",
-                used=self._history.total,
+                used=self.history_tokens,
                 limit=self._budget.history_limit,
             )

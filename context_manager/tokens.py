@@ -34,16 +34,15 @@ import hashlib
 import math
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache, lru_cache, partial
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 import tiktoken
 import tiktoken_ext.openai_public as _openai_public
 
 from .errors import TokenizationError, UnknownModelError
-from .items import FunctionCall, FunctionCallOutput, Item, Message
+from .items import FunctionCall, Item, Message
 from .profiles import ModelProfile
 from .tools import render_tools
 
@@ -177,9 +176,12 @@ def encoding_for_model(model: str) -> tiktoken.Encoding:
 # ------------------------------------------------------------------------- counted items
 
 
-@dataclass(frozen=True, slots=True)
-class ModalityTokens:
-    """Tokens split by modality, as the Realtime ``usage`` object splits them."""
+class ModalityTokens(NamedTuple):
+    """Tokens split by modality, as the Realtime ``usage`` object splits them.
+
+    A named tuple, because the live loop makes several per item: it is cheap to build.
+    ``+`` and ``-`` work modality by modality.
+    """
 
     text: int = 0
     audio: int = 0
@@ -190,35 +192,62 @@ class ModalityTokens:
         """All modalities together."""
         return self.text + self.audio + self.image
 
-    def __add__(self, other: ModalityTokens) -> ModalityTokens:
-        return ModalityTokens(
-            self.text + other.text, self.audio + other.audio, self.image + other.image
-        )
+    def __add__(self, other: tuple[int, ...]) -> ModalityTokens:  # type: ignore[override]
+        # Element-wise, not tuple concatenation.
+        return ModalityTokens(self[0] + other[0], self[1] + other[1], self[2] + other[2])
 
-    def __sub__(self, other: ModalityTokens) -> ModalityTokens:
-        return ModalityTokens(
-            self.text - other.text, self.audio - other.audio, self.image - other.image
-        )
+    def __sub__(self, other: tuple[int, ...]) -> ModalityTokens:
+        return ModalityTokens(self[0] - other[0], self[1] - other[1], self[2] - other[2])
 
 
-@dataclass(frozen=True, slots=True)
-class ItemTokens:
+class ItemTokens(NamedTuple):
     """What one item costs, before the position-dependent assistant-audio rule is applied.
 
-    ``full`` is the item in context with its audio kept; ``text_only`` is the item when its
-    audio is not kept (an earlier assistant item under ``assistant_audio_in_context =
-    "latest"``): overhead plus the transcript. ``output`` is what the item costs as a
-    response's output (audio plus transcript text, no overhead).
+    One flat tuple of ints, built once per item, with three views:
+
+    * `full`: the item in context with its audio kept;
+    * `text_only`: the item when its audio is not kept (an earlier assistant item under
+      ``assistant_audio_in_context = "latest"``): overhead plus the transcript;
+    * `output`: the item as a response's output (audio plus transcript text, no overhead).
     """
 
-    full: ModalityTokens
-    text_only: ModalityTokens
-    output: ModalityTokens
+    text: int
+    """Text tokens in context with the audio kept (overhead included)."""
+    audio: int
+    """Audio tokens."""
+    image: int
+    """Image tokens."""
+    text_without_audio: int
+    """Text tokens in context when the audio is not kept (overhead plus transcript)."""
+    output_text: int
+    """Text tokens the item costs as output (its text or transcript, no overhead)."""
     is_assistant_audio: bool
+    """Whether the assistant-audio rule applies to the item."""
+
+    @property
+    def full(self) -> ModalityTokens:
+        """The item in context with its audio kept."""
+        return ModalityTokens(self.text, self.audio, self.image)
+
+    @property
+    def text_only(self) -> ModalityTokens:
+        """The item in context without its audio."""
+        return ModalityTokens(self.text_without_audio, 0, self.image)
+
+    @property
+    def output(self) -> ModalityTokens:
+        """The item as a response's output."""
+        return ModalityTokens(self.output_text, self.audio, 0)
 
     def in_context(self, keep_audio: bool) -> ModalityTokens:
         """The item's tokens in a request, given whether its (assistant) audio is kept."""
         return self.full if keep_audio or not self.is_assistant_audio else self.text_only
+
+
+# Builds an ItemTokens without the generated keyword __new__: `item` runs once per item live.
+_item_tokens: Callable[[tuple[int, int, int, int, int, bool]], ItemTokens] = partial(
+    tuple.__new__, ItemTokens
+)
 
 
 class TokenCounter:
@@ -249,6 +278,12 @@ class TokenCounter:
             return len(encode(text))
 
         self._count = lru_cache(maxsize=cache_size)(count)
+        # Read once: `item` runs per conversation item on the live path.
+        self._overhead = profile.item_overhead_tokens
+        self._in_rate = profile.audio_input_ms_per_token
+        self._out_rate = profile.audio_output_ms_per_token
+        self._user_transcript = profile.user_transcript_in_context
+        self._assistant_transcript = profile.assistant_transcript_in_context
         self._round: Callable[[float], int] = (
             math.floor if profile.audio_rounding == "floor" else math.ceil
         )
@@ -261,11 +296,11 @@ class TokenCounter:
 
     def user_audio(self, ms: float) -> int:
         """Tokens of `ms` milliseconds of user (input) audio."""
-        return self._round(ms / self.profile.audio_input_ms_per_token)
+        return self._round(ms / self._in_rate)
 
     def assistant_audio(self, ms: float) -> int:
         """Tokens of `ms` milliseconds of assistant (output) audio."""
-        return self._round(ms / self.profile.audio_output_ms_per_token)
+        return self._round(ms / self._out_rate)
 
     def images(self, count: int) -> int:
         """Tokens of `count` input images (a flat figure per image)."""
@@ -283,33 +318,26 @@ class TokenCounter:
 
     def item(self, item: Item) -> ItemTokens:
         """Count one item under the profile's rules (DESIGN.md, "Item tokens")."""
-        p = self.profile
-        overhead = p.item_overhead_tokens
+        overhead = self._overhead
         if isinstance(item, Message):
-            text = self.text(item.text)
-            image = self.images(len(item.images))
-            if item.audio_ms is None:
-                counted = ModalityTokens(overhead + text, 0, image)
-                return ItemTokens(counted, counted, ModalityTokens(text, 0, image), False)
+            text = self._count(item.text) if item.text else 0
+            image = self.images(len(item.images)) if item.images else 0
+            ms = item.audio_ms
+            if ms is None:
+                both = overhead + text
+                return _item_tokens((both, 0, image, both, text, False))
             if item.role == "user":
-                audio = self.user_audio(item.audio_ms)
-                shown = text if p.user_transcript_in_context else 0
-                full = ModalityTokens(overhead + shown, audio, image)
-                return ItemTokens(full, full, ModalityTokens(text, audio, image), False)
-            audio = self.assistant_audio(item.audio_ms)
-            shown = text if p.assistant_transcript_in_context else 0
-            return ItemTokens(
-                full=ModalityTokens(overhead + shown, audio, 0),
-                text_only=ModalityTokens(overhead + text, 0, 0),
-                output=ModalityTokens(text, audio, 0),
-                is_assistant_audio=True,
-            )
+                shown = overhead + (text if self._user_transcript else 0)
+                audio = self._round(ms / self._in_rate)
+                return _item_tokens((shown, audio, image, shown, text, False))
+            shown = overhead + (text if self._assistant_transcript else 0)
+            audio = self._round(ms / self._out_rate)
+            return _item_tokens((shown, audio, 0, overhead + text, text, True))
         if isinstance(item, FunctionCall):
             text = self.text(item.name) + self.text(item.arguments)
-        elif isinstance(item, FunctionCallOutput):
+        else:
             text = self.text(item.output)
-        counted = ModalityTokens(overhead + text, 0, 0)
-        return ItemTokens(counted, counted, ModalityTokens(text, 0, 0), False)
+        return _item_tokens((overhead + text, 0, 0, overhead + text, text, False))
 
     def keeps_audio(self, *, is_latest_assistant: bool) -> bool:
         """Whether an assistant audio item keeps its audio tokens at its place in a request."""
