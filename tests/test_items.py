@@ -30,9 +30,7 @@ from context_manager.items import audio_ms_from_bytes, item_from_dict, item_to_d
 
 from .strategies import items, items_strategy
 
-RECORDINGS = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "realtime-logs" / "jsonl_noaudio"
-)
+RECORDINGS = Path(__file__).resolve().parent / "data" / "realtime-logs"
 
 EXAMPLE = """\
 {"type":"message","role":"user","text":"Book me to Oslo.","audio_ms":3400,"t":12.5}

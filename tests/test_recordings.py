@@ -15,8 +15,7 @@ import pytest
 from context_manager import Message, TokenCounter, get_model_profile
 from context_manager.items import from_realtime_item
 
-LOGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "realtime-logs" / "jsonl_noaudio"
-pytestmark = pytest.mark.skipif(not LOGS.is_dir(), reason=f"recordings not found at {LOGS}")
+LOGS = Path(__file__).resolve().parent / "data" / "realtime-logs"
 
 
 def first_response(name: str) -> tuple[dict, list, dict]:
