@@ -152,34 +152,32 @@ class _ImageRecord(BaseModel):
     detail: ImageDetail | None = None
 
 
-class _MessageRecord(BaseModel):
+class _RecordBase(BaseModel):
+    # What every line may carry besides its own fields.
     model_config = _FORBID
+    id: str | None = None
+    t: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+
+
+class _MessageRecord(_RecordBase):
     type: Literal["message"]
     role: Role
     text: str = ""
     audio_ms: int | None = Field(default=None, ge=0)
     images: list[_ImageRecord] = Field(default_factory=list)
-    id: str | None = None
-    t: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
 
-class _FunctionCallRecord(BaseModel):
-    model_config = _FORBID
+class _FunctionCallRecord(_RecordBase):
     type: Literal["function_call"]
     name: str
     call_id: str
     arguments: str = "{}"
-    id: str | None = None
-    t: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
 
-class _FunctionCallOutputRecord(BaseModel):
-    model_config = _FORBID
+class _FunctionCallOutputRecord(_RecordBase):
     type: Literal["function_call_output"]
     call_id: str
     output: str
-    id: str | None = None
-    t: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
 
 _Record = Annotated[
