@@ -328,10 +328,10 @@ class TokenCounter:
                 return _item_tokens((both, 0, image, both, text, False))
             if item.role == "user":
                 shown = overhead + (text if self._user_transcript else 0)
-                audio = self._round(ms / self._in_rate)
+                audio = self.user_audio(ms)
                 return _item_tokens((shown, audio, image, shown, text, False))
             shown = overhead + (text if self._assistant_transcript else 0)
-            audio = self._round(ms / self._out_rate)
+            audio = self.assistant_audio(ms)
             return _item_tokens((shown, audio, 0, overhead + text, text, True))
         if isinstance(item, FunctionCall):
             text = self.text(item.name) + self.text(item.arguments)
