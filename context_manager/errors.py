@@ -9,7 +9,11 @@ Every error the library raises on purpose derives from `ContextManagerError`, so
     │   └── UnknownModelError        no profile or encoding is registered for a model name
     ├── InputFormatError             a file or object could not be read (path, line, field)
     ├── BudgetExceededError          tokens over a limit (the numbers are attributes)
-    │   └── InstructionsToolsLimitError   instructions + tools over the model's cap
+    │   ├── InstructionsToolsLimitError   instructions + tools over the model's cap
+    │   └── ContextOverflowError     the conversation cannot fit (truncation disabled, or
+    │                                the newest item alone over the limit)
+    ├── ServerModelError             what the Realtime server would answer with an `error`
+    │   └── SessionExpiredError      the session reached the provider's maximum duration
     └── TokenizationError            the offline tokenizer could not be built or verified
 
 Messages always carry the numbers involved, and the same numbers are attributes, so
@@ -22,9 +26,12 @@ __all__ = [
     "BudgetExceededError",
     "ConfigurationError",
     "ContextManagerError",
+    "ContextOverflowError",
     "InputFormatError",
     "InstructionsToolsLimitError",
     "ProfileError",
+    "ServerModelError",
+    "SessionExpiredError",
     "TokenizationError",
     "UnknownModelError",
 ]
@@ -132,6 +139,52 @@ class InstructionsToolsLimitError(BudgetExceededError):
         )
         self.instructions_tokens = instructions_tokens
         self.tools_tokens = tools_tokens
+
+
+class ContextOverflowError(BudgetExceededError):
+    """The retained conversation cannot fit the history limit.
+
+    Raised with truncation ``disabled`` when the conversation is over the limit, or in any
+    mode when the newest item alone exceeds it.
+    """
+
+
+class ServerModelError(ContextManagerError):
+    """An error the Realtime server would report, with the event it would send.
+
+    Attributes:
+        code: the error code (``item_not_found``, ``session_expired``, ...).
+        event: the server's ``error`` event as a dict
+            (``{"type": "error", "error": {"type", "code", "message", "param"}}``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        error_type: str = "invalid_request_error",
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.event: dict[str, object] = {
+            "type": "error",
+            "error": {"type": error_type, "code": code, "message": message, "param": param},
+        }
+
+
+class SessionExpiredError(ServerModelError):
+    """The session reached the provider's maximum duration (the server then closes it)."""
+
+    def __init__(self, *, max_session_seconds: float, elapsed: float) -> None:
+        minutes = max_session_seconds / 60
+        super().__init__(
+            f"Your session hit the maximum duration of {minutes:g} minutes.",
+            code="session_expired",
+        )
+        self.max_session_seconds = max_session_seconds
+        self.elapsed = elapsed
 
 
 class TokenizationError(ContextManagerError):

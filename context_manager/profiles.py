@@ -81,6 +81,8 @@ class CacheProfile(BaseModel):
     """A cached prefix unused for this long expires."""
     scope: CacheScope
     """``session``: a prefix serves its own session; ``organization``: any session."""
+    include_output: bool = True
+    """Whether a served response's output items are cached with its input (recordings: yes)."""
 
 
 class Prices(BaseModel):
@@ -139,6 +141,12 @@ class ModelProfile(BaseModel):
     """Prices in USD per million tokens."""
 
     # Optional keys: a profile file may leave them out.
+    user_audio_overhead_tokens: int = Field(default=0, ge=0)
+    """Extra text tokens of a user audio item, beyond ``item_overhead_tokens``."""
+    assistant_audio_overhead_tokens: int = Field(default=0, ge=0)
+    """Extra text tokens of an assistant item while it keeps its audio in context."""
+    function_overhead_tokens: int = Field(default=0, ge=0)
+    """Extra text tokens of a function call or function call output item."""
     encoding: str = "o200k_base"
     """The tiktoken encoding for text (every realtime model uses ``o200k_base``)."""
     audio_rounding: AudioRounding = "ceil"

@@ -280,6 +280,9 @@ class TokenCounter:
         self._count = lru_cache(maxsize=cache_size)(count)
         # Read once: `item` runs per conversation item on the live path.
         self._overhead = profile.item_overhead_tokens
+        self._user_audio_overhead = profile.user_audio_overhead_tokens
+        self._assistant_audio_overhead = profile.assistant_audio_overhead_tokens
+        self._function_overhead = profile.function_overhead_tokens
         self._in_rate = profile.audio_input_ms_per_token
         self._out_rate = profile.audio_output_ms_per_token
         self._user_transcript = profile.user_transcript_in_context
@@ -327,17 +330,20 @@ class TokenCounter:
                 both = overhead + text
                 return _item_tokens((both, 0, image, both, text, False))
             if item.role == "user":
-                shown = overhead + (text if self._user_transcript else 0)
+                shown = overhead + self._user_audio_overhead
+                shown += text if self._user_transcript else 0
                 audio = self.user_audio(ms)
                 return _item_tokens((shown, audio, image, shown, text, False))
-            shown = overhead + (text if self._assistant_transcript else 0)
+            shown = overhead + self._assistant_audio_overhead
+            shown += text if self._assistant_transcript else 0
             audio = self.assistant_audio(ms)
             return _item_tokens((shown, audio, 0, overhead + text, text, True))
         if isinstance(item, FunctionCall):
             text = self.text(item.name) + self.text(item.arguments)
         else:
             text = self.text(item.output)
-        return _item_tokens((overhead + text, 0, 0, overhead + text, text, False))
+        counted = overhead + self._function_overhead + text
+        return _item_tokens((counted, 0, 0, counted, text, False))
 
     def keeps_audio(self, *, is_latest_assistant: bool) -> bool:
         """Whether an assistant audio item keeps its audio tokens at its place in a request."""

@@ -1,0 +1,153 @@
+"""The prompt cache: which leading tokens of a request were already processed.
+
+DESIGN.md, "Prompt cache". A request is a sequence of segments: the instructions, the tools,
+then each retained item. Each served request (with its output, when the profile says the
+output is cached too) becomes a cached prefix with a last-used time; a prefix unused for
+``ttl_seconds`` expires. A new request's cached tokens are its longest common prefix with a
+live cached prefix, compared segment by segment (a changed or dropped segment breaks the
+match at its start), rounded down to a multiple of ``block_tokens``, and 0 below
+``min_prefix_tokens``. The split by modality follows the matched segments in order, each
+segment laid out as text, then audio, then image; the rounding removes tokens from the end.
+
+The prefixes live in a trie keyed by segment, so a lookup costs one step per matched segment
+however many prefixes are cached, and a stored request shares its path with the earlier
+requests it extends. Expired branches are pruned as stores pass by them, so memory follows
+the live prefixes, not the length of the conversation.
+
+>>> from context_manager.profiles import CacheProfile
+>>> from context_manager.tokens import ModalityTokens
+>>> cache = PromptCache(CacheProfile(block_tokens=64, min_prefix_tokens=64, ttl_seconds=300,
+...                                  scope="session"))
+>>> request = [Segment("instructions", ModalityTokens(text=100)),
+...            Segment("u1", ModalityTokens(4, 27))]
+>>> cache.lookup(request, now=0.0, session="s")
+ModalityTokens(text=0, audio=0, image=0)
+>>> cache.store(request, now=0.0, session="s")
+>>> cache.lookup([*request, Segment("a1", ModalityTokens(12, 42))], now=10.0, session="s")
+ModalityTokens(text=104, audio=24, image=0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+from ..profiles import CacheProfile
+from ..tokens import ModalityTokens
+
+__all__ = ["PromptCache", "Segment", "round_cached"]
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One part of a request: its identity (equal keys mean identical content) and tokens."""
+
+    key: Hashable
+    tokens: ModalityTokens
+
+
+class _Node:
+    __slots__ = ("children", "last_used")
+
+    def __init__(self, last_used: float) -> None:
+        self.children: dict[Hashable, _Node] = {}
+        self.last_used = last_used
+
+
+def round_cached(matched: Sequence[ModalityTokens], profile: CacheProfile) -> ModalityTokens:
+    """Cached tokens by modality for a matched run of segments (the block and minimum rule).
+
+    >>> p = CacheProfile(block_tokens=64, min_prefix_tokens=64, ttl_seconds=300, scope="session")
+    >>> round_cached([ModalityTokens(text=15, audio=27), ModalityTokens(text=12, audio=42)], p)
+    ModalityTokens(text=27, audio=37, image=0)
+    """
+    total = sum(m.total for m in matched)
+    cached = total - total % profile.block_tokens
+    if cached < profile.min_prefix_tokens:
+        return ModalityTokens()
+    text = sum(m.text for m in matched)
+    audio = sum(m.audio for m in matched)
+    image = sum(m.image for m in matched)
+    excess = total - cached
+    # Remove the excess from the end: the last segment's image, then audio, then text, ...
+    for seg in reversed(matched):
+        if excess == 0:
+            break
+        for part in (2, 1, 0):
+            take = min(excess, seg[part])
+            if part == 2:
+                image -= take
+            elif part == 1:
+                audio -= take
+            else:
+                text -= take
+            excess -= take
+    return ModalityTokens(text, audio, image)
+
+
+class PromptCache:
+    """Cached prefixes of served requests, for one session or a whole organization.
+
+    Share one instance between `ServerModel` sessions to model an organization-wide cache
+    (``scope = "organization"``); with ``scope = "session"`` each session id has its own
+    prefixes even in a shared instance.
+    """
+
+    def __init__(self, profile: CacheProfile) -> None:
+        self.profile = profile
+        self._roots: dict[str, _Node] = {}
+
+    def _root(self, session: str, create: bool) -> _Node | None:
+        scope = "" if self.profile.scope == "organization" else session
+        root = self._roots.get(scope)
+        if root is None and create:
+            root = self._roots[scope] = _Node(0.0)
+        return root
+
+    def _live(self, node: _Node, now: float) -> bool:
+        return now - node.last_used < self.profile.ttl_seconds
+
+    def matched(self, segments: Sequence[Segment], *, now: float, session: str) -> int:
+        """How many leading segments match a live cached prefix."""
+        node = self._root(session, create=False)
+        count = 0
+        if node is None:
+            return 0
+        for seg in segments:
+            child = node.children.get(seg.key)
+            if child is None or not self._live(child, now):
+                break
+            node = child
+            count += 1
+        return count
+
+    def lookup(self, segments: Sequence[Segment], *, now: float, session: str) -> ModalityTokens:
+        """Cached tokens, by modality, of a request made of `segments` at time `now`."""
+        count = self.matched(segments, now=now, session=session)
+        return round_cached([s.tokens for s in segments[:count]], self.profile)
+
+    def store(self, segments: Sequence[Segment], *, now: float, session: str) -> None:
+        """Record a served request (and its output, if cached) as a prefix used at `now`."""
+        node = self._root(session, create=True)
+        assert node is not None
+        node.last_used = now
+        for seg in segments:
+            # Prune expired branches on the way: what no live request can reach is dropped.
+            stale = [k for k, c in node.children.items() if not self._live(c, now)]
+            for key in stale:
+                del node.children[key]
+            child = node.children.get(seg.key)
+            if child is None:
+                child = node.children[seg.key] = _Node(now)
+            child.last_used = now
+            node = child
+
+    def size(self) -> int:
+        """How many segment nodes are held (for memory checks)."""
+        stack = list(self._roots.values())
+        count = 0
+        while stack:
+            node = stack.pop()
+            count += 1
+            stack.extend(node.children.values())
+        return count

@@ -1,0 +1,462 @@
+"""`ServerModel`: a pure, deterministic model of one Realtime session on the server.
+
+It holds the conversation, applies truncation when a response is created, tracks the prompt
+cache, and produces the usage a ``response.done`` would carry (DESIGN.md, "The central idea").
+It does no I/O and reads time only from an injected clock.
+
+The client events it models: ``session.update`` (`update_session`),
+``conversation.item.create`` (`create_item`, with ``previous_item_id`` insertion including
+``"root"``), ``conversation.item.delete`` (`delete_item`), ``conversation.item.truncate``
+(`truncate_item`) and ``response.create`` (`create_response`, given the response's output
+items). Mistakes the server would reject raise `ServerModelError` carrying the server's
+``error`` event; an overflow under ``disabled`` truncation is a failed response, not an
+exception, because the session goes on.
+
+>>> from context_manager.items import Message
+>>> from context_manager.profiles import get_model_profile
+>>> clock = ManualClock()
+>>> server = ServerModel(get_model_profile("gpt-realtime"), clock=clock,
+...                      config=SessionConfig(instructions="Answer in two or three words."))
+>>> _ = server.create_item(Message(role="user", text="Say a short greeting."))
+>>> result = server.create_response([Message(role="assistant", text="Hi there!", audio_ms=750)])
+>>> result.usage.input, result.usage.output  # recorded: input text 16; output audio 15
+(ModalityTokens(text=16, audio=0, image=0), ModalityTokens(text=3, audio=15, image=0))
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..budget import BudgetBreakdown, compute_budget
+from ..errors import ContextOverflowError, ServerModelError, SessionExpiredError
+from ..items import Item, Message
+from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
+from ..tokens import ItemTokens, ModalityTokens, TokenCounter
+from ..tools import render_tools
+from .cache import PromptCache, Segment
+from .pricing import Cost, price
+from .truncation import Truncation, plan_truncation
+from .usage import Usage
+
+__all__ = ["ManualClock", "ResponseResult", "ServerModel", "SessionConfig"]
+
+
+class ManualClock:
+    """A clock that moves only when told: the default for simulations and tests.
+
+    >>> clock = ManualClock(10.0)
+    >>> clock.advance(2.5)
+    12.5
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        """Move forward by `seconds` (never back) and return the new time."""
+        if seconds < 0:
+            raise ValueError(f"a clock cannot go back ({seconds} s)")
+        self.now += seconds
+        return self.now
+
+    def set(self, t: float) -> None:
+        """Move to time `t`, which must not be earlier than now."""
+        if t < self.now:
+            raise ValueError(f"a clock cannot go back (from {self.now} to {t})")
+        self.now = t
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionConfig:
+    """The session settings the model uses (the rest of ``session.update`` does not matter here)."""
+
+    instructions: str = ""
+    tools: tuple[Mapping[str, Any], ...] = ()
+    truncation: Truncation = field(default_factory=Truncation)
+    max_output_tokens: int | None = None
+    """The session's ``max_output_tokens``; ``None`` is the API's ``"inf"``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResponseResult:
+    """What one ``response.create`` did."""
+
+    index: int
+    """0-based response number in the session."""
+    t: float
+    """Clock time of the response."""
+    usage: Usage
+    """The ``response.done`` usage (all zero for a failed response)."""
+    cost: Cost
+    """Its cost in US dollars."""
+    retained_items: int
+    """Conversation items in the response's input."""
+    dropped_items: tuple[str, ...] = ()
+    """Ids of the items truncation dropped at this response."""
+    output_item_ids: tuple[str, ...] = ()
+    """Ids given to the output items."""
+    error: dict[str, Any] | None = None
+    """The server's ``error`` event when the response failed (overflow), else ``None``."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the response was produced."""
+        return self.error is None
+
+
+@dataclass(slots=True)
+class _Entry:
+    item: Item
+    tokens: ItemTokens
+    key: tuple[Hashable, ...]
+
+
+_ROOT = "root"
+
+# Audio identity: no two audio items are the same audio, in any session of the process.
+_AUDIO_IDS = itertools.count()
+
+
+class ServerModel:
+    """One Realtime session as the server sees it.
+
+    Args:
+        profile: the model profile.
+        provider: the provider profile (or name); sets the session's maximum duration.
+        config: the session settings at the start.
+        cache: a prompt cache to use; share one between sessions for an organization-wide cache.
+        clock: a callable returning seconds; a `ManualClock` at 0 by default.
+        session_id: this session's id (the cache scope under ``scope = "session"``).
+        counter: a token counter for `profile` to share.
+    """
+
+    def __init__(
+        self,
+        profile: ModelProfile,
+        provider: ProviderProfile | str = "openai",
+        *,
+        config: SessionConfig | None = None,
+        cache: PromptCache | None = None,
+        clock: Callable[[], float] | None = None,
+        session_id: str = "session",
+        counter: TokenCounter | None = None,
+    ) -> None:
+        self.profile = profile
+        self.provider = get_provider_profile(provider) if isinstance(provider, str) else provider
+        self.counter = counter if counter is not None else TokenCounter(profile)
+        self.cache = cache if cache is not None else PromptCache(profile.cache)
+        self.clock: Callable[[], float] = clock if clock is not None else ManualClock()
+        self.session_id = session_id
+        self.started_at = self.clock()
+        self._entries: list[_Entry] = []
+        self._dropped: set[str] = set()
+        self._ids = itertools.count()
+        self._responses = 0
+        self._keep_latest = self.counter.keeps_audio(is_latest_assistant=True)
+        self._keep_earlier = self.counter.keeps_audio(is_latest_assistant=False)
+        self.config = SessionConfig()
+        self._budget = compute_budget(profile, counter=self.counter)
+        self._head: list[Segment] = []
+        self.update_session(**_fields(config or SessionConfig()))
+
+    # ------------------------------------------------------------------ session
+
+    @property
+    def budget(self) -> BudgetBreakdown:
+        """The window's breakdown for the current instructions, tools and truncation."""
+        return replace(self._budget, history_tokens=self.retained_tokens().total)
+
+    def _check_open(self) -> None:
+        elapsed = self.clock() - self.started_at
+        if elapsed >= self.provider.max_session_seconds:
+            raise SessionExpiredError(
+                max_session_seconds=self.provider.max_session_seconds, elapsed=elapsed
+            )
+
+    @property
+    def expired(self) -> bool:
+        """Whether the provider's maximum session duration has passed."""
+        return self.clock() - self.started_at >= self.provider.max_session_seconds
+
+    def update_session(
+        self,
+        *,
+        instructions: str | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        truncation: Truncation | None = None,
+        max_output_tokens: int | None = None,
+    ) -> SessionConfig:
+        """Apply a ``session.update``; unspecified settings keep their value.
+
+        Raises:
+            InstructionsToolsLimitError: the instructions and tools exceed the model's cap.
+            ConfigurationError: ``post_instructions`` is above window − max output.
+            SessionExpiredError: the session is over.
+        """
+        self._check_open()
+        new = SessionConfig(
+            instructions=self.config.instructions if instructions is None else instructions,
+            tools=self.config.tools if tools is None else tuple(tools),
+            truncation=self.config.truncation if truncation is None else truncation,
+            max_output_tokens=(
+                self.config.max_output_tokens if max_output_tokens is None else max_output_tokens
+            ),
+        )
+        self._budget = compute_budget(
+            self.profile,
+            instructions=new.instructions,
+            tools=new.tools,
+            post_instructions=new.truncation.post_instructions,
+            counter=self.counter,
+        )
+        self.config = new
+        # Instructions and tools lead every request: their keys are their content, so a
+        # change breaks the cached prefix right there.
+        head = []
+        if self._budget.instructions_tokens:
+            head.append(
+                Segment(
+                    ("instructions", new.instructions),
+                    ModalityTokens(self._budget.instructions_tokens),
+                )
+            )
+        if self._budget.tools_tokens:
+            head.append(
+                Segment(
+                    ("tools", render_tools(new.tools)), ModalityTokens(self._budget.tools_tokens)
+                )
+            )
+        self._head = head
+        return new
+
+    # ------------------------------------------------------------------ items
+
+    def _index(self, item_id: str) -> int:
+        for n, entry in enumerate(self._entries):
+            if entry.item.id == item_id:
+                return n
+        raise ServerModelError(
+            f"Item with item_id '{item_id}' not found.", code="item_not_found", param="item_id"
+        )
+
+    def _entry(self, item: Item) -> _Entry:
+        tokens = self.counter.item(item)
+        if isinstance(item, Message):
+            # Audio is unique to its item; text content is not, so identical text items in
+            # identical places hit the cache across sessions, as recorded.
+            audio = next(_AUDIO_IDS) if item.audio_ms is not None else None
+            key: tuple[Hashable, ...] = (
+                "message",
+                item.role,
+                item.text,
+                item.audio_ms,
+                item.images,
+                audio,
+            )
+        else:
+            key = (
+                item.type,
+                *(
+                    getattr(item, f)
+                    for f in ("name", "call_id", "arguments", "output")
+                    if hasattr(item, f)
+                ),
+            )
+        return _Entry(item, tokens, key)
+
+    def create_item(self, item: Item, previous_item_id: str | None = None) -> str:
+        """Add an item (``conversation.item.create``); returns its id.
+
+        Args:
+            item: the item; an id is assigned when it has none.
+            previous_item_id: ``None`` appends; ``"root"`` puts it first; an id puts it right
+                after that item (after an item truncation dropped, it goes first among the
+                retained items).
+
+        Raises:
+            ServerModelError: the id exists already, or `previous_item_id` is unknown.
+            SessionExpiredError: the session is over.
+        """
+        self._check_open()
+        if item.id is None:
+            item = replace(item, id=f"item_{next(self._ids):06d}")
+        assert item.id is not None
+        if item.id in self._dropped or any(e.item.id == item.id for e in self._entries):
+            raise ServerModelError(
+                f"Item with id '{item.id}' already exists.", code="item_id_exists", param="item.id"
+            )
+        entry = self._entry(item)
+        if previous_item_id is None:
+            self._entries.append(entry)
+        elif previous_item_id == _ROOT or previous_item_id in self._dropped:
+            self._entries.insert(0, entry)
+        else:
+            self._entries.insert(self._index(previous_item_id) + 1, entry)
+        return item.id
+
+    def delete_item(self, item_id: str) -> None:
+        """Remove an item (``conversation.item.delete``).
+
+        Raises:
+            ServerModelError: no item has this id.
+        """
+        self._check_open()
+        if item_id in self._dropped:
+            self._dropped.discard(item_id)
+            return
+        del self._entries[self._index(item_id)]
+
+    def truncate_item(self, item_id: str, audio_end_ms: int) -> None:
+        """Cut an assistant item's audio at `audio_end_ms` (``conversation.item.truncate``).
+
+        The server deletes the transcript so no unheard text stays in context: the item keeps
+        ``audio_end_ms`` of audio and no text.
+
+        Raises:
+            ServerModelError: the item is not assistant audio, or is shorter than `audio_end_ms`.
+        """
+        self._check_open()
+        n = self._index(item_id)
+        item = self._entries[n].item
+        if not (
+            isinstance(item, Message) and item.role == "assistant" and item.audio_ms is not None
+        ):
+            raise ServerModelError(
+                "Only model output audio messages can be truncated",
+                code="unsupported_content_type",
+                param="item_id",
+            )
+        if audio_end_ms < 0 or audio_end_ms > item.audio_ms:
+            raise ServerModelError(
+                f"Audio content of {item.audio_ms}ms is already shorter than {audio_end_ms}ms",
+                code="invalid_value",
+                param="audio_end_ms",
+            )
+        self._entries[n] = self._entry(replace(item, text="", audio_ms=audio_end_ms))
+
+    @property
+    def items(self) -> list[Item]:
+        """The retained conversation items, in order."""
+        return [e.item for e in self._entries]
+
+    @property
+    def dropped_ids(self) -> frozenset[str]:
+        """Ids of the items truncation has dropped (they never come back)."""
+        return frozenset(self._dropped)
+
+    # ------------------------------------------------------------------ requests
+
+    def _latest_assistant(self) -> int:
+        for n in range(len(self._entries) - 1, -1, -1):
+            if self._entries[n].tokens.is_assistant_audio:
+                return n
+        return -1
+
+    def _item_segments(self) -> list[Segment]:
+        latest = self._latest_assistant()
+        segments = []
+        for n, entry in enumerate(self._entries):
+            keep = self._keep_latest if n == latest else self._keep_earlier
+            variant = "as-is" if keep or not entry.tokens.is_assistant_audio else "as-text"
+            segments.append(Segment((*entry.key, variant), entry.tokens.in_context(keep)))
+        return segments
+
+    def retained_tokens(self) -> ModalityTokens:
+        """Tokens of the retained items as the next request would count them."""
+        total = ModalityTokens()
+        for seg in self._item_segments():
+            total += seg.tokens
+        return total
+
+    def create_response(self, output: Sequence[Item] = ()) -> ResponseResult:
+        """Create a response (``response.create``) whose output items are `output`.
+
+        Truncation runs first; the request is priced against the prompt cache; the output
+        items join the conversation. Under ``disabled`` truncation, an over-limit
+        conversation gives a failed response (``error`` set, zero usage, no output added).
+
+        Raises:
+            SessionExpiredError: the session is over.
+        """
+        self._check_open()
+        now = self.clock()
+        index = self._responses
+        self._responses += 1
+        items = self._item_segments()
+        truncation = self.config.truncation
+        try:
+            drop = plan_truncation(
+                [s.tokens.total for s in items],
+                limit=self._budget.history_limit,
+                ratio=truncation.retention_ratio,
+                disabled=truncation.mode == "disabled",
+            )
+        except ContextOverflowError as exc:
+            zero = Usage(input=ModalityTokens(), cached=ModalityTokens(), output=ModalityTokens())
+            failed = ServerModelError(str(exc), code="context_length_exceeded")
+            return ResponseResult(
+                index=index,
+                t=now,
+                usage=zero,
+                cost=Cost(),
+                retained_items=len(items),
+                error=failed.event,
+            )
+        dropped = tuple(e.item.id for e in self._entries[:drop] if e.item.id is not None)
+        if drop:
+            self._dropped.update(dropped)
+            del self._entries[:drop]
+            items = self._item_segments()
+        segments = [*self._head, *items]
+        if self.profile.response_overhead_tokens:
+            # The priming of the response: unique to this request, never a cache hit.
+            segments.append(
+                Segment(
+                    ("response", self.session_id, index),
+                    ModalityTokens(self.profile.response_overhead_tokens),
+                )
+            )
+        input_tokens = ModalityTokens()
+        for seg in segments:
+            input_tokens += seg.tokens
+        cached = self.cache.lookup(segments, now=now, session=self.session_id)
+        output_ids = []
+        output_tokens = ModalityTokens()
+        stored = list(segments)
+        for item in output:
+            item_id = self.create_item(item)
+            output_ids.append(item_id)
+            entry = self._entries[-1]
+            output_tokens += entry.tokens.output
+            # The output continues the request: cached as it will stand in the next request.
+            stored.append(
+                Segment((*entry.key, "as-is"), entry.tokens.in_context(self._keep_latest))
+            )
+        if not self.profile.cache.include_output:
+            stored = segments
+        self.cache.store(stored, now=now, session=self.session_id)
+        usage = Usage(input=input_tokens, cached=cached, output=output_tokens)
+        return ResponseResult(
+            index=index,
+            t=now,
+            usage=usage,
+            cost=price(usage, self.profile.prices_per_million),
+            retained_items=len(items),
+            dropped_items=dropped,
+            output_item_ids=tuple(output_ids),
+        )
+
+
+def _fields(config: SessionConfig) -> dict[str, Any]:
+    return {
+        "instructions": config.instructions,
+        "tools": config.tools,
+        "truncation": config.truncation,
+        "max_output_tokens": config.max_output_tokens,
+    }
