@@ -21,10 +21,15 @@ from .errors import ConfigurationError, ContextManagerError, InputFormatError
 from .items import read_jsonl
 from .profiles import (
     ModelProfile,
+    ProviderProfile,
     get_model_profile,
+    get_provider_profile,
     load_model_profile,
+    load_provider_profile,
     model_names,
 )
+from .server import SessionConfig, Truncation
+from .simulate import SimulationResult, simulate_conversation
 from .tokens import TokenCounter
 from .tools import validate_tools
 
@@ -78,6 +83,21 @@ def _read_json(path: Path, what: str) -> Any:
         ) from exc
 
 
+def _session_files(instructions: Path | None, tools: Path | None) -> tuple[str, list[Any]]:
+    """The instructions text and the tools list of a session, read from their files."""
+    text = _read_text(instructions, "instructions") if instructions is not None else ""
+    tool_list = validate_tools(_read_json(tools, "tools"), source=str(tools)) if tools else []
+    return text, tool_list
+
+
+def _provider(value: str) -> ProviderProfile:
+    """A provider by name, or from a profile file when `value` names one."""
+    path = Path(value)
+    if path.suffix.lower() in (".json", ".toml"):
+        return load_provider_profile(path)
+    return get_provider_profile(value)
+
+
 def _profile(model: str | None, profile: Path | None) -> ModelProfile:
     if model is not None and profile is not None:
         raise ConfigurationError("give --model or --profile, not both")
@@ -110,8 +130,7 @@ def budget(
 ) -> None:
     """Show how the model's window divides: reserve, instructions, tools, history."""
     prof = _profile(model, profile)
-    text = _read_text(instructions, "instructions")
-    tool_list = validate_tools(_read_json(tools, "tools"), source=str(tools)) if tools else []
+    text, tool_list = _session_files(instructions, tools)
     result = compute_budget(
         prof, instructions=text, tools=tool_list, post_instructions=post_instructions
     )
@@ -187,6 +206,99 @@ def count(
             ", ".join(
                 f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}" for k, v in result.items()
             )
+        )
+
+
+ProviderOption = Annotated[
+    str, typer.Option("--provider", help="A provider name (openai, azure) or a provider file.")
+]
+InstructionsOption = Annotated[
+    Path | None, typer.Option("--instructions", help="A text file with the session instructions.")
+]
+ToolsOption = Annotated[
+    Path | None, typer.Option("--tools", help="A JSON file with the session's tools array.")
+]
+TruncationOption = Annotated[
+    str,
+    typer.Option(
+        "--truncation",
+        help="auto | disabled | retention_ratio:R | retention_ratio:R:POST_INSTRUCTIONS",
+    ),
+]
+
+
+@app.command()
+def simulate(
+    conversation: Annotated[
+        Path, typer.Option("--conversation", help="A conversation JSONL file to run.")
+    ],
+    model: ModelOption = None,
+    profile: ProfileOption = None,
+    provider: ProviderOption = "openai",
+    instructions: InstructionsOption = None,
+    tools: ToolsOption = None,
+    truncation: TruncationOption = "auto",
+    per_response: Annotated[
+        bool, typer.Option("--per-response", help="Also list every response.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a conversation against the server model: tokens, cache hits, truncation, cost."""
+    prof = _profile(model, profile)
+    prov = _provider(provider)
+    setting = Truncation.parse(truncation)
+    text, tool_list = _session_files(instructions, tools)
+    items = read_jsonl(conversation)
+    config = SessionConfig(instructions=text, tools=tuple(tool_list), truncation=setting)
+    result = simulate_conversation(items, prof, prov, config=config)
+    if as_json:
+        _emit_json(result.to_dict(per_response=per_response))
+    else:
+        _print_simulation(result, per_response)
+
+
+def _print_simulation(result: SimulationResult, per_response: bool) -> None:
+    console = Console()
+    totals = result.totals()
+    if per_response:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Responses", title_justify="left")
+        for col in ("#", "t (s)", "input", "cached", "output", "items", "dropped", "USD"):
+            table.add_column(col, justify="right")
+        for row in result.per_response():
+            table.add_row(
+                str(row["response"]),
+                f"{row['t']:.1f}",
+                f"{row['input_tokens']:,}",
+                f"{row['cached_tokens']:,}",
+                f"{row['output_tokens']:,}",
+                str(row["retained_items"]),
+                "overflow" if row["overflow"] else str(row["dropped_items"] or ""),
+                f"{row['cost_usd']:.5f}",
+            )
+        console.print(table)
+    summary = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        title=f"{totals['model']} on {totals['provider']}, truncation {totals['truncation']}",
+        title_justify="left",
+    )
+    summary.add_column("measure")
+    summary.add_column("value", justify="right")
+    summary.add_row("responses", f"{totals['responses']:,}")
+    summary.add_row("input tokens", f"{totals['input_tokens']:,}")
+    summary.add_row("cached tokens", f"{totals['cached_tokens']:,}")
+    summary.add_row("cache-hit ratio", f"{totals['cache_hit_ratio']:.1%}")
+    summary.add_row("output tokens", f"{totals['output_tokens']:,}")
+    summary.add_row(
+        "truncations (items dropped)", f"{totals['truncations']} ({totals['dropped_items']})"
+    )
+    summary.add_row("overflows", str(totals["overflows"]))
+    summary.add_row("cost", f"${totals['cost_usd']:.4f}")
+    console.print(summary)
+    if result.session_expired:
+        console.print(
+            f"[yellow]the session reached the {result.provider} maximum at"
+            f" {result.expired_at:.0f} s; later turns were not run[/yellow]"
         )
 
 
