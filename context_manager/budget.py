@@ -151,7 +151,7 @@ class RunningBudget:
     >>> running = RunningBudget(compute_budget(p), TokenCounter(p))
     >>> key = running.add(Message(role="user", text="", audio_ms=2796))
     >>> running.history
-    ModalityTokens(text=4, audio=27, image=0)
+    ModalityTokens(text=8, audio=27, image=0)
     """
 
     def __init__(self, budget: BudgetBreakdown, counter: TokenCounter) -> None:

@@ -27,7 +27,10 @@ from .profiles import (
     load_model_profile,
     load_provider_profile,
     model_names,
+    save_profile,
 )
+from .replay import ReplayReport, fit_profile, iter_rows, read_event_log
+from .replay import replay as run_replay
 from .server import SessionConfig, Truncation
 from .simulate import SimulationResult, simulate_conversation
 from .tokens import TokenCounter
@@ -300,6 +303,84 @@ def _print_simulation(result: SimulationResult, per_response: bool) -> None:
             f"[yellow]the session reached the {result.provider} maximum at"
             f" {result.expired_at:.0f} s; later turns were not run[/yellow]"
         )
+
+
+@app.command()
+def replay(
+    logs: Annotated[
+        list[Path], typer.Argument(help="Event log files (JSONL), one session or more.")
+    ],
+    model: ModelOption = None,
+    profile: ProfileOption = None,
+    provider: ProviderOption = "openai",
+    fit: Annotated[
+        bool,
+        typer.Option("--fit", help="Search the uncertain switches for the best-matching profile."),
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="With --fit: write the fitted profile here.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Replay recorded Realtime event logs: predicted vs observed usage, per response."""
+    forced = _profile(model, profile) if (model or profile) else None
+    prov = _provider(provider)
+    events = [read_event_log(path) for path in logs]
+    reports = [run_replay(log, forced, prov, follow_session_model=forced is None) for log in events]
+    result: dict[str, Any] = {"logs": []}
+    for path, report in zip(logs, reports, strict=True):
+        result["logs"].append({"file": str(path)} | report.to_dict())
+    if fit:
+        base = forced or reports[0].profile
+        fitted, error, baseline = fit_profile(events, base, prov)
+        result["fit"] = {"baseline_error": baseline, "error": error, "profile": fitted.to_dict()}
+        if output is not None:
+            save_profile(fitted, output)
+    if as_json:
+        _emit_json(result)
+        return
+    console = Console()
+    for path, report in zip(logs, reports, strict=True):
+        _print_replay(console, str(path), report)
+    if fit:
+        f = result["fit"]
+        console.print(f"fit: total absolute error {f['baseline_error']} -> {f['error']}")
+        base_dict = (forced or reports[0].profile).to_dict()
+        changed = {k: v for k, v in f["profile"].items() if base_dict.get(k) != v}
+        console.print("changed: " + (json.dumps(changed) if changed else "nothing"))
+        if output is None:
+            sys.stdout.write(json.dumps(f["profile"], indent=2) + "\n")
+
+
+def _print_replay(console: Console, name: str, report: ReplayReport) -> None:
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        title=f"{name} ({report.profile.name})",
+        title_justify="left",
+    )
+    for col in ("s", "#", "status", "input", "text", "audio", "cached", "err"):
+        table.add_column(col, justify="right")
+    for row in iter_rows(report):
+        table.add_row(
+            str(row["session"]),
+            str(row["response"]),
+            row["status"],
+            *(
+                f"{p:,} / {o:,}"
+                for p, o in (row["input"], row["text"], row["audio"], row["cached"])
+            ),
+            f"{row['error_pct']:+.1f}%",
+        )
+    console.print(table)
+    summary = report.to_dict()
+    console.print(
+        f"predicted / observed; {summary['compared']} compared: input audio exact"
+        f" {summary['input_audio_exact']}, input text within 5%"
+        f" {summary['input_text_within_5pct']}, cached exact {summary['cached_exact']}"
+    )
+    for note in report.notes:
+        console.print(f"note: {note}")
 
 
 @app.command()

@@ -86,14 +86,15 @@ def test_running_budget_hand_checked() -> None:
     )
     running.add(Message(role="user", audio_ms=2796))
     running.add(Message(role="assistant", text="Hi Marcelo! Nice to meet you.", audio_ms=2100))
-    assert (running.history.text, running.history.audio) == (4 + 12, 27 + 42)
+    # User audio: 4 + 4 text; assistant audio kept: 4 + 8 + its 8-token transcript.
+    assert (running.history.text, running.history.audio) == (8 + 20, 27 + 42)
     second = running.add(
         Message(role="assistant", text="Hi Marcelo! Great to meet you.", audio_ms=2150)
     )
     # The first assistant item fell back to its transcript; the new one holds 43 audio tokens.
-    assert (running.history.text, running.history.audio) == (4 + 12 + 12, 27 + 43)
+    assert (running.history.text, running.history.audio) == (8 + 12 + 20, 27 + 43)
     running.remove(second)
-    assert (running.history.text, running.history.audio) == (4 + 12, 27 + 42)
+    assert (running.history.text, running.history.audio) == (8 + 20, 27 + 42)
     assert running.breakdown().history_tokens == running.history_tokens
     assert running.free_tokens == 28672 - 7 - running.history_tokens
 

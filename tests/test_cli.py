@@ -137,11 +137,11 @@ def test_count_a_conversation(capsys, tmp_path: Path) -> None:
     code, out, _ = run(capsys, "count", "--conversation", str(path), "--json")
     assert code == 0
     assert json.loads(out) == {
-        "tokens": 4 + 27 + 4 + 3,
+        "tokens": 8 + 27 + 4 + 3,  # user audio 4 + 4 text and 27 audio; the reply 4 + 3
         "encoding": "o200k_base",
         "model": "gpt-realtime",
         "items": 2,
-        "text_tokens": 11,
+        "text_tokens": 15,
         "audio_tokens": 27,
         "image_tokens": 0,
     }

@@ -96,8 +96,4 @@ def test_tools_are_counted_within_one_token(name: str) -> None:
         + counter.items(items).text
     )
     observed = usage["input_token_details"]["text_tokens"]
-    text_items = all(isinstance(i, Message) and not i.is_audio for i in items)
-    # User audio items carry 4 more text tokens than text items on the recordings; that rule
-    # belongs to the server model's calibration, so it is added here explicitly.
-    extra = 0 if text_items else 4
-    assert abs(predicted + extra - observed) <= 1
+    assert abs(predicted - observed) <= 1

@@ -162,7 +162,7 @@ def test_text_item_costs_content_plus_overhead(counter: TokenCounter) -> None:
 def test_user_audio_item_on_gpt_realtime(counter: TokenCounter) -> None:
     # The user's transcript is not in context on gpt-realtime; only overhead and audio are.
     item = counter.item(Message(role="user", text="Hi, I'm Marcelo.", audio_ms=2796))
-    assert item.full == ModalityTokens(text=4, audio=27)
+    assert item.full == ModalityTokens(text=4 + 4, audio=27)  # item and audio overhead
 
 
 def test_assistant_audio_item_full_and_text_only(counter: TokenCounter) -> None:
@@ -170,7 +170,8 @@ def test_assistant_audio_item_full_and_text_only(counter: TokenCounter) -> None:
         Message(role="assistant", text="Hi Marcelo! Nice to meet you.", audio_ms=2100)
     )
     assert item.is_assistant_audio
-    assert item.full == ModalityTokens(text=4 + 8, audio=42)
+    # Kept: 4 + 8 overhead + the 8-token transcript (recorded 20); as text 4 + 8 (recorded 12).
+    assert item.full == ModalityTokens(text=4 + 8 + 8, audio=42)
     assert item.text_only == ModalityTokens(text=4 + 8)
     assert item.output == ModalityTokens(text=8, audio=42)
 
@@ -205,9 +206,9 @@ def test_images_and_function_items(counter: TokenCounter) -> None:
     )
     assert counter.item(image).full == ModalityTokens(text=4 + 4, image=765)
     call = FunctionCall(name="get_weather", call_id="c1", arguments='{"city":"London"}')
-    assert counter.item(call).full.text == 4 + 2 + counter.text('{"city":"London"}')
+    assert counter.item(call).full.text == 4 + 1 + 2 + counter.text('{"city":"London"}')
     out = FunctionCallOutput(call_id="c1", output="It is foggy and 12 degrees in London.")
-    assert counter.item(out).full.text == 4 + 11
+    assert counter.item(out).full.text == 4 + 1 + 11
 
 
 def test_nothing_is_tokenized_twice() -> None:
@@ -247,10 +248,11 @@ def test_joined_items_equal_the_sum_of_item_counts(items: list) -> None:
     for n, item in enumerate(items):
         text += p.item_overhead_tokens
         if isinstance(item, FunctionCall):
+            text += p.function_overhead_tokens
             text += len(enc.encode_ordinary(item.name)) + len(enc.encode_ordinary(item.arguments))
             continue
         if isinstance(item, FunctionCallOutput):
-            text += len(enc.encode_ordinary(item.output))
+            text += p.function_overhead_tokens + len(enc.encode_ordinary(item.output))
             continue
         own = len(enc.encode_ordinary(item.text))
         image += p.image_tokens * len(item.images)
@@ -258,9 +260,10 @@ def test_joined_items_equal_the_sum_of_item_counts(items: list) -> None:
             text += own
         elif item.role == "user":
             audio += item.audio_ms // 100
+            text += p.user_audio_overhead_tokens
         elif n == latest:
             audio += item.audio_ms // 50
-            text += own
+            text += own + p.assistant_audio_overhead_tokens
         else:
             text += own
     assert counter.items(items) == ModalityTokens(text, audio, image)
