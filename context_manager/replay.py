@@ -531,13 +531,15 @@ def fit_profile(
     profile: ModelProfile,
     provider: ProviderProfile | str = "openai",
     *,
-    rounds: int = 3,
+    rounds: int = 10,
 ) -> tuple[ModelProfile, int, int]:
     """Search the uncertain switches for the profile that matches the logs best.
 
-    Coordinate descent over `_SEARCH` (item overheads, transcript-in-context switches, cache
-    block and minimum): each switch in turn takes the value that lowers the total absolute
-    error of input text, input audio and cached tokens, until a round changes nothing.
+    Steepest descent over `_SEARCH` (item overheads, transcript-in-context switches, cache
+    block and minimum): each round tries every single-switch change from the current best and
+    keeps the one that lowers the total absolute error of input text, input audio and cached
+    tokens the most, until no change helps. (Taking switches in turn instead stalls where one
+    overhead half-compensates for another.)
 
     Returns:
         The fitted profile, its error, and the error of `profile` itself.
@@ -551,15 +553,16 @@ def fit_profile(
     best, best_error = profile, error(profile)
     start_error = best_error
     for _ in range(rounds):
-        changed = False
+        step, step_error = best, best_error
         for key, values in _SEARCH.items():
             for value in values:
                 candidate = _with(best, key, value)
                 e = error(candidate)
-                if e < best_error:
-                    best, best_error, changed = candidate, e, True
-        if not changed:
+                if e < step_error:
+                    step, step_error = candidate, e
+        if step is best:
             break
+        best, best_error = step, step_error
     return best, best_error, start_error
 
 
