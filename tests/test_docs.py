@@ -82,3 +82,17 @@ def test_docstring_examples(module: str) -> None:
     mod = importlib.import_module(f"context_manager.{module}")
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
+
+
+def test_generated_figures_are_current() -> None:
+    """The figures in docs/ are what the tool prints today (python docs/generate.py)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "generate.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

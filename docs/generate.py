@@ -1,0 +1,167 @@
+"""Regenerate the figures in docs/ from the tool itself.
+
+Each generated block sits between ``<!-- BEGIN name -->`` and ``<!-- END name -->`` in a docs
+page and is rewritten from the command line's own output:
+
+    python docs/generate.py           # rewrite the blocks
+    python docs/generate.py --check   # exit 1 if any block is stale (the tests run this)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LOGS = ROOT / "tests" / "data" / "realtime-logs"
+
+
+def cli_json(*args: str) -> dict:
+    """Run the command line in-process and parse its --json output."""
+    from context_manager.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.chdir(ROOT):
+        main([*args, "--json"])
+    return json.loads(out.getvalue())
+
+
+def worked_example() -> str:
+    common = (
+        "simulate", "--conversation", "examples/voice-call-60min.jsonl",
+        "--instructions", "examples/instructions.md", "--tools", "examples/tools.json",
+    )  # fmt: skip
+    runs = {t: cli_json(*common, "--truncation", t) for t in ("auto", "retention_ratio:0.8")}
+    auto, ratio = runs["auto"], runs["retention_ratio:0.8"]
+    rows = [
+        ("responses", "responses", "{:,}"),
+        ("truncation events", "truncations", "{:,}"),
+        ("items dropped", "dropped_items", "{:,}"),
+        ("input tokens", "input_tokens", "{:,}"),
+        ("cached tokens", "cached_tokens", "{:,}"),
+        ("cache-hit ratio", "cache_hit_ratio", "{:.1%}"),
+        ("output tokens", "output_tokens", "{:,}"),
+        ("cost (USD)", "cost_usd", "${:.2f}"),
+    ]
+    lines = ["| | `auto` | `retention_ratio:0.8` |", "|---|---:|---:|"]
+    for label, key, fmt in rows:
+        lines.append(f"| {label} | {fmt.format(auto[key])} | {fmt.format(ratio[key])} |")
+    lines.append("")
+    lines.append(
+        f"`auto` costs **{auto['cost_usd'] / ratio['cost_usd']:.2f}×** what `retention_ratio:0.8`"
+        f" does on this call: {auto['truncations']} truncation events against"
+        f" {ratio['truncations']}, each one a cache miss from the first dropped item on."
+    )
+    return "\n".join(lines)
+
+
+def gpt_realtime_logs() -> list[Path]:
+    from context_manager.replay import read_event_log, replay
+
+    return [
+        p
+        for p in sorted(LOGS.glob("*.jsonl"))
+        if replay(read_event_log(p)).profile.name == "gpt-realtime"
+    ]
+
+
+def replay_table() -> str:
+    logs = gpt_realtime_logs()
+    data = cli_json("replay", *(str(p.relative_to(ROOT)) for p in logs))
+    lines = [
+        "| recording | # | input | text | audio | cached |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    totals = {"compared": 0, "input_audio_exact": 0, "input_text_within_5pct": 0, "cached_exact": 0}
+    for log in data["logs"]:
+        name = Path(log["file"]).stem.replace("test_", "").replace("__", " ")
+        for row in log["rows"]:
+            p, o = row["predicted"], row["observed"]
+            cells = [
+                f"{p[k]:,} / {o[k]:,}"
+                for k in ("input_tokens", "text_tokens", "audio_tokens", "cached_tokens")
+            ]
+            lines.append(f"| {name} | {row['response']} | " + " | ".join(cells) + " |")
+        for key in totals:
+            totals[key] += log[key]
+    lines.append("")
+    lines.append(
+        f"{len(logs)} recordings, {totals['compared']} responses: input audio exact on"
+        f" {totals['input_audio_exact']}, input text within 5 % on {totals['input_text_within_5pct']},"
+        f" cached tokens exact on {totals['cached_exact']}."
+    )
+    return "\n".join(lines)
+
+
+def fit_table() -> str:
+    logs = gpt_realtime_logs()
+    groups = {
+        "OpenAI recordings": [p for p in logs if "azure" not in p.name],
+        "Azure recordings": [p for p in logs if "azure" in p.name],
+        "all gpt-realtime recordings": logs,
+    }
+    lines = ["| logs | error before | after | what changed |", "|---|---:|---:|---|"]
+    base = cli_json("profiles")["models"]
+    builtin = next(m for m in base if m["name"] == "gpt-realtime")
+    for label, paths in groups.items():
+        fit = cli_json("replay", *(str(p.relative_to(ROOT)) for p in paths), "--fit")["fit"]
+        changed = {k: v for k, v in fit["profile"].items() if builtin.get(k) != v}
+        for key in ("cache",):
+            if key in changed:
+                inner = {k: v for k, v in changed.pop(key).items() if builtin[key].get(k) != v}
+                changed |= {f"{key}.{k}": v for k, v in inner.items()}
+        what = (
+            ", ".join(f"`{k}` {builtin.get(k, '?')} → {v}" for k, v in changed.items()) or "nothing"
+        )
+        lines.append(
+            f"| {label} ({len(paths)}) | {fit['baseline_error']} | {fit['error']} | {what} |"
+        )
+    return "\n".join(lines)
+
+
+BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
+    "worked-example": ("server-model.md", worked_example),
+    "replay-table": ("server-model.md", replay_table),
+    "fit-table": ("server-model.md", fit_table),
+}
+
+
+def render(text: str, name: str, body: str) -> str:
+    pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"docs: no block {name!r}")
+    return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="fail if a block is stale")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    stale = []
+    pages: dict[str, str] = {}
+    for name, (page, make) in BLOCKS.items():
+        text = pages.get(page) or (ROOT / "docs" / page).read_text()
+        new = render(text, name, make())
+        if new != text:
+            stale.append(name)
+        pages[page] = new
+    if args.check:
+        if stale:
+            print("stale: " + ", ".join(stale) + " (run python docs/generate.py)")
+            return 1
+        return 0
+    for page, text in pages.items():
+        (ROOT / "docs" / page).write_text(text)
+    print("updated: " + (", ".join(stale) if stale else "nothing"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
