@@ -30,7 +30,7 @@ ModalityTokens(text=104, audio=24, image=0)
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..profiles import CacheProfile
 from ..tokens import ModalityTokens
@@ -44,6 +44,11 @@ class Segment:
 
     key: Hashable
     tokens: ModalityTokens
+    total: int = field(init=False)
+    """All of `tokens` (kept on the segment: truncation sums it for every item, every response)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "total", self.tokens.total)
 
 
 class _Node:
@@ -131,15 +136,19 @@ class PromptCache:
         node = self._root(session, create=True)
         assert node is not None
         node.last_used = now
+        ttl = self.profile.ttl_seconds
         for seg in segments:
-            # Prune expired branches on the way: what no live request can reach is dropped.
-            stale = [k for k, c in node.children.items() if not self._live(c, now)]
-            for key in stale:
-                del node.children[key]
-            child = node.children.get(seg.key)
+            children = node.children
+            child = children.get(seg.key)
             if child is None:
-                child = node.children[seg.key] = _Node(now)
-            child.last_used = now
+                # A new branch: first drop the expired ones beside it, so what no live request
+                # can reach does not pile up (a branch point is where old prefixes end).
+                stale = [k for k, c in children.items() if now - c.last_used >= ttl]
+                for key in stale:
+                    del children[key]
+                child = children[seg.key] = _Node(now)
+            else:
+                child.last_used = now
             node = child
 
     def size(self) -> int:

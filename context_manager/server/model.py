@@ -26,13 +26,13 @@ exception, because the session goes on.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..budget import BudgetBreakdown, compute_budget
 from ..errors import ContextOverflowError, ServerModelError, SessionExpiredError
-from ..items import Item, Message
+from ..items import FunctionCall, Item, Message
 from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
 from ..tokens import ItemTokens, ModalityTokens, TokenCounter
 from ..tools import render_tools
@@ -114,7 +114,10 @@ class ResponseResult:
 class _Entry:
     item: Item
     tokens: ItemTokens
-    key: tuple[Hashable, ...]
+    kept: Segment
+    """The item in a request with its audio kept."""
+    demoted: Segment
+    """The item in a request when its (assistant) audio is not kept; `kept` for other items."""
 
 
 _ROOT = "root"
@@ -155,6 +158,7 @@ class ServerModel:
         self.session_id = session_id
         self.started_at = self.clock()
         self._entries: list[_Entry] = []
+        self._present: set[str] = set()  # ids of the retained items
         self._dropped: set[str] = set()
         self._ids = itertools.count()
         self._responses = 0
@@ -238,37 +242,31 @@ class ServerModel:
     # ------------------------------------------------------------------ items
 
     def _index(self, item_id: str) -> int:
-        for n, entry in enumerate(self._entries):
-            if entry.item.id == item_id:
-                return n
+        if item_id in self._present:
+            for n, entry in enumerate(self._entries):
+                if entry.item.id == item_id:
+                    return n
         raise ServerModelError(
             f"Item with item_id '{item_id}' not found.", code="item_not_found", param="item_id"
         )
 
     def _entry(self, item: Item) -> _Entry:
         tokens = self.counter.item(item)
+        # Segment keys are strings built once per item (their hash is cached): equal content
+        # gives equal keys, so identical text items in identical places hit the cache across
+        # sessions, as recorded. Audio is unique to its item, so audio items carry a serial.
         if isinstance(item, Message):
-            # Audio is unique to its item; text content is not, so identical text items in
-            # identical places hit the cache across sessions, as recorded.
-            audio = next(_AUDIO_IDS) if item.audio_ms is not None else None
-            key: tuple[Hashable, ...] = (
-                "message",
-                item.role,
-                item.text,
-                item.audio_ms,
-                item.images,
-                audio,
-            )
+            audio = f"{next(_AUDIO_IDS)}:{item.audio_ms}" if item.audio_ms is not None else ""
+            images = "|".join(f"{i.url}#{i.detail}" for i in item.images)
+            key = f"message\x1f{item.role}\x1f{audio}\x1f{images}\x1f{item.text}"
+        elif isinstance(item, FunctionCall):
+            key = f"function_call\x1f{item.name}\x1f{item.call_id}\x1f{item.arguments}"
         else:
-            key = (
-                item.type,
-                *(
-                    getattr(item, f)
-                    for f in ("name", "call_id", "arguments", "output")
-                    if hasattr(item, f)
-                ),
-            )
-        return _Entry(item, tokens, key)
+            key = f"function_call_output\x1f{item.call_id}\x1f{item.output}"
+        kept = Segment(key, tokens.full)
+        if not tokens.is_assistant_audio:
+            return _Entry(item, tokens, kept, kept)
+        return _Entry(item, tokens, kept, Segment(key + "\x1fas-text", tokens.text_only))
 
     def create_item(self, item: Item, previous_item_id: str | None = None) -> str:
         """Add an item (``conversation.item.create``); returns its id.
@@ -287,11 +285,12 @@ class ServerModel:
         if item.id is None:
             item = replace(item, id=f"item_{next(self._ids):06d}")
         assert item.id is not None
-        if item.id in self._dropped or any(e.item.id == item.id for e in self._entries):
+        if item.id in self._dropped or item.id in self._present:
             raise ServerModelError(
                 f"Item with id '{item.id}' already exists.", code="item_id_exists", param="item.id"
             )
         entry = self._entry(item)
+        self._present.add(item.id)
         if previous_item_id is None:
             self._entries.append(entry)
         elif previous_item_id == _ROOT or previous_item_id in self._dropped:
@@ -311,6 +310,7 @@ class ServerModel:
             self._dropped.discard(item_id)
             return
         del self._entries[self._index(item_id)]
+        self._present.discard(item_id)
 
     def truncate_item(self, item_id: str, audio_end_ms: int) -> None:
         """Cut an assistant item's audio at `audio_end_ms` (``conversation.item.truncate``).
@@ -359,12 +359,12 @@ class ServerModel:
         return -1
 
     def _item_segments(self) -> list[Segment]:
+        if self._keep_earlier:  # "all": every item as it is
+            return [e.kept for e in self._entries]
+        segments = [e.demoted for e in self._entries]
         latest = self._latest_assistant()
-        segments = []
-        for n, entry in enumerate(self._entries):
-            keep = self._keep_latest if n == latest else self._keep_earlier
-            variant = "as-is" if keep or not entry.tokens.is_assistant_audio else "as-text"
-            segments.append(Segment((*entry.key, variant), entry.tokens.in_context(keep)))
+        if latest >= 0 and self._keep_latest:  # "latest": the newest assistant audio keeps it
+            segments[latest] = self._entries[latest].kept
         return segments
 
     def retained_tokens(self) -> ModalityTokens:
@@ -392,7 +392,7 @@ class ServerModel:
         truncation = self.config.truncation
         try:
             drop = plan_truncation(
-                [s.tokens.total for s in items],
+                [s.total for s in items],
                 limit=self._budget.history_limit,
                 ratio=truncation.retention_ratio,
                 disabled=truncation.mode == "disabled",
@@ -411,6 +411,7 @@ class ServerModel:
         dropped = tuple(e.item.id for e in self._entries[:drop] if e.item.id is not None)
         if drop:
             self._dropped.update(dropped)
+            self._present.difference_update(dropped)
             del self._entries[:drop]
             items = self._item_segments()
         segments = [*self._head, *items]
@@ -422,9 +423,7 @@ class ServerModel:
                     ModalityTokens(self.profile.response_overhead_tokens),
                 )
             )
-        input_tokens = ModalityTokens()
-        for seg in segments:
-            input_tokens += seg.tokens
+        input_tokens = ModalityTokens(*map(sum, zip(*(s.tokens for s in segments), strict=True)))
         cached = self.cache.lookup(segments, now=now, session=self.session_id)
         output_ids = []
         output_tokens = ModalityTokens()
@@ -435,9 +434,7 @@ class ServerModel:
             entry = self._entries[-1]
             output_tokens += entry.tokens.output
             # The output continues the request: cached as it will stand in the next request.
-            stored.append(
-                Segment((*entry.key, "as-is"), entry.tokens.in_context(self._keep_latest))
-            )
+            stored.append(entry.kept if self._keep_latest else entry.demoted)
         if not self.profile.cache.include_output:
             stored = segments
         self.cache.store(stored, now=now, session=self.session_id)
