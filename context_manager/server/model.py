@@ -31,7 +31,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..budget import BudgetBreakdown, compute_budget
-from ..errors import ContextOverflowError, ServerModelError, SessionExpiredError
+from ..errors import (
+    ConfigurationError,
+    ContextOverflowError,
+    ServerModelError,
+    SessionExpiredError,
+)
 from ..items import FunctionCall, Item, Message
 from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
 from ..tokens import ItemTokens, ModalityTokens, TokenCounter
@@ -204,6 +209,12 @@ class ServerModel:
             SessionExpiredError: the session is over.
         """
         self._check_open()
+        cap = self.profile.max_output_tokens
+        if max_output_tokens is not None and not 1 <= max_output_tokens <= cap:
+            raise ConfigurationError(
+                f"max_output_tokens must be between 1 and {cap:,} for {self.profile.name},"
+                f" got {max_output_tokens:,}"
+            )
         new = SessionConfig(
             instructions=self.config.instructions if instructions is None else instructions,
             tools=self.config.tools if tools is None else tuple(tools),

@@ -125,6 +125,11 @@ class SimulationResult:
             "dropped_items": sum(len(r.dropped_items) for r in self.responses),
             "overflows": sum(1 for r in self.responses if not r.ok),
             "cost_usd": self.cost().total,
+            "cost_usd_by_modality": {
+                "text": self.cost().text,
+                "audio": self.cost().audio,
+                "image": self.cost().image,
+            },
             "session_expired": self.session_expired,
         }
 

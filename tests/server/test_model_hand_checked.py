@@ -273,3 +273,31 @@ def test_invalid_truncation_settings() -> None:
             Truncation.parse(bad)
     with pytest.raises(ConfigurationError, match="between 1 and .* = 800 for tiny, got 801"):
         server("retention_ratio:0.8:801")
+
+
+@pytest.mark.parametrize(("scope", "cached"), [("organization", 100), ("session", 0)])
+def test_cache_scope_across_sessions(scope: str, cached: int) -> None:
+    from context_manager.server import PromptCache
+
+    profile = TINY_PROFILE.model_copy(
+        update={"cache": TINY_PROFILE.cache.model_copy(update={"scope": scope})}
+    )
+    clock = ManualClock()
+    shared = PromptCache(profile.cache)
+    config = SessionConfig(instructions=INSTRUCTIONS)
+    first = ServerModel(profile, clock=clock, config=config, cache=shared, session_id="a")
+    first.create_item(user(30))
+    first.create_response()
+    clock.advance(60)
+    second = ServerModel(profile, clock=clock, config=config, cache=shared, session_id="b")
+    second.create_item(user(5))
+    # Same instructions: under "organization" the new session's first request hits them.
+    assert second.create_response().usage.cached_tokens == cached
+
+
+def test_max_output_tokens_is_checked() -> None:
+    s = server()
+    s.update_session(max_output_tokens=200)
+    assert s.config.max_output_tokens == 200
+    with pytest.raises(ConfigurationError, match="between 1 and 200 for tiny, got 201"):
+        s.update_session(max_output_tokens=201)
