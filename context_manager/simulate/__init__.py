@@ -1,7 +1,25 @@
-"""Simulations: conversations run against the server model, response by response."""
+"""Simulations: calls run against the server model, one by one or many at once."""
 
 from __future__ import annotations
 
-from .conversation import GAP_SECONDS, SimulationResult, Turn, plan_turns, simulate_conversation
+from .reference import (
+    GAP_SECONDS,
+    Rollover,
+    SimulationResult,
+    Turn,
+    plan_turns,
+    simulate_call,
+    simulate_conversation,
+)
+from .rollover import RolloverPolicy
 
-__all__ = ["GAP_SECONDS", "SimulationResult", "Turn", "plan_turns", "simulate_conversation"]
+__all__ = [
+    "GAP_SECONDS",
+    "Rollover",
+    "RolloverPolicy",
+    "SimulationResult",
+    "Turn",
+    "plan_turns",
+    "simulate_call",
+    "simulate_conversation",
+]

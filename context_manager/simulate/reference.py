@@ -1,10 +1,15 @@
-"""Run one recorded or written conversation against the server model.
+"""The reference path: a call run against `ServerModel`, response by response, with rollover.
 
 The conversation file (DESIGN.md, "Formats") lists items in order. Each run of consecutive
 assistant-produced items (assistant messages and function calls) is the output of one
 response, created after the item before it. Times: an item's ``t`` when given; otherwise the
 previous item's start plus its audio duration plus a fixed gap (`GAP_SECONDS`). A response is
 created at the start time of its first output item.
+
+When the provider's maximum session duration has passed, the next operation finds the session
+expired; with a `RolloverPolicy` the call goes on in a new session seeded with its most recent
+turns as text (the prompt cache is shared by the call's sessions, so under ``scope =
+"organization"`` a live instructions prefix still hits); without one, the call ends there.
 
 >>> from context_manager.items import Message
 >>> from context_manager.profiles import get_model_profile
@@ -22,13 +27,21 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import SessionExpiredError
 from ..items import FunctionCall, Item, Message
 from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
 from ..server import ManualClock, PromptCache, ResponseResult, ServerModel, SessionConfig
 from ..server.pricing import Cost
+from .rollover import RolloverPolicy, seed_text_tokens
 
-__all__ = ["GAP_SECONDS", "SimulationResult", "Turn", "plan_turns", "simulate_conversation"]
+__all__ = [
+    "GAP_SECONDS",
+    "Rollover",
+    "SimulationResult",
+    "Turn",
+    "plan_turns",
+    "simulate_call",
+    "simulate_conversation",
+]
 
 GAP_SECONDS = 0.5
 """Seconds between one item's end and the next item's start when the file gives no ``t``."""
@@ -86,32 +99,50 @@ def plan_turns(items: Sequence[Item], *, gap: float = GAP_SECONDS) -> list[Turn]
     return turns
 
 
+@dataclass(frozen=True, slots=True)
+class Rollover:
+    """One switch to a new session."""
+
+    t: float
+    """When the old session was found expired."""
+    seed_items: int
+    """Items re-sent to the new session."""
+    seed_tokens: int
+    """Their tokens (as text, with overhead)."""
+    cost_usd: float
+    """Re-sending them: the seed's tokens at the text input price (a new item is never cached)."""
+
+
 @dataclass(slots=True)
 class SimulationResult:
-    """Responses of one simulated session, with totals."""
+    """Responses of one simulated call (one session, or several joined by rollovers)."""
 
     model: str
     provider: str
     truncation: str
     responses: list[ResponseResult] = field(default_factory=list)
+    sessions: list[int] = field(default_factory=list)
+    """The session (0, 1, ...) of each response."""
+    rollovers: list[Rollover] = field(default_factory=list)
     session_expired: bool = False
-    """Whether the provider's maximum duration ended the session before the conversation did."""
+    """Whether the call ended at a session limit it could not roll over (no policy)."""
     expired_at: float | None = None
 
     def __iter__(self) -> Iterator[ResponseResult]:
         return iter(self.responses)
 
     def cost(self) -> Cost:
-        """Total cost by modality."""
+        """Total cost of the responses, by modality."""
         total = Cost()
         for r in self.responses:
             total += r.cost
         return total
 
     def totals(self) -> dict[str, Any]:
-        """Totals over the session, with the keys the command line prints."""
+        """Totals over the call, with the keys the command line prints."""
         input_tokens = sum(r.usage.input_tokens for r in self.responses)
         cached = sum(r.usage.cached_tokens for r in self.responses)
+        cost = self.cost()
         return {
             "model": self.model,
             "provider": self.provider,
@@ -124,12 +155,12 @@ class SimulationResult:
             "truncations": sum(1 for r in self.responses if r.dropped_items),
             "dropped_items": sum(len(r.dropped_items) for r in self.responses),
             "overflows": sum(1 for r in self.responses if not r.ok),
-            "cost_usd": self.cost().total,
-            "cost_usd_by_modality": {
-                "text": self.cost().text,
-                "audio": self.cost().audio,
-                "image": self.cost().image,
-            },
+            "cost_usd": cost.total,
+            "cost_usd_by_modality": {"text": cost.text, "audio": cost.audio, "image": cost.image},
+            "sessions": 1 + len(self.rollovers),
+            "rollovers": len(self.rollovers),
+            "rollover_seed_tokens": sum(r.seed_tokens for r in self.rollovers),
+            "rollover_cost_usd": sum(r.cost_usd for r in self.rollovers),
             "session_expired": self.session_expired,
         }
 
@@ -137,7 +168,8 @@ class SimulationResult:
         """One row per response."""
         return [
             {
-                "response": r.index,
+                "response": n,
+                "session": session,
                 "t": r.t,
                 "input_tokens": r.usage.input_tokens,
                 "cached_tokens": r.usage.cached_tokens,
@@ -147,7 +179,7 @@ class SimulationResult:
                 "overflow": not r.ok,
                 "cost_usd": r.cost.total,
             }
-            for r in self.responses
+            for n, (r, session) in enumerate(zip(self.responses, self.sessions, strict=True))
         ]
 
     def to_dict(self, *, per_response: bool = False) -> dict[str, Any]:
@@ -158,34 +190,77 @@ class SimulationResult:
         return out
 
 
+def simulate_call(
+    items: Sequence[Item],
+    profile: ModelProfile,
+    provider: ProviderProfile | str = "openai",
+    *,
+    config: SessionConfig | None = None,
+    rollover: RolloverPolicy | None = None,
+    gap: float = GAP_SECONDS,
+) -> SimulationResult:
+    """Run a call's `items` through `ServerModel` sessions, rolling over at the provider's limit.
+
+    Args:
+        items: the call, in order (DESIGN.md, "Formats").
+        profile: the model profile.
+        provider: the provider (its maximum session duration ends sessions).
+        config: instructions, tools and truncation of every session of the call.
+        rollover: how a new session is seeded; ``None`` ends the call at the first limit.
+        gap: seconds between items that carry no time.
+    """
+    provider = get_provider_profile(provider) if isinstance(provider, str) else provider
+    config = config or SessionConfig()
+    clock = ManualClock()
+    cache = PromptCache(profile.cache)  # shared by the call's sessions, not with other calls
+    server = ServerModel(
+        profile, provider, config=config, cache=cache, clock=clock, session_id="s0"
+    )
+    result = SimulationResult(profile.name, provider.name, str(config.truncation))
+    history: list[Item] = []  # the client's view of the call: every item, original form
+
+    def roll_over() -> bool:
+        nonlocal server
+        if rollover is None:
+            result.session_expired = True
+            result.expired_at = clock.now
+            return False
+        number = len(result.rollovers) + 1
+        server = ServerModel(
+            profile, provider, config=config, cache=cache, clock=clock, session_id=f"s{number}"
+        )
+        seed = rollover.seed(history, server.counter)
+        for item in seed:
+            server.create_item(item)
+        tokens = sum(seed_text_tokens(i, server.counter) for i in seed)
+        price = profile.prices_per_million.text_input
+        result.rollovers.append(Rollover(clock.now, len(seed), tokens, tokens * price / 1e6))
+        return True
+
+    for turn in plan_turns(items, gap=gap):
+        for t, item in turn.inputs:
+            clock.set(max(t, clock.now))
+            if server.expired and not roll_over():
+                return result
+            server.create_item(item)
+            history.append(item)
+        if turn.output:
+            clock.set(max(turn.t, clock.now))
+            if server.expired and not roll_over():
+                return result
+            result.responses.append(server.create_response(turn.output))
+            result.sessions.append(len(result.rollovers))
+            history.extend(turn.output)
+    return result
+
+
 def simulate_conversation(
     items: Sequence[Item],
     profile: ModelProfile,
     provider: ProviderProfile | str = "openai",
     *,
     config: SessionConfig | None = None,
-    cache: PromptCache | None = None,
     gap: float = GAP_SECONDS,
 ) -> SimulationResult:
-    """Run `items` through one `ServerModel` session and collect every response.
-
-    A session the provider ends before the conversation does stops there
-    (``session_expired``); carrying the conversation into a new session is the rollover's job.
-    """
-    provider = get_provider_profile(provider) if isinstance(provider, str) else provider
-    config = config or SessionConfig()
-    clock = ManualClock()
-    server = ServerModel(profile, provider, config=config, cache=cache, clock=clock)
-    result = SimulationResult(profile.name, provider.name, str(config.truncation))
-    try:
-        for turn in plan_turns(items, gap=gap):
-            for t, item in turn.inputs:
-                clock.set(max(t, clock.now))
-                server.create_item(item)
-            if turn.output:
-                clock.set(max(turn.t, clock.now))
-                result.responses.append(server.create_response(turn.output))
-    except SessionExpiredError:
-        result.session_expired = True
-        result.expired_at = clock.now
-    return result
+    """Run `items` in one session; the call ends if the provider's limit is reached."""
+    return simulate_call(items, profile, provider, config=config, rollover=None, gap=gap)
