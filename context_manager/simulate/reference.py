@@ -35,6 +35,7 @@ from .rollover import RolloverPolicy, seed_text_tokens
 
 __all__ = [
     "GAP_SECONDS",
+    "item_times",
     "Rollover",
     "SimulationResult",
     "Turn",
@@ -69,21 +70,32 @@ class Turn:
     """When the response is created."""
 
 
+def item_times(items: Sequence[Item], *, gap: float = GAP_SECONDS) -> list[float]:
+    """Each item's start time: its ``t``, else the previous start plus its audio plus `gap`.
+
+    Times never go back: a ``t`` earlier than the item before it is moved up to it.
+    """
+    times: list[float] = []
+    clock = 0.0
+    previous: Item | None = None
+    for item in items:
+        if item.t is not None:
+            start = item.t
+        else:
+            start = clock + _duration(previous) + gap if previous is not None else 0.0
+        clock = max(start, clock)
+        times.append(clock)
+        previous = item
+    return times
+
+
 def plan_turns(items: Sequence[Item], *, gap: float = GAP_SECONDS) -> list[Turn]:
     """Split a conversation into turns: client input, then one response's output."""
     turns: list[Turn] = []
     inputs: list[tuple[float, Item]] = []
     output: list[Item] = []
     output_t = 0.0
-    clock = 0.0
-    previous: Item | None = None
-    for item in items:
-        start = (
-            item.t
-            if item.t is not None
-            else (clock + _duration(previous) + gap if previous is not None else 0.0)
-        )
-        start = max(start, clock)  # times never go back
+    for item, start in zip(items, item_times(items, gap=gap), strict=True):
         if _is_output(item):
             if not output:
                 output_t = start
@@ -93,9 +105,9 @@ def plan_turns(items: Sequence[Item], *, gap: float = GAP_SECONDS) -> list[Turn]
                 turns.append(Turn(tuple(inputs), tuple(output), output_t))
                 inputs, output = [], []
             inputs.append((start, item))
-        clock, previous = start, item
     if output or inputs:
-        turns.append(Turn(tuple(inputs), tuple(output), output_t if output else clock))
+        last = inputs[-1][0] if inputs else 0.0
+        turns.append(Turn(tuple(inputs), tuple(output), output_t if output else last))
     return turns
 
 
@@ -248,9 +260,11 @@ def simulate_call(
             clock.set(max(turn.t, clock.now))
             if server.expired and not roll_over():
                 return result
-            result.responses.append(server.create_response(turn.output))
+            response = server.create_response(turn.output)
+            result.responses.append(response)
             result.sessions.append(len(result.rollovers))
-            history.extend(turn.output)
+            if response.ok:  # a failed response produced nothing the client could re-send
+                history.extend(turn.output)
     return result
 
 
