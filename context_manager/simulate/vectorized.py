@@ -1,0 +1,650 @@
+"""The vectorized path: many calls at once with NumPy, giving the reference path's figures.
+
+The reference path (`simulate_call`) runs `ServerModel` one response at a time. This path
+runs a whole `CallBatch` at once: the calls' items become flat arrays of token counts, the
+rollovers and seeds are found for every call together, and then one loop over the response
+rank advances every server session at once, each step a few array operations over all
+sessions. It applies the same rules, written for arrays:
+
+* tokens per item from the profile (overheads, audio rounding, transcript switches, the
+  assistant-audio rule: with ``latest`` only the newest assistant audio item of a request is
+  counted with its audio);
+* truncation by prefix sums and a binary search for the first retained item;
+* the prompt cache: within a session a request's longest live prefix is the previous
+  response's stored path (request plus output), which breaks where the retained window moved
+  or where an assistant item lost its audio; a new session can match only the instructions and
+  tools, while they are live (``scope = "organization"``);
+* block rounding, the minimum prefix, the positional modality split, and the price rule.
+
+The property test ``tests/simulate/test_paths_agree.py`` checks that both paths give identical
+per-response figures on random workloads and policies. What this path does not cover, it
+hands back: a call whose conversation overflows (``disabled`` truncation over the limit, or one
+item larger than the limit), or whose items could share cache keys (repeated texts in a
+resampled batch), is run on the reference path instead (`VectorResult.fallback`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..budget import compute_budget
+from ..errors import ConfigurationError
+from ..items import FunctionCall, FunctionCallOutput, Message
+from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
+from ..server import SessionConfig
+from .rollover import RolloverPolicy
+from .workloads import ASSISTANT, CALL, OUTPUT, USER, CallBatch
+
+__all__ = ["RESPONSE_FIELDS", "VectorResult", "simulate_batch"]
+
+_DEFAULT_ROLLOVER = RolloverPolicy()
+
+I64 = np.int64
+
+RESPONSE_FIELDS = (
+    "call", "session", "t", "input_text", "input_audio", "input_image", "cached_text",
+    "cached_audio", "cached_image", "output_text", "output_audio", "retained_items",
+    "dropped_items", "cost_usd",
+)  # fmt: skip
+"""Columns of the per-response records (`VectorResult.responses`)."""
+
+# Per-call totals accumulated by the loop.
+_TOTALS = (
+    "responses", "input_tokens", "cached_tokens", "output_tokens", "truncations",
+    "dropped_items", "cost_text", "cost_audio", "cost_image",
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class VectorResult:
+    """Per-call totals of a batch (and, when asked, every response)."""
+
+    calls: int
+    totals: dict[str, np.ndarray]
+    """Per-call arrays: responses, tokens, truncations, dropped items, cost by modality,
+    sessions, rollovers, rollover seed tokens and cost."""
+    responses: dict[str, np.ndarray] | None = None
+    """Per-response columns (`RESPONSE_FIELDS`), in call order then time order."""
+    fallback: list[int] = field(default_factory=list)
+    """Calls this path could not run exactly; their totals are zero here (see the module)."""
+
+
+# ------------------------------------------------------------------------- tokens per item
+
+
+@dataclass(slots=True)
+class _ItemTokens:
+    """Token arrays of items under a profile (rows: text, audio; batches hold no images)."""
+
+    kept: np.ndarray  # (2, n) with its audio kept
+    demoted: np.ndarray  # (2, n) when an assistant item's audio is not kept
+    as_text: np.ndarray  # (n,) total of the item re-sent as text (a rollover seed)
+    output: np.ndarray  # (2, n) text, audio as a response's output
+    is_aa: np.ndarray  # (n,) assistant audio
+
+
+def _rounded(ms: np.ndarray, rate: float, mode: str) -> np.ndarray:
+    ratio = ms.astype(np.float64) / rate
+    return (np.floor(ratio) if mode == "floor" else np.ceil(ratio)).astype(I64)
+
+
+def item_tokens(batch: CallBatch, profile: ModelProfile) -> _ItemTokens:
+    """The token counting rules of `TokenCounter.item`, for arrays of items."""
+    kind, ms, n = batch.kind, batch.audio_ms, batch.text_tokens.astype(I64)
+    p = profile
+    ov = p.item_overhead_tokens
+    audio = ms >= 0
+    user_audio = (kind == USER) & audio
+    assistant_audio = (kind == ASSISTANT) & audio
+    function = (kind == CALL) | (kind == OUTPUT)
+
+    kept = np.empty((2, len(kind)), dtype=I64)
+    text, audio_tokens = kept[0], kept[1]
+    text[:] = ov + n  # text messages
+    text[function] += p.function_overhead_tokens
+    shown_user = n[user_audio] if p.user_transcript_in_context else 0
+    text[user_audio] = ov + p.user_audio_overhead_tokens + shown_user
+    shown_assistant = n[assistant_audio] if p.assistant_transcript_in_context else 0
+    text[assistant_audio] = ov + p.assistant_audio_overhead_tokens + shown_assistant
+    audio_tokens[:] = 0
+    audio_tokens[user_audio] = _rounded(
+        ms[user_audio], p.audio_input_ms_per_token, p.audio_rounding
+    )
+    audio_tokens[assistant_audio] = _rounded(
+        ms[assistant_audio], p.audio_output_ms_per_token, p.audio_rounding
+    )
+    demoted = kept.copy()
+    demoted[0, assistant_audio] = ov + n[assistant_audio]
+    demoted[1, assistant_audio] = 0
+    # Re-sent as text: messages become text messages; function items stay as they are.
+    as_text = np.where(function, text, ov + n)
+    output = np.stack([n, np.where(assistant_audio, audio_tokens, 0)])
+    return _ItemTokens(kept, demoted, as_text, output, assistant_audio)
+
+
+# ------------------------------------------------------------------------- helpers
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(start, start + length)`` for each pair."""
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=I64)
+    offsets = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    out: np.ndarray = np.repeat(starts, lengths) + (np.arange(total, dtype=I64) - offsets)
+    return out
+
+
+def _first_per_segment(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """The first position of each segment [offsets[i], offsets[i+1]) where `mask` holds.
+
+    A segment with none gives its end.
+    """
+    positions = np.where(mask, np.arange(len(mask), dtype=I64), np.iinfo(I64).max)
+    out = np.full(len(offsets) - 1, 0, dtype=I64)
+    nonempty = offsets[1:] > offsets[:-1]
+    if nonempty.any():
+        out[nonempty] = np.minimum.reduceat(positions, offsets[:-1][nonempty])
+    first: np.ndarray = np.minimum(out, offsets[1:])
+    return first
+
+
+def _prefix(values: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(values) + 1, dtype=I64)
+    np.cumsum(values, out=out[1:])
+    return out
+
+
+# ------------------------------------------------------------------------- the engine
+
+
+@dataclass(slots=True)
+class _Layout:
+    """The unit-item arrays: every session's items in request order, and prefix sums."""
+
+    kept: np.ndarray  # (2, n): an item with its audio kept (the latest assistant item)
+    base: np.ndarray  # (2, n): every other item in a request
+    prefix: np.ndarray  # (2, n + 1): prefix sums of `base`
+    prefix_total: np.ndarray  # (n + 1,)
+    out_prefix: np.ndarray  # (2, n + 1): prefix sums of output text and audio
+    last_aa: np.ndarray  # (n,): the latest assistant audio position at or before each one
+    next_aa: np.ndarray  # (n + 1,): the first assistant audio position at or after each one
+    kept_total: np.ndarray  # (n,)
+    base_total: np.ndarray  # (n,)
+
+
+def _layout(tok: _ItemTokens, units: _Units, mode: str) -> _Layout:
+    # Every item's form in a request, but for the latest assistant item under "latest": with
+    # "all" each assistant item keeps its audio, with "none" or "latest" it does not.
+    base_src = tok.kept if mode == "all" else tok.demoted
+    if units.identity:  # no session rolled over: the batch's own order, nothing to gather
+        kept, base, is_aa, out = tok.kept, base_src, tok.is_aa, tok.output
+    else:
+        src, seeded = units.src, units.seeded
+        kept = tok.kept[:, src]
+        base = base_src[:, src]
+        kept[:, seeded] = 0
+        kept[0, seeded] = tok.as_text[src[seeded]]
+        base[:, seeded] = kept[:, seeded]
+        is_aa = tok.is_aa[src] & ~seeded
+        out = tok.output[:, src]
+        out[:, seeded] = 0
+    n = kept.shape[1]
+    prefix = np.zeros((2, n + 1), dtype=I64)
+    np.cumsum(base, axis=1, out=prefix[:, 1:])
+    out_prefix = np.zeros((2, n + 1), dtype=I64)
+    np.cumsum(out, axis=1, out=out_prefix[:, 1:])
+    positions = np.arange(n, dtype=I64)
+    last_aa = np.maximum.accumulate(np.where(is_aa, positions, -1)) if n else positions
+    nxt = np.full(n + 1, n, dtype=I64)
+    if n:
+        nxt[:n] = np.minimum.accumulate(np.where(is_aa, positions, n)[::-1])[::-1]
+    return _Layout(
+        kept, base, prefix, prefix[0] + prefix[1], out_prefix, last_aa, nxt,
+        kept[0] + kept[1], base[0] + base[1],
+    )  # fmt: skip
+
+
+def simulate_batch(
+    batch: CallBatch,
+    profile: ModelProfile,
+    provider: ProviderProfile | str = "openai",
+    *,
+    config: SessionConfig | None = None,
+    rollover: RolloverPolicy | None = _DEFAULT_ROLLOVER,
+    keep_responses: bool = False,
+) -> VectorResult:
+    """Simulate every call of `batch` at once (see the module docstring).
+
+    Args:
+        batch: the calls.
+        profile: the model profile.
+        provider: the provider (its maximum session duration ends sessions).
+        config: instructions, tools and truncation of every session.
+        rollover: how a new session is seeded; ``None`` ends a call at its first limit.
+        keep_responses: also return every response's figures.
+    """
+    provider = get_provider_profile(provider) if isinstance(provider, str) else provider
+    config = config or SessionConfig()
+    budget = compute_budget(
+        profile,
+        instructions=config.instructions,
+        tools=config.tools,
+        post_instructions=config.truncation.post_instructions,
+    )
+    calls = len(batch)
+    tok = item_tokens(batch, profile)
+    units = _plan_sessions(batch, tok, provider.max_session_seconds, rollover)
+    fallback = units.fallback | _shared_keys(batch)
+    mode = profile.assistant_audio_in_context
+    lay = _layout(tok, units, mode)
+
+    # Responses, unit by unit, in order: request end, output end, time.
+    r_unit, e, o, now = units.responses
+    n_units = len(units.start)
+    r_offsets = np.searchsorted(r_unit, np.arange(n_units + 1), side="left").astype(I64)
+    rank = np.arange(len(r_unit), dtype=I64) - r_offsets[r_unit]
+    unit_first = units.start[r_unit]
+    latest_only = mode == "latest"
+    lat = lay.last_aa[np.maximum(e - 1, 0)] if len(e) else e
+    lat = np.where(latest_only & (e > unit_first) & (lat >= unit_first), lat, -1)
+
+    # 1. Truncation, the one sequential part: where each request's retained window starts.
+    s, dropped, overflow = _truncate(lay, r_offsets, e, lat, unit_first, budget.history_limit,
+                                     config)  # fmt: skip
+    if overflow.any():
+        fallback[units.call[r_unit[overflow]]] = True
+
+    # 2. Everything else, for all responses at once.
+    fig = _figures(lay, profile, budget.instructions_tokens + budget.tools_tokens,
+                   r_unit, rank, e, o, now, lat, s, units)  # fmt: skip
+    cost_text, cost_audio = fig["cost"]
+    cost_image = np.zeros(len(e))
+    sums = {
+        "responses": np.ones(len(r_unit), dtype=I64),
+        "input_tokens": fig["input"].sum(axis=0),
+        "cached_tokens": fig["cached"].sum(axis=0),
+        "output_tokens": fig["output"].sum(axis=0),
+        "truncations": (dropped > 0).astype(I64),
+        "dropped_items": dropped,
+        "cost_text": cost_text,
+        "cost_audio": cost_audio,
+        "cost_image": cost_image,
+    }
+    call_of_response = units.call[r_unit]
+    totals: dict[str, np.ndarray] = {}
+    for name, values in sums.items():
+        summed = np.bincount(call_of_response, weights=values, minlength=calls)
+        totals[name] = summed if name.startswith("cost") else np.rint(summed).astype(I64)
+    totals["sessions"] = np.bincount(units.call, minlength=calls).astype(I64)
+    totals["rollovers"] = np.maximum(totals["sessions"] - 1, 0)
+    seed = np.bincount(units.call, weights=units.seed_tokens, minlength=calls)
+    totals["rollover_seed_tokens"] = np.rint(seed).astype(I64)
+    totals["rollover_cost"] = (
+        totals["rollover_seed_tokens"] * profile.prices_per_million.text_input / 1e6
+    )
+    totals["session_expired"] = units.expired.astype(I64)
+    for name in totals:
+        totals[name][fallback] = 0
+    responses = None
+    if keep_responses:
+        keep = ~fallback[call_of_response]
+        columns = {
+            "call": call_of_response, "session": units.index[r_unit], "t": now,
+            "input_text": fig["input"][0], "input_audio": fig["input"][1],
+            "input_image": np.zeros(len(e), dtype=I64), "cached_text": fig["cached"][0],
+            "cached_audio": fig["cached"][1], "cached_image": np.zeros(len(e), dtype=I64),
+            "output_text": fig["output"][0], "output_audio": fig["output"][1],
+            "retained_items": e - s, "dropped_items": dropped,
+            "cost_usd": cost_text + cost_audio + cost_image,
+        }  # fmt: skip
+        responses = {name: np.asarray(v)[keep] for name, v in columns.items()}
+    return VectorResult(calls, totals, responses, sorted(int(c) for c in np.flatnonzero(fallback)))
+
+
+def _truncate(
+    lay: _Layout,
+    r_offsets: np.ndarray,
+    e: np.ndarray,
+    lat: np.ndarray,
+    unit_first: np.ndarray,
+    limit: int,
+    config: SessionConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each request's first retained position, the items it dropped, and overflows.
+
+    One step per response rank, all sessions at once: the retained window of a session
+    depends on where its previous request left it.
+    """
+    tr = config.truncation
+    disabled = tr.mode == "disabled"
+    target = math.floor(tr.retention_ratio * limit)
+    pt = lay.prefix_total
+    lat_safe = np.maximum(lat, 0)
+    # What the latest assistant item adds when it keeps its audio.
+    adj = np.where(lat >= 0, lay.kept_total[lat_safe] - lay.base_total[lat_safe], 0)
+    last = np.maximum(e - 1, 0)
+    newest = np.where(last == lat, lay.kept_total[last], lay.base_total[last])
+    s_out = np.empty(len(e), dtype=I64)
+    dropped = np.zeros(len(e), dtype=I64)
+    overflow = np.zeros(len(e), dtype=bool)
+    per_unit = np.diff(r_offsets)
+    order = np.argsort(-per_unit, kind="stable")  # units with more responses first
+    counts = per_unit[order]
+    first_r = r_offsets[:-1][order]
+    start = unit_first[np.minimum(first_r, max(len(e) - 1, 0))] if len(e) else first_r
+    for rank in range(int(counts[0]) if len(counts) else 0):
+        k = int(np.searchsorted(-counts, -rank, side="left"))  # the units with > rank responses
+        r = first_r[:k] + rank
+        ss = start[:k]
+        ee, ll = e[r], lat[r]
+        with_l = (ss <= ll) & (ll >= 0)
+        total = pt[ee] - pt[ss] + np.where(with_l, adj[r], 0)
+        over = total > limit
+        if over.any():
+            bad = over & (disabled | ((newest[r] > limit) & (ee > ss)))
+            overflow[r[bad]] = True
+            cut = np.flatnonzero(over & ~bad)
+            if len(cut):
+                ce, cs, cl, ca = ee[cut], ss[cut], ll[cut], adj[r[cut]]
+                # The first position whose suffix fits the target, with the latest item kept...
+                cand_a = np.maximum(np.searchsorted(pt, pt[ce] + ca - target, side="left"), cs)
+                # ... or, past it, without.
+                cand_b = np.searchsorted(pt, pt[ce] - target, side="left")
+                cand_b = np.maximum(cand_b, np.maximum(cs, cl + 1))
+                first = np.where((cl >= cs) & (cand_a <= cl), cand_a, cand_b)
+                new = np.minimum(first, ce - 1)  # never the newest item
+                dropped[r[cut]] = new - cs
+                ss = ss.copy()
+                ss[cut] = new
+                start[:k] = ss
+        s_out[r] = ss
+    return s_out, dropped, overflow
+
+
+def _figures(
+    lay: _Layout,
+    profile: ModelProfile,
+    head: int,
+    r_unit: np.ndarray,
+    rank: np.ndarray,
+    e: np.ndarray,
+    o: np.ndarray,
+    now: np.ndarray,
+    lat: np.ndarray,
+    s: np.ndarray,
+    units: _Units,
+) -> dict[str, Any]:
+    """Input, cached and output tokens and cost of every response, from the windows `s`."""
+    cache = profile.cache
+    block, minimum, ttl = cache.block_tokens, cache.min_prefix_tokens, cache.ttl_seconds
+    overhead = profile.response_overhead_tokens
+    path_ends_at_request = overhead > 0 or not cache.include_output
+    latest_only = profile.assistant_audio_in_context == "latest"
+    org = cache.scope == "organization"
+    p = lay.prefix
+    lat_safe = np.maximum(lat, 0)
+    extra = np.where(lat >= 0, lay.kept[:, lat_safe] - lay.base[:, lat_safe], 0)  # (2, R)
+
+    # Input: instructions and tools, the retained items, the response's priming.
+    in_l = (s <= lat) & (lat >= 0)
+    inputs = p[:, e] - p[:, s] + np.where(in_l, extra, 0)
+    inputs[0] += head + overhead
+
+    # The previous response of the same session: its stored path is the longest live prefix.
+    has_prev = rank > 0
+    prev = np.maximum(np.arange(len(e)) - 1, 0)
+    prev_s, prev_l, prev_e, prev_o, prev_t = s[prev], lat[prev], e[prev], o[prev], now[prev]
+    live = has_prev & (now - prev_t < ttl)
+    same = live & (prev_s == s)
+    m_end = np.minimum(prev_e if path_ends_at_request else prev_o, e)
+    if latest_only:
+        moved = (prev_l >= 0) & (prev_l != lat) & (prev_l >= s)
+        m_end = np.where(moved, np.minimum(m_end, prev_l), m_end)
+        if not path_ends_at_request:
+            x = lay.next_aa[prev_e]
+            m_end = np.where((x < prev_o) & (x < lat), np.minimum(m_end, x), m_end)
+    m_end = np.where(same, np.maximum(m_end, s), s)
+    before = units.head_last_used[r_unit]
+    head_live = np.where(has_prev, live, org & (now - before < ttl))
+    in_lm = same & (s <= lat) & (lat < m_end) & (lat >= 0)
+    matched = p[:, m_end] - p[:, s] + np.where(in_lm, extra, 0)
+    matched[0] += np.where(head_live, head, 0)
+    matched_total = matched.sum(axis=0)
+    cached_total = matched_total - matched_total % block
+    cached_total = np.where(cached_total < minimum, 0, cached_total)
+    cached = np.where(cached_total > 0, matched, 0)
+    excess = np.where(cached_total > 0, matched_total - cached_total, 0)
+    # Trim the excess from the end: the last matched item's image, audio, text, and back.
+    todo = np.flatnonzero(excess > 0)
+    pos = m_end[todo] - 1
+    while len(todo):
+        inside = pos >= s[todo]
+        rest = todo[~inside]
+        cached[0, rest] -= excess[rest]  # what is left comes off the instructions and tools
+        excess[rest] = 0
+        todo, pos = todo[inside], pos[inside]
+        if not len(todo):
+            break
+        keep_audio = pos == lat[todo]
+        for m in (1, 0):  # audio, then text (batches hold no images)
+            have = np.where(keep_audio, lay.kept[m, pos], lay.base[m, pos])
+            take = np.minimum(excess[todo], have)
+            cached[m, todo] -= take
+            excess[todo] -= take
+        left = excess[todo] > 0
+        todo, pos = todo[left], pos[left] - 1
+
+    outputs = lay.out_prefix[:, o] - lay.out_prefix[:, e]
+    pr = profile.prices_per_million
+    fresh = inputs - cached
+    # The price rule of `server.price`, term for term, so the floats come out the same.
+    cost_text = fresh[0] * pr.text_input + cached[0] * pr.text_cached
+    cost_text = (cost_text + outputs[0] * pr.text_output) / 1e6
+    cost_audio = fresh[1] * pr.audio_input + cached[1] * pr.audio_cached
+    cost_audio = (cost_audio + outputs[1] * pr.audio_output) / 1e6
+    return {"input": inputs, "cached": cached, "output": outputs, "cost": (cost_text, cost_audio)}
+
+
+# ------------------------------------------------------------------------- sessions
+
+
+@dataclass(slots=True)
+class _Units:
+    """The server sessions of a batch, as flat unit-item arrays."""
+
+    call: np.ndarray  # per unit: its call
+    index: np.ndarray  # per unit: 0, 1, ... within its call
+    start: np.ndarray  # per unit: first position in the unit-item arrays
+    end: np.ndarray  # per unit: one past its last position
+    seed_tokens: np.ndarray  # per unit: tokens re-sent at its start
+    head_last_used: np.ndarray  # per unit: last store of the call before it (-inf: none)
+    src: np.ndarray  # per unit-item: the batch item it is
+    seeded: np.ndarray  # per unit-item: re-sent as text
+    responses: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # unit, end, out end, t
+    fallback: np.ndarray  # per call
+    expired: np.ndarray  # per call: ended at a limit with no rollover
+    identity: bool  # the unit items are the batch items in order (no rollover, no cut)
+
+
+def _plan_sessions(
+    batch: CallBatch, tok: _ItemTokens, max_seconds: float, rollover: RolloverPolicy | None
+) -> _Units:
+    """Where each call rolls over, what each new session is seeded with, and its responses.
+
+    An operation (an input item's creation, or a response at its first output item) at or
+    past the session's limit finds it expired; the call then goes on in a new session,
+    seeded with the most recent whole turns whose text fits the rollover budget.
+    """
+    calls = len(batch)
+    offsets = batch.offsets
+    t = batch.t
+    kind = batch.kind
+    call_of = np.repeat(np.arange(calls, dtype=I64), np.diff(offsets))
+    is_out = (kind == ASSISTANT) | (kind == CALL)
+    starts_call = np.zeros(len(kind), dtype=bool)
+    starts_call[offsets[:-1][np.diff(offsets) > 0]] = True
+    run_start = is_out & (~np.concatenate([[False], is_out[:-1]]) | starts_call)
+    is_op = ~is_out | run_start
+    fallback = np.zeros(calls, dtype=bool)
+    expired = np.zeros(calls, dtype=bool)
+    # Turn starts (a user item after a non-user item), for choosing seeds.
+    is_user = kind == USER
+    turn_start = is_user & (~np.concatenate([[False], is_user[:-1]]) | starts_call)
+    ts_pos = np.flatnonzero(turn_start)
+    as_text_sum = _prefix(tok.as_text)
+    ts_sum = as_text_sum[ts_pos]
+
+    # Rollover points, round by round: the first operation at or past the session's limit.
+    t0 = np.zeros(calls)
+    after = offsets[:-1].copy()  # operations at or after this item are in the current session
+    boundaries: list[list[int]] = [[] for _ in range(calls)]
+    active = np.diff(offsets) > 0
+    while active.any():
+        op_mask = is_op & active[call_of] & (np.arange(len(kind)) >= after[call_of])
+        hit = op_mask & (t - t0[call_of] >= max_seconds)
+        first = _first_per_segment(hit, offsets)
+        found = active & (first < offsets[1:])
+        if not found.any():
+            break
+        if rollover is None:
+            expired |= found
+            for hit_call in np.flatnonzero(found):
+                boundaries[hit_call].append(int(first[hit_call]))
+            break
+        for hit_call in np.flatnonzero(found):
+            boundaries[hit_call].append(int(first[hit_call]))
+        t0[found] = t[first[found]]
+        after[found] = first[found]
+        active = found
+
+    # Units: each call's sessions; a unit's items are its seed (as text) then live items.
+    u_call: list[int] = []
+    u_index: list[int] = []
+    u_seed_first: list[int] = []
+    u_seed_end: list[int] = []
+    u_live_first: list[int] = []
+    u_live_end: list[int] = []
+    first_turn = [int(x) for x in np.searchsorted(ts_pos, offsets[:-1], side="left")]
+    for c in range(calls):
+        lo, hi = int(offsets[c]), int(offsets[c + 1])
+        cuts = [int(x) for x in boundaries[c]]
+        if rollover is None:
+            # No rollover: one session, and the call ends at its first limit.
+            u_call.append(c)
+            u_index.append(0)
+            u_seed_first.append(lo)
+            u_seed_end.append(lo)
+            u_live_first.append(lo)
+            u_live_end.append(cuts[0] if cuts else hi)
+            continue
+        edges = [lo, *cuts, hi]
+        for n in range(len(edges) - 1):
+            seed_first = seed_end = edges[n]
+            if n > 0:
+                # The most recent whole turns before the cut whose text fits the budget.
+                threshold = as_text_sum[seed_end] - rollover.budget_tokens
+                k = max(int(np.searchsorted(ts_sum, threshold, side="left")), int(first_turn[c]))
+                if k < len(ts_pos) and ts_pos[k] < seed_end:
+                    seed_first = int(ts_pos[k])
+                if seed_first < seed_end and batch.audio_ms[seed_first] < 0:
+                    fallback[c] = True  # a text original: its copy has the original's cache key
+                if n > 1 and seed_first < u_seed_end[-1]:
+                    fallback[c] = True  # overlaps the seed before it: equal cache keys again
+            u_call.append(c)
+            u_index.append(n)
+            u_seed_first.append(seed_first)
+            u_seed_end.append(seed_end)
+            u_live_first.append(edges[n])
+            u_live_end.append(edges[n + 1])
+    u_seed_tokens = [
+        int(as_text_sum[b] - as_text_sum[a]) for a, b in zip(u_seed_first, u_seed_end, strict=True)
+    ]
+    call_arr = np.array(u_call, dtype=I64)
+    seed_first_a = np.array(u_seed_first, dtype=I64)
+    seed_len = np.array(u_seed_end, dtype=I64) - seed_first_a
+    live_first_a = np.array(u_live_first, dtype=I64)
+    live_len = np.array(u_live_end, dtype=I64) - live_first_a
+    unit_len = seed_len + live_len
+    unit_start = (
+        np.concatenate([[0], np.cumsum(unit_len)[:-1]]).astype(I64)
+        if len(unit_len)
+        else np.zeros(0, I64)
+    )
+    # Interleave each unit's seed range and live range.
+    starts = np.stack([seed_first_a, live_first_a], axis=1).ravel()
+    lengths = np.stack([seed_len, live_len], axis=1).ravel()
+    src = _ranges(starts, lengths)
+    seeded = np.repeat(np.tile([True, False], len(unit_len)), lengths)
+    # Responses: the run starts among each unit's live items.
+    position_of = np.full(len(kind), -1, dtype=I64)
+    live_positions = _ranges(unit_start + seed_len, live_len)
+    live_sources = _ranges(live_first_a, live_len)
+    position_of[live_sources] = live_positions
+    unit_of_item = np.repeat(np.arange(len(unit_len), dtype=I64), live_len)
+    run_starts = live_sources[is_op[live_sources] & is_out[live_sources]]
+    run_unit = unit_of_item[is_op[live_sources] & is_out[live_sources]]
+    # A run ends at the next input item (or the unit's end).
+    next_input = np.minimum.accumulate(
+        np.where(~is_out, np.arange(len(kind), dtype=I64), len(kind))[::-1]
+    )[::-1]
+    run_end_src = np.minimum(next_input[run_starts], np.array(u_live_end, dtype=I64)[run_unit])
+    r_end = position_of[run_starts]
+    r_out_end = r_end + (run_end_src - run_starts)
+    r_t = t[run_starts]
+    head_last = np.full(len(unit_len), -np.inf)
+    # Under org scope the head stays warm from the session before: its last response's time.
+    has_before = np.array(u_index, dtype=I64) > 0
+    if has_before.any():
+        before = np.flatnonzero(has_before) - 1
+        last_resp = np.full(len(unit_len), -np.inf)
+        if len(run_unit):
+            last_resp_unit = np.full(len(unit_len), -np.inf)
+            np.maximum.at(last_resp_unit, run_unit, r_t)
+            last_resp = last_resp_unit
+        head_last[has_before] = last_resp[before]
+    return _Units(
+        call=call_arr,
+        index=np.array(u_index, dtype=I64),
+        start=unit_start,
+        end=unit_start + unit_len,
+        seed_tokens=np.array(u_seed_tokens, dtype=I64),
+        head_last_used=head_last,
+        src=src,
+        seeded=seeded,
+        responses=(run_unit, r_end, r_out_end, r_t),
+        fallback=fallback,
+        expired=expired,
+        identity=bool(
+            len(src) == len(kind) and not seeded.any() and np.array_equal(src, np.arange(len(kind)))
+        ),
+    )
+
+
+def _shared_keys(batch: CallBatch) -> np.ndarray:
+    """Calls whose text items repeat (equal cache keys the arrays cannot tell apart)."""
+    out = np.zeros(len(batch), dtype=bool)
+    if batch.source_items is None:
+        return out  # generated: every item is distinct (audio, or unique call ids)
+    for c, items in enumerate(batch.source_items):
+        seen: set[Any] = set()
+        for item in items:
+            if isinstance(item, Message) and item.audio_ms is not None:
+                continue
+            if isinstance(item, Message):
+                key: Any = ("m", item.role, item.text, item.images)
+            elif isinstance(item, FunctionCall):
+                key = ("c", item.name, item.call_id, item.arguments)
+            elif isinstance(item, FunctionCallOutput):
+                key = ("o", item.call_id, item.output)
+            else:  # pragma: no cover
+                raise ConfigurationError(f"unknown item {item!r}")
+            if key in seen:
+                out[c] = True
+                break
+            seen.add(key)
+    return out
