@@ -6,11 +6,15 @@ to stderr as one line (``error: ...``) with exit status 2, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import numpy as np
 import typer
 from rich import box
 from rich.console import Console
@@ -32,7 +36,12 @@ from .profiles import (
 from .replay import ReplayReport, fit_profile, iter_rows, read_event_log
 from .replay import replay as run_replay
 from .server import SessionConfig, Truncation
-from .simulate import SimulationResult, simulate_conversation
+from .simulate import RolloverPolicy, SimulationResult, simulate_call
+from .simulate.plots import plot_session, plot_sweep
+from .simulate.runner import run_sessions
+from .simulate.sweep import sweep as run_sweep
+from .simulate.sweep import write_csv
+from .simulate.workloads import WorkloadSpec, resample_files, workload
 from .tokens import TokenCounter
 from .tools import validate_tools
 
@@ -221,6 +230,12 @@ InstructionsOption = Annotated[
 ToolsOption = Annotated[
     Path | None, typer.Option("--tools", help="A JSON file with the session's tools array.")
 ]
+RolloverOption = Annotated[
+    str,
+    typer.Option(
+        "--rollover", help="At the session limit: recent[:BUDGET] re-sends recent turns; none ends."
+    ),
+]
 TruncationOption = Annotated[
     str,
     typer.Option(
@@ -230,34 +245,241 @@ TruncationOption = Annotated[
 ]
 
 
+def _progress_bar(enabled: bool, description: str) -> Any:
+    """A rich progress bar on a terminal (as a callback), or nothing."""
+    if not enabled or not sys.stdout.isatty():
+        return contextlib.nullcontext(None)
+
+    @contextlib.contextmanager
+    def bar() -> Iterator[Callable[[int, int], None]]:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        with Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), transient=True,
+        ) as progress:  # fmt: skip
+            task = progress.add_task(description, total=None)
+
+            def update(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            yield update
+
+    return bar()
+
+
+def _workload(name: str, minutes: float | None, params: list[str]) -> tuple[WorkloadSpec, Any]:
+    """A workload by name (``files:A.jsonl,B.jsonl`` resamples files), with parameters set."""
+    changes: dict[str, Any] = {}
+    for param in params:
+        key, sep, value = param.partition("=")
+        if not sep:
+            raise ConfigurationError(f"--param wants KEY=VALUE, got {param!r}")
+        try:
+            changes[key.strip()] = float(value)
+        except ValueError:
+            raise ConfigurationError(f"--param {key}: {value!r} is not a number") from None
+    if minutes is not None:
+        changes["minutes"] = minutes
+    if name.startswith("files:"):
+        paths = [p for p in name[len("files:") :].split(",") if p]
+        if not paths:
+            raise ConfigurationError("files: needs at least one conversation file")
+        return WorkloadSpec(name="files").with_(**changes), [read_jsonl(p) for p in paths]
+    return workload(name, **changes), None
+
+
 @app.command()
 def simulate(
     conversation: Annotated[
-        Path, typer.Option("--conversation", help="A conversation JSONL file to run.")
-    ],
+        Path | None, typer.Option("--conversation", help="A conversation JSONL file to run.")
+    ] = None,
+    workload_name: Annotated[
+        str | None,
+        typer.Option(
+            "--workload",
+            help="voice-agent, support-call, tool-heavy, or files:A.jsonl[,B.jsonl] (resampled).",
+        ),
+    ] = None,
+    minutes: Annotated[float | None, typer.Option("--minutes", help="Length of each call.")] = None,
+    sessions: Annotated[int, typer.Option("--sessions", help="How many calls to simulate.")] = 1,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated calls.")] = 0,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="A workload parameter, KEY=VALUE (repeatable)."),
+    ] = None,
     model: ModelOption = None,
     profile: ProfileOption = None,
     provider: ProviderOption = "openai",
     instructions: InstructionsOption = None,
     tools: ToolsOption = None,
     truncation: TruncationOption = "auto",
+    rollover: RolloverOption = "recent:4096",
+    path: Annotated[
+        str, typer.Option("--path", help="vectorized (default) or reference.")
+    ] = "vectorized",
     per_response: Annotated[
-        bool, typer.Option("--per-response", help="Also list every response.")
+        bool, typer.Option("--per-response", help="Also list every response (of the first call).")
     ] = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Draw the (first) call to this PNG file.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run a conversation against the server model: tokens, cache hits, truncation, cost."""
+    """Simulate calls against the server model: tokens, cache hits, truncation, rollover, cost."""
+    if (conversation is None) == (workload_name is None):
+        raise ConfigurationError("give --conversation FILE or --workload NAME (one of them)")
     prof = _profile(model, profile)
     prov = _provider(provider)
-    setting = Truncation.parse(truncation)
     text, tool_list = _session_files(instructions, tools)
-    items = read_jsonl(conversation)
-    config = SessionConfig(instructions=text, tools=tuple(tool_list), truncation=setting)
-    result = simulate_conversation(items, prof, prov, config=config)
+    config = SessionConfig(
+        instructions=text, tools=tuple(tool_list), truncation=Truncation.parse(truncation)
+    )
+    policy = RolloverPolicy.parse(rollover)
+    if conversation is not None:
+        result = simulate_call(read_jsonl(conversation), prof, prov, config=config, rollover=policy)
+        if plot is not None:
+            plot_session(result, plot)
+        if as_json:
+            _emit_json(result.to_dict(per_response=per_response))
+        else:
+            _print_simulation(result, per_response)
+        return
+    assert workload_name is not None
+    spec, files = _workload(workload_name, minutes, param or [])
+    batch = (
+        resample_files(files, sessions, spec.minutes, np.random.default_rng(seed))
+        if files
+        else None
+    )
+    with _progress_bar(not as_json, f"simulating {sessions:,} sessions") as progress:
+        run = run_sessions(
+            spec, sessions, profile=prof, provider=prov, config=config, rollover=policy,
+            seed=seed, path=path, progress=progress, batch=batch,  # type: ignore[arg-type]
+            keep_first=per_response or plot is not None,
+        )  # fmt: skip
+    out = run.totals()
+    if run.first is not None and plot is not None:
+        plot_session(run.first, plot)
     if as_json:
-        _emit_json(result.to_dict(per_response=per_response))
-    else:
-        _print_simulation(result, per_response)
+        if per_response and run.first is not None:
+            out["per_response"] = run.first.per_response()
+        _emit_json(out)
+        return
+    if per_response and run.first is not None:
+        _print_simulation(run.first, True)
+    _print_run(out)
+
+
+def _print_run(totals: dict[str, Any]) -> None:
+    table = Table(
+        box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left",
+        title=f"{totals['sessions']:,} x {totals['workload']} on {totals['model']} /"
+        f" {totals['provider']}, truncation {totals['truncation']}",
+    )  # fmt: skip
+    table.add_column("measure")
+    table.add_column("total", justify="right")
+    table.add_column("per session", justify="right")
+    per = totals["per_session"]
+    table.add_row("responses", f"{totals['responses']:,}", f"{per['responses']:,.1f}")
+    table.add_row("input tokens", f"{totals['input_tokens']:,}", f"{per['input_tokens']:,.0f}")
+    table.add_row("cached tokens", f"{totals['cached_tokens']:,}", f"{per['cached_tokens']:,.0f}")
+    table.add_row("cache-hit ratio", f"{totals['cache_hit_ratio']:.1%}", "")
+    table.add_row("truncations", f"{totals['truncations']:,}", f"{per['truncations']:.2f}")
+    table.add_row("rollovers", f"{totals['rollovers']:,}", f"{per['rollovers']:.2f}")
+    table.add_row("rollover re-send cost", f"${totals['rollover_cost_usd']:,.2f}", "")
+    table.add_row("cost", f"${totals['cost_usd']:,.2f}", f"${per['cost_usd']:.4f}")
+    Console().print(table)
+
+
+_DEFAULT_SWEEP = ",".join(
+    ["auto", *(f"retention_ratio:{r}" for r in ("0.9", "0.8", "0.7", "0.6", "0.5"))]
+)
+
+
+@app.command()
+def sweep(
+    workload_name: Annotated[
+        str, typer.Option("--workload", help="voice-agent, support-call, tool-heavy, files:...")
+    ] = "voice-agent",
+    minutes: Annotated[float | None, typer.Option("--minutes", help="Length of each call.")] = None,
+    sessions: Annotated[int, typer.Option("--sessions", help="Calls per grid point.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated calls.")] = 0,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="A workload parameter, KEY=VALUE.")
+    ] = None,
+    truncation: Annotated[
+        str, typer.Option("--truncation", help="Comma-separated truncation settings.")
+    ] = _DEFAULT_SWEEP,
+    provider: Annotated[
+        str, typer.Option("--provider", help="Comma-separated providers.")
+    ] = "openai",
+    model: Annotated[str, typer.Option("--model", help="Comma-separated models.")] = "gpt-realtime",
+    instructions: InstructionsOption = None,
+    tools: ToolsOption = None,
+    rollover: RolloverOption = "recent:4096",
+    workers: Annotated[int, typer.Option("--workers", help="Local worker processes.")] = 1,
+    dask_scheduler: Annotated[
+        str | None,
+        typer.Option("--dask-scheduler", help="Address of a dask.distributed scheduler."),
+    ] = None,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Write the rows as CSV.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Cost per session, as PNG.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Compare settings on the same simulated calls: cost, cache hits, truncations, rollovers."""
+    if workload_name.startswith("files:"):
+        raise ConfigurationError("sweep runs generated workloads; use files: with simulate")
+    spec, _ = _workload(workload_name, minutes, param or [])
+    text, tool_list = _session_files(instructions, tools)
+    models = [get_model_profile(m.strip()) for m in model.split(",") if m.strip()]
+    providers = [_provider(p.strip()) for p in provider.split(",") if p.strip()]
+    truncations = [Truncation.parse(t) for t in truncation.split(",") if t.strip()]
+    if workers < 1:
+        raise ConfigurationError(f"--workers must be >= 1, got {workers}")
+    with contextlib.ExitStack() as stack:
+        executor: Executor | None = None
+        if dask_scheduler:
+            from distributed import Client
+
+            client = stack.enter_context(Client(dask_scheduler))  # type: ignore[no-untyped-call]
+            executor = client.get_executor()
+        elif workers > 1:
+            executor = stack.enter_context(ProcessPoolExecutor(workers))
+        progress = stack.enter_context(_progress_bar(not as_json, "sweeping"))
+        rows = run_sweep(
+            spec, sessions, models=models, providers=providers, truncations=truncations,
+            instructions=text, tools=tool_list, rollover=RolloverPolicy.parse(rollover),
+            seed=seed, executor=executor, progress=progress,
+        )  # fmt: skip
+    if csv_path is not None:
+        write_csv(rows, csv_path)
+    if plot is not None:
+        series = "provider" if len(providers) > 1 else ("model" if len(models) > 1 else None)
+        plot_sweep(rows, "truncation", plot, series=series)
+    if as_json:
+        _emit_json({"rows": rows})
+        return
+    # Columns for what varies; what is the same everywhere goes in the title.
+    varying = [k for k, v in (("model", models), ("provider", providers)) if len(v) > 1]
+    fixed = [f"{k} {rows[0][k]}" for k in ("model", "provider") if k not in varying] if rows else []
+    title = f"{sessions:,} x {spec.name} ({spec.minutes:g} min), seed {seed}; " + ", ".join(fixed)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left", title=title)
+    for col in (*varying, "truncation"):
+        table.add_column(col, no_wrap=True)
+    for col in ("USD/call", "hits", "trunc/call", "roll/call"):
+        table.add_column(col, justify="right", no_wrap=True)
+    best = min(rows, key=lambda r: r["cost_usd_per_session"]) if rows else None
+    for row in rows:
+        mark = " *" if row is best else ""
+        table.add_row(
+            *(row[k] for k in varying), row["truncation"] + mark,
+            f"{row['cost_usd_per_session']:.4f}", f"{row['cache_hit_ratio']:.1%}",
+            f"{row['truncations_per_session']:.2f}", f"{row['rollovers_per_session']:.2f}",
+        )  # fmt: skip
+    Console().print(table)
+    if best is not None:
+        Console().print(f"* cheapest: {best['model']} / {best['provider']} / {best['truncation']}")
 
 
 def _print_simulation(result: SimulationResult, per_response: bool) -> None:

@@ -1,0 +1,230 @@
+"""Running many simulated sessions: chunks, seeds, paths and executors.
+
+`run_sessions` draws N calls of a workload in chunks of `CHUNK_CALLS`, each chunk from its
+own child of ``numpy.random.SeedSequence(seed)``, so a seeded run gives the same calls however
+its chunks are spread over processes or a Dask cluster. Each chunk runs on the vectorized path
+(calls it cannot run exactly go to the reference path) or, on request, on the reference path.
+Any ``concurrent.futures.Executor`` can run the chunks: a ``ProcessPoolExecutor`` for local
+workers, ``distributed.Client(address).get_executor()`` for a Dask cluster.
+
+>>> from context_manager.profiles import get_model_profile
+>>> from context_manager.simulate.workloads import workload
+>>> profile = get_model_profile("gpt-realtime")
+>>> run = run_sessions(workload("voice-agent", minutes=5), 20, profile=profile, seed=1)
+>>> run.sessions, run.totals()["rollovers"]
+(20, 0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from ..errors import ConfigurationError
+from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
+from ..server import SessionConfig
+from .reference import SimulationResult, simulate_call
+from .rollover import RolloverPolicy
+from .vectorized import simulate_batch
+from .workloads import CallBatch, WorkloadSpec, generate
+
+__all__ = ["CHUNK_CALLS", "RunResult", "run_sessions", "run_chunk"]
+
+CHUNK_CALLS = 1000
+"""Calls per chunk: the unit of seeding and of parallel work (changing it changes the calls)."""
+
+Path = Literal["vectorized", "reference"]
+
+_SUMMED = (
+    "responses", "input_tokens", "cached_tokens", "output_tokens", "truncations",
+    "dropped_items", "rollovers", "rollover_seed_tokens", "session_expired",
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class RunResult:
+    """Per-session totals of a run (one entry per simulated session), and its settings."""
+
+    model: str
+    provider: str
+    truncation: str
+    workload: str
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    first: SimulationResult | None = None
+    """The first session on the reference path, response by response (for plots)."""
+
+    @property
+    def sessions(self) -> int:
+        """How many sessions were simulated."""
+        return len(self.columns.get("responses", ()))
+
+    def totals(self) -> dict[str, Any]:
+        """Sums over all sessions, with the keys of the single-session output, plus means."""
+        c = self.columns
+        n = max(self.sessions, 1)
+        input_tokens = int(c["input_tokens"].sum())
+        cached = int(c["cached_tokens"].sum())
+        cost = float(c["cost_usd"].sum())
+        out: dict[str, Any] = {
+            "model": self.model,
+            "provider": self.provider,
+            "truncation": self.truncation,
+            "workload": self.workload,
+            "sessions": self.sessions,
+        }
+        for name in _SUMMED:
+            out[name] = int(c[name].sum())
+        out["session_expired"] = out.pop("session_expired")
+        out["cache_hit_ratio"] = cached / input_tokens if input_tokens else 0.0
+        out["cost_usd"] = cost
+        out["cost_usd_by_modality"] = {
+            "text": float(c["cost_text"].sum()),
+            "audio": float(c["cost_audio"].sum()),
+            "image": 0.0,
+        }
+        out["rollover_cost_usd"] = float(c["rollover_cost"].sum())
+        out["overflows"] = int(c["overflows"].sum())
+        out["per_session"] = {
+            "cost_usd": cost / n,
+            "responses": out["responses"] / n,
+            "input_tokens": input_tokens / n,
+            "cached_tokens": cached / n,
+            "truncations": out["truncations"] / n,
+            "rollovers": out["rollovers"] / n,
+        }
+        return out
+
+
+def _from_reference(result: SimulationResult) -> dict[str, float]:
+    t = result.totals()
+    return {
+        "responses": t["responses"],
+        "input_tokens": t["input_tokens"],
+        "cached_tokens": t["cached_tokens"],
+        "output_tokens": t["output_tokens"],
+        "truncations": t["truncations"],
+        "dropped_items": t["dropped_items"],
+        "rollovers": t["rollovers"],
+        "rollover_seed_tokens": t["rollover_seed_tokens"],
+        "session_expired": int(t["session_expired"]),
+        "overflows": t["overflows"],
+        "cost_usd": t["cost_usd"],
+        "cost_text": t["cost_usd_by_modality"]["text"],
+        "cost_audio": t["cost_usd_by_modality"]["audio"],
+        "rollover_cost": t["rollover_cost_usd"],
+    }
+
+
+def run_chunk(
+    spec: WorkloadSpec,
+    calls: int,
+    seed: np.random.SeedSequence,
+    profile: ModelProfile,
+    provider: ProviderProfile,
+    config: SessionConfig,
+    rollover: RolloverPolicy | None,
+    path: Path = "vectorized",
+    batch: CallBatch | None = None,
+) -> dict[str, np.ndarray]:
+    """Simulate one chunk of calls; per-call columns (a top-level function, so it pickles)."""
+    batch = batch if batch is not None else generate(spec, calls, np.random.default_rng(seed))
+    n = len(batch)
+    columns = {name: np.zeros(n) for name in (*_SUMMED, "overflows", "cost_usd", "cost_text",
+                                               "cost_audio", "rollover_cost")}  # fmt: skip
+    todo: Sequence[int] = range(n)
+    if path == "vectorized":
+        result = simulate_batch(batch, profile, provider, config=config, rollover=rollover)
+        t = result.totals
+        for name in _SUMMED:
+            columns[name] = t[name].astype(np.float64)
+        columns["cost_text"] = t["cost_text"]
+        columns["cost_audio"] = t["cost_audio"]
+        columns["cost_usd"] = t["cost_text"] + t["cost_audio"]
+        columns["rollover_cost"] = t["rollover_cost"]
+        todo = result.fallback
+    for call in todo:
+        ref = simulate_call(batch.items(call), profile, provider, config=config, rollover=rollover)
+        for name, value in _from_reference(ref).items():
+            columns[name][call] = value
+    return columns
+
+
+def run_sessions(
+    spec: WorkloadSpec,
+    sessions: int,
+    *,
+    profile: ModelProfile,
+    provider: ProviderProfile | str = "openai",
+    config: SessionConfig | None = None,
+    rollover: RolloverPolicy | None = RolloverPolicy(),  # noqa: B008 - immutable
+    seed: int = 0,
+    path: Path = "vectorized",
+    executor: Executor | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    batch: CallBatch | None = None,
+    keep_first: bool = False,
+) -> RunResult:
+    """Simulate `sessions` calls of `spec` and return their per-session totals.
+
+    Args:
+        spec: the workload.
+        sessions: how many calls.
+        profile: the model profile.
+        provider: the provider (sets the session limit).
+        config: instructions, tools and truncation.
+        rollover: how a new session is seeded at the limit (``None``: the call ends).
+        seed: the run's seed (the same seed gives the same calls and figures).
+        path: ``vectorized`` (with reference fallback) or ``reference``.
+        executor: runs the chunks (``None``: in this process).
+        progress: called as ``progress(chunks_done, chunks)``.
+        batch: run these calls instead of drawing `sessions` new ones.
+        keep_first: also run the first session on the reference path, response by response.
+    """
+    if sessions < 0:
+        raise ConfigurationError(f"sessions must be >= 0, got {sessions}")
+    if path not in ("vectorized", "reference"):
+        raise ConfigurationError(f"path must be vectorized or reference, got {path!r}")
+    provider = get_provider_profile(provider) if isinstance(provider, str) else provider
+    config = config or SessionConfig()
+    tasks: list[tuple[Any, ...]] = []
+    if batch is not None:
+        tasks.append((spec, len(batch), np.random.SeedSequence(seed), profile, provider, config,
+                      rollover, path, batch))  # fmt: skip
+    else:
+        chunks = (sessions + CHUNK_CALLS - 1) // CHUNK_CALLS
+        for n, child in enumerate(np.random.SeedSequence(seed).spawn(chunks)):
+            size = min(CHUNK_CALLS, sessions - n * CHUNK_CALLS)
+            tasks.append((spec, size, child, profile, provider, config, rollover, path))
+    parts: list[dict[str, np.ndarray]] = []
+    if executor is None:
+        for n, task in enumerate(tasks):
+            parts.append(run_chunk(*task))
+            if progress is not None:
+                progress(n + 1, len(tasks))
+    else:
+        futures = [executor.submit(run_chunk, *task) for task in tasks]
+        for n, future in enumerate(futures):
+            parts.append(future.result())
+            if progress is not None:
+                progress(n + 1, len(tasks))
+    columns = {name: np.concatenate([p[name] for p in parts]) if parts else np.zeros(0)
+               for name in (parts[0] if parts else {"responses": 0, "input_tokens": 0,
+                            "cached_tokens": 0, "cost_usd": 0})}  # fmt: skip
+    result = RunResult(profile.name, provider.name, str(config.truncation), spec.name, columns)
+    if keep_first and (batch is not None or sessions > 0):
+        first_batch = (
+            batch
+            if batch is not None
+            else generate(
+                spec,
+                min(CHUNK_CALLS, sessions),
+                np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]),
+            )
+        )
+        result.first = simulate_call(first_batch.items(0), profile, provider, config=config,
+                                     rollover=rollover)  # fmt: skip
+    return result

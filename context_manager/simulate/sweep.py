@@ -1,0 +1,126 @@
+"""Sweeps: one workload under a grid of settings, compared on the same simulated calls.
+
+Every grid point runs the same seeded calls (common random numbers), so differences between
+rows come from the settings, not from sampling. The (grid point x chunk) tasks go to any
+``concurrent.futures.Executor`` at once, so local processes or a Dask cluster stay busy.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..profiles import ModelProfile, ProviderProfile
+from ..server import SessionConfig, Truncation
+from .rollover import RolloverPolicy
+from .runner import CHUNK_CALLS, RunResult, run_chunk
+from .workloads import WorkloadSpec
+
+__all__ = ["GridPoint", "ROW_KEYS", "sweep", "write_csv"]
+
+ROW_KEYS = (
+    "model", "provider", "truncation", "compaction", "sessions", "cost_usd_per_session",
+    "cache_hit_ratio", "truncations_per_session", "rollovers_per_session",
+    "responses_per_session", "input_tokens_per_session", "cached_tokens_per_session",
+    "rollover_cost_usd_per_session",
+)  # fmt: skip
+"""The columns of a sweep's rows, in order."""
+
+
+@dataclass(frozen=True, slots=True)
+class GridPoint:
+    """One combination of the swept settings."""
+
+    model: ModelProfile
+    provider: ProviderProfile
+    truncation: Truncation
+    compaction: str = "none"
+
+
+def sweep(
+    spec: WorkloadSpec,
+    sessions: int,
+    *,
+    models: Sequence[ModelProfile],
+    providers: Sequence[ProviderProfile],
+    truncations: Sequence[Truncation],
+    instructions: str = "",
+    tools: Sequence[Mapping[str, Any]] = (),
+    rollover: RolloverPolicy | None = RolloverPolicy(),  # noqa: B008 - immutable
+    seed: int = 0,
+    executor: Executor | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Simulate `sessions` calls of `spec` at every grid point; one row per point.
+
+    Compaction policies join the grid with [Compaction]; until then every row is ``none``.
+    """
+    points = [GridPoint(m, p, t) for m, p, t in itertools.product(models, providers, truncations)]
+    chunks = (sessions + CHUNK_CALLS - 1) // CHUNK_CALLS
+    seeds = np.random.SeedSequence(seed).spawn(chunks)
+    tasks = []
+    for point in points:
+        config = SessionConfig(
+            instructions=instructions, tools=tuple(tools), truncation=point.truncation
+        )
+        for n, child in enumerate(seeds):
+            size = min(CHUNK_CALLS, sessions - n * CHUNK_CALLS)
+            tasks.append((spec, size, child, point.model, point.provider, config, rollover))
+    results: list[dict[str, np.ndarray]] = []
+    if executor is None:
+        for n, task in enumerate(tasks):
+            results.append(run_chunk(*task))
+            if progress:
+                progress(n + 1, len(tasks))
+    else:
+        futures = [executor.submit(run_chunk, *task) for task in tasks]
+        for n, future in enumerate(futures):
+            results.append(future.result())
+            if progress:
+                progress(n + 1, len(tasks))
+    rows = []
+    for i, point in enumerate(points):
+        parts = results[i * chunks : (i + 1) * chunks]
+        run = RunResult(
+            point.model.name, point.provider.name, str(point.truncation), spec.name,
+            {k: np.concatenate([p[k] for p in parts]) for k in parts[0]},
+        )  # fmt: skip
+        rows.append(_row(point, run))
+    return rows
+
+
+def _row(point: GridPoint, run: RunResult) -> dict[str, Any]:
+    t = run.totals()
+    per = t["per_session"]
+    n = max(t["sessions"], 1)
+    return {
+        "model": point.model.name,
+        "provider": point.provider.name,
+        "truncation": str(point.truncation),
+        "compaction": point.compaction,
+        "sessions": t["sessions"],
+        "cost_usd_per_session": per["cost_usd"],
+        "cache_hit_ratio": t["cache_hit_ratio"],
+        "truncations_per_session": per["truncations"],
+        "rollovers_per_session": per["rollovers"],
+        "responses_per_session": per["responses"],
+        "input_tokens_per_session": per["input_tokens"],
+        "cached_tokens_per_session": per["cached_tokens"],
+        "rollover_cost_usd_per_session": t["rollover_cost_usd"] / n,
+    }
+
+
+def write_csv(rows: Iterable[Mapping[str, Any]], path: str | Path) -> None:
+    """Write sweep rows as CSV with the `ROW_KEYS` columns."""
+    with Path(path).open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(ROW_KEYS))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: row[k] for k in ROW_KEYS})
