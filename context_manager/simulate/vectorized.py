@@ -238,7 +238,8 @@ def simulate_batch(
     )
     calls = len(batch)
     tok = item_tokens(batch, profile)
-    units = _plan_sessions(batch, tok, provider.max_session_seconds, rollover)
+    shared = profile.cache.scope == "organization"
+    units = _plan_sessions(batch, tok, provider.max_session_seconds, rollover, shared)
     fallback = units.fallback | _shared_keys(batch)
     mode = profile.assistant_audio_in_context
     lay = _layout(tok, units, mode)
@@ -472,7 +473,11 @@ class _Units:
 
 
 def _plan_sessions(
-    batch: CallBatch, tok: _ItemTokens, max_seconds: float, rollover: RolloverPolicy | None
+    batch: CallBatch,
+    tok: _ItemTokens,
+    max_seconds: float,
+    rollover: RolloverPolicy | None,
+    shared_cache: bool,
 ) -> _Units:
     """Where each call rolls over, what each new session is seeded with, and its responses.
 
@@ -551,10 +556,15 @@ def _plan_sessions(
                 k = max(int(np.searchsorted(ts_sum, threshold, side="left")), int(first_turn[c]))
                 if k < len(ts_pos) and ts_pos[k] < seed_end:
                     seed_first = int(ts_pos[k])
-                if seed_first < seed_end and batch.audio_ms[seed_first] < 0:
-                    fallback[c] = True  # a text original: its copy has the original's cache key
-                if n > 1 and seed_first < u_seed_end[-1]:
-                    fallback[c] = True  # overlaps the seed before it: equal cache keys again
+                # Under an organization-wide cache a new session can match more than the
+                # instructions when its seed repeats items the session before held with the
+                # same key: a text original, or a seed overlapping the one before. Rare (short
+                # sessions, large seeds); such calls go to the reference path.
+                repeats = seed_first < seed_end and (
+                    batch.audio_ms[seed_first] < 0 or (n > 1 and seed_first < u_seed_end[-1])
+                )
+                if shared_cache and repeats:
+                    fallback[c] = True
             u_call.append(c)
             u_index.append(n)
             u_seed_first.append(seed_first)

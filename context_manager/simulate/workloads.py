@@ -548,7 +548,8 @@ def resample_files(
             replace(i, t=t) for i, t in zip(conversation, item_times(conversation), strict=True)
         ]
         starts = turn_starts(timed)
-        for a, b in zip(starts, [*starts[1:], len(timed)], strict=True):
+        ends = [*starts[1:], len(timed)] if starts else []
+        for a, b in zip(starts, ends, strict=True):
             pool.append(timed[a:b])
     if not pool:
         raise ConfigurationError(

@@ -1,0 +1,130 @@
+"""The vectorized path gives the reference path's figures, response by response (hypothesis)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from context_manager import ProviderProfile, get_model_profile
+from context_manager.server import SessionConfig, Truncation
+from context_manager.simulate import RolloverPolicy, simulate_call
+from context_manager.simulate.runner import run_chunk
+from context_manager.simulate.vectorized import simulate_batch
+from context_manager.simulate.workloads import generate, workload
+
+GPT = get_model_profile("gpt-realtime")
+# A small window, so truncation happens within minutes of simulated speech.
+SMALL = GPT.model_copy(
+    update={"context_window": 4000, "max_output_tokens": 800, "input_limit": 3200,
+            "max_instructions_tools_tokens": 1500}
+)  # fmt: skip
+
+
+@st.composite
+def scenarios(draw: st.DrawFn):
+    mode = draw(st.sampled_from(["latest", "all", "none"]))
+    cache = SMALL.cache.model_copy(
+        update={
+            "block_tokens": draw(st.sampled_from([1, 10, 64, 128])),
+            "min_prefix_tokens": draw(st.sampled_from([0, 64, 1024])),
+            "ttl_seconds": draw(st.sampled_from([5.0, 30.0, 300.0])),
+            "scope": draw(st.sampled_from(["session", "organization"])),
+            "include_output": draw(st.booleans()),
+        }
+    )
+    profile = SMALL.model_copy(
+        update={
+            "assistant_audio_in_context": mode,
+            "cache": cache,
+            "item_overhead_tokens": draw(st.integers(0, 6)),
+            "assistant_audio_overhead_tokens": draw(st.integers(0, 9)),
+            "user_transcript_in_context": draw(st.booleans()),
+            "assistant_transcript_in_context": draw(st.booleans()),
+            "response_overhead_tokens": draw(st.sampled_from([0, 0, 3])),
+            "audio_rounding": draw(st.sampled_from(["floor", "ceil"])),
+        }
+    )
+    truncation = draw(st.sampled_from(["auto", "retention_ratio:0.8", "retention_ratio:0.5",
+                                       "retention_ratio:0.7:2000", "disabled"]))  # fmt: skip
+    provider = ProviderProfile(
+        name="p", max_session_seconds=draw(st.sampled_from([60.0, 150.0, 3600.0]))
+    )
+    rollover = draw(
+        st.sampled_from([None, RolloverPolicy(0), RolloverPolicy(300), RolloverPolicy(4096)])
+    )
+    spec = workload(
+        draw(st.sampled_from(["voice-agent", "support-call", "tool-heavy"])),
+        minutes=draw(st.sampled_from([2.0, 5.0])),
+    )
+    seed = draw(st.integers(0, 2**32 - 1))
+    instructions = "Be brief. " * draw(st.integers(0, 40))
+    return profile, Truncation.parse(truncation), provider, rollover, spec, seed, instructions
+
+
+@settings(max_examples=int(os.environ.get("PATHS_EXAMPLES", "60")), deadline=None)
+@given(scenarios())
+def test_both_paths_give_the_same_responses(scenario) -> None:
+    profile, truncation, provider, rollover, spec, seed, instructions = scenario
+    config = SessionConfig(
+        instructions=instructions, tools=({"name": "search"},), truncation=truncation
+    )
+    batch = generate(spec, 2, np.random.default_rng(seed))
+    fast = simulate_batch(
+        batch, profile, provider, config=config, rollover=rollover, keep_responses=True
+    )
+    rows = fast.responses
+    for call in range(len(batch)):
+        ref = simulate_call(batch.items(call), profile, provider, config=config, rollover=rollover)
+        if call in fast.fallback:
+            # Handed back only for what the arrays do not model: an overflowing conversation,
+            # or a rollover seed that may hit an organization-wide cache beyond the head.
+            reseeded = profile.cache.scope == "organization" and ref.rollovers
+            assert ref.totals()["overflows"] > 0 or reseeded
+            continue
+        mine = np.flatnonzero(rows["call"] == call)
+        assert len(mine) == len(ref.responses)
+        for i, response, session in zip(mine, ref.responses, ref.sessions, strict=True):
+            u = response.usage
+            assert rows["session"][i] == session
+            assert (rows["input_text"][i], rows["input_audio"][i]) == (u.input.text, u.input.audio)
+            assert (rows["cached_text"][i], rows["cached_audio"][i]) == (
+                u.cached.text,
+                u.cached.audio,
+            )
+            assert (rows["output_text"][i], rows["output_audio"][i]) == (
+                u.output.text,
+                u.output.audio,
+            )
+            assert rows["retained_items"][i] == response.retained_items
+            assert rows["dropped_items"][i] == len(response.dropped_items)
+            assert rows["cost_usd"][i] == response.cost.total
+        totals = ref.totals()
+        assert fast.totals["rollovers"][call] == totals["rollovers"]
+        assert fast.totals["rollover_seed_tokens"][call] == totals["rollover_seed_tokens"]
+        assert fast.totals["session_expired"][call] == int(totals["session_expired"])
+
+
+@settings(max_examples=15, deadline=None)
+@given(scenarios())
+def test_a_chunk_with_fallback_equals_the_reference_call_by_call(scenario) -> None:
+    profile, truncation, provider, rollover, spec, seed, instructions = scenario
+    config = SessionConfig(instructions=instructions, truncation=truncation)
+    batch = generate(spec, 2, np.random.default_rng(seed))
+    columns = run_chunk(spec, 2, None, profile, provider, config, rollover, "vectorized", batch)
+    for call in range(2):
+        totals = simulate_call(
+            batch.items(call), profile, provider, config=config, rollover=rollover
+        ).totals()
+        for key in (
+            "responses",
+            "input_tokens",
+            "cached_tokens",
+            "output_tokens",
+            "truncations",
+            "overflows",
+        ):
+            assert columns[key][call] == totals[key], key
+        assert abs(columns["cost_usd"][call] - totals["cost_usd"]) < 1e-9
