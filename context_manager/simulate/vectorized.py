@@ -87,11 +87,6 @@ class _ItemTokens:
     is_aa: np.ndarray  # (n,) assistant audio
 
 
-def _rounded(ms: np.ndarray, rate: float, mode: str) -> np.ndarray:
-    ratio = ms.astype(np.float64) / rate
-    return (np.floor(ratio) if mode == "floor" else np.ceil(ratio)).astype(I64)
-
-
 def item_tokens(batch: CallBatch, profile: ModelProfile) -> _ItemTokens:
     """The token counting rules of `TokenCounter.item`, for arrays of items."""
     kind, ms, n = batch.kind, batch.audio_ms, batch.text_tokens.astype(I64)
@@ -102,24 +97,21 @@ def item_tokens(batch: CallBatch, profile: ModelProfile) -> _ItemTokens:
     assistant_audio = (kind == ASSISTANT) & audio
     function = (kind == CALL) | (kind == OUTPUT)
 
-    kept = np.empty((2, len(kind)), dtype=I64)
-    text, audio_tokens = kept[0], kept[1]
-    text[:] = ov + n  # text messages
-    text[function] += p.function_overhead_tokens
-    shown_user = n[user_audio] if p.user_transcript_in_context else 0
-    text[user_audio] = ov + p.user_audio_overhead_tokens + shown_user
-    shown_assistant = n[assistant_audio] if p.assistant_transcript_in_context else 0
-    text[assistant_audio] = ov + p.assistant_audio_overhead_tokens + shown_assistant
-    audio_tokens[:] = 0
-    audio_tokens[user_audio] = _rounded(
-        ms[user_audio], p.audio_input_ms_per_token, p.audio_rounding
+    # Text in context: text messages and function items as they are; audio items their
+    # overheads, plus their transcripts where the profile keeps those in context.
+    text = ov + n + np.where(function, p.function_overhead_tokens, 0)
+    user_text = ov + p.user_audio_overhead_tokens + (n if p.user_transcript_in_context else 0)
+    assistant_text = (
+        ov + p.assistant_audio_overhead_tokens + (n if p.assistant_transcript_in_context else 0)
     )
-    audio_tokens[assistant_audio] = _rounded(
-        ms[assistant_audio], p.audio_output_ms_per_token, p.audio_rounding
+    text = np.where(user_audio, user_text, np.where(assistant_audio, assistant_text, text))
+    ratio = ms / np.where(kind == USER, p.audio_input_ms_per_token, p.audio_output_ms_per_token)
+    rounded = np.floor(ratio) if p.audio_rounding == "floor" else np.ceil(ratio)
+    audio_tokens = np.where(user_audio | assistant_audio, rounded, 0).astype(I64)
+    kept = np.stack([text, audio_tokens])
+    demoted = np.stack(
+        [np.where(assistant_audio, ov + n, text), np.where(assistant_audio, 0, audio_tokens)]
     )
-    demoted = kept.copy()
-    demoted[0, assistant_audio] = ov + n[assistant_audio]
-    demoted[1, assistant_audio] = 0
     # Re-sent as text: messages become text messages; function items stay as they are.
     as_text = np.where(function, text, ov + n)
     output = np.stack([n, np.where(assistant_audio, audio_tokens, 0)])
@@ -527,7 +519,93 @@ def _plan_sessions(
         after[found] = first[found]
         active = found
 
-    # Units: each call's sessions; a unit's items are its seed (as text) then live items.
+    if not any(boundaries):
+        # No session reached its limit: one unit per call, its own items, no seed.
+        lo = offsets[:-1].astype(I64)
+        u_call_a = np.arange(calls, dtype=I64)
+        u_index_a = np.zeros(calls, dtype=I64)
+        u_seed_first_a, u_seed_end_a = lo, lo
+        u_live_first_a, u_live_end_a = lo, offsets[1:].astype(I64)
+        u_seed_tokens_a = np.zeros(calls, dtype=I64)
+    else:
+        (u_call_a, u_index_a, u_seed_first_a, u_seed_end_a, u_live_first_a, u_live_end_a,
+         u_seed_tokens_a) = _units_with_rollovers(
+            batch, boundaries, rollover, shared_cache, ts_pos, ts_sum, as_text_sum, fallback
+        )  # fmt: skip
+    call_arr = u_call_a
+    seed_first_a = u_seed_first_a
+    seed_len = u_seed_end_a - seed_first_a
+    live_first_a = u_live_first_a
+    live_len = u_live_end_a - live_first_a
+    unit_len = seed_len + live_len
+    unit_start = (
+        np.concatenate([[0], np.cumsum(unit_len)[:-1]]).astype(I64)
+        if len(unit_len)
+        else np.zeros(0, I64)
+    )
+    # Interleave each unit's seed range and live range.
+    starts = np.stack([seed_first_a, live_first_a], axis=1).ravel()
+    lengths = np.stack([seed_len, live_len], axis=1).ravel()
+    src = _ranges(starts, lengths)
+    seeded = np.repeat(np.tile([True, False], len(unit_len)), lengths)
+    # Responses: the run starts among each unit's live items.
+    position_of = np.full(len(kind), -1, dtype=I64)
+    live_positions = _ranges(unit_start + seed_len, live_len)
+    live_sources = _ranges(live_first_a, live_len)
+    position_of[live_sources] = live_positions
+    unit_of_item = np.repeat(np.arange(len(unit_len), dtype=I64), live_len)
+    run_starts = live_sources[is_op[live_sources] & is_out[live_sources]]
+    run_unit = unit_of_item[is_op[live_sources] & is_out[live_sources]]
+    # A run ends at the next input item (or the unit's end).
+    next_input = np.minimum.accumulate(
+        np.where(~is_out, np.arange(len(kind), dtype=I64), len(kind))[::-1]
+    )[::-1]
+    run_end_src = np.minimum(next_input[run_starts], u_live_end_a[run_unit])
+    r_end = position_of[run_starts]
+    r_out_end = r_end + (run_end_src - run_starts)
+    r_t = t[run_starts]
+    head_last = np.full(len(unit_len), -np.inf)
+    # Under org scope the head stays warm from the session before: its last response's time.
+    has_before = u_index_a > 0
+    if has_before.any():
+        before = np.flatnonzero(has_before) - 1
+        last_resp = np.full(len(unit_len), -np.inf)
+        if len(run_unit):
+            last_resp_unit = np.full(len(unit_len), -np.inf)
+            np.maximum.at(last_resp_unit, run_unit, r_t)
+            last_resp = last_resp_unit
+        head_last[has_before] = last_resp[before]
+    return _Units(
+        call=call_arr,
+        index=u_index_a,
+        start=unit_start,
+        end=unit_start + unit_len,
+        seed_tokens=u_seed_tokens_a,
+        head_last_used=head_last,
+        src=src,
+        seeded=seeded,
+        responses=(run_unit, r_end, r_out_end, r_t),
+        fallback=fallback,
+        expired=expired,
+        identity=bool(
+            len(src) == len(kind) and not seeded.any() and np.array_equal(src, np.arange(len(kind)))
+        ),
+    )
+
+
+def _units_with_rollovers(
+    batch: CallBatch,
+    boundaries: list[list[int]],
+    rollover: RolloverPolicy | None,
+    shared_cache: bool,
+    ts_pos: np.ndarray,
+    ts_sum: np.ndarray,
+    as_text_sum: np.ndarray,
+    fallback: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """Each call's sessions (units) when some call rolls over: their seed and live ranges."""
+    calls = len(batch)
+    offsets = batch.offsets
     u_call: list[int] = []
     u_index: list[int] = []
     u_seed_first: list[int] = []
@@ -574,64 +652,14 @@ def _plan_sessions(
     u_seed_tokens = [
         int(as_text_sum[b] - as_text_sum[a]) for a, b in zip(u_seed_first, u_seed_end, strict=True)
     ]
-    call_arr = np.array(u_call, dtype=I64)
-    seed_first_a = np.array(u_seed_first, dtype=I64)
-    seed_len = np.array(u_seed_end, dtype=I64) - seed_first_a
-    live_first_a = np.array(u_live_first, dtype=I64)
-    live_len = np.array(u_live_end, dtype=I64) - live_first_a
-    unit_len = seed_len + live_len
-    unit_start = (
-        np.concatenate([[0], np.cumsum(unit_len)[:-1]]).astype(I64)
-        if len(unit_len)
-        else np.zeros(0, I64)
-    )
-    # Interleave each unit's seed range and live range.
-    starts = np.stack([seed_first_a, live_first_a], axis=1).ravel()
-    lengths = np.stack([seed_len, live_len], axis=1).ravel()
-    src = _ranges(starts, lengths)
-    seeded = np.repeat(np.tile([True, False], len(unit_len)), lengths)
-    # Responses: the run starts among each unit's live items.
-    position_of = np.full(len(kind), -1, dtype=I64)
-    live_positions = _ranges(unit_start + seed_len, live_len)
-    live_sources = _ranges(live_first_a, live_len)
-    position_of[live_sources] = live_positions
-    unit_of_item = np.repeat(np.arange(len(unit_len), dtype=I64), live_len)
-    run_starts = live_sources[is_op[live_sources] & is_out[live_sources]]
-    run_unit = unit_of_item[is_op[live_sources] & is_out[live_sources]]
-    # A run ends at the next input item (or the unit's end).
-    next_input = np.minimum.accumulate(
-        np.where(~is_out, np.arange(len(kind), dtype=I64), len(kind))[::-1]
-    )[::-1]
-    run_end_src = np.minimum(next_input[run_starts], np.array(u_live_end, dtype=I64)[run_unit])
-    r_end = position_of[run_starts]
-    r_out_end = r_end + (run_end_src - run_starts)
-    r_t = t[run_starts]
-    head_last = np.full(len(unit_len), -np.inf)
-    # Under org scope the head stays warm from the session before: its last response's time.
-    has_before = np.array(u_index, dtype=I64) > 0
-    if has_before.any():
-        before = np.flatnonzero(has_before) - 1
-        last_resp = np.full(len(unit_len), -np.inf)
-        if len(run_unit):
-            last_resp_unit = np.full(len(unit_len), -np.inf)
-            np.maximum.at(last_resp_unit, run_unit, r_t)
-            last_resp = last_resp_unit
-        head_last[has_before] = last_resp[before]
-    return _Units(
-        call=call_arr,
-        index=np.array(u_index, dtype=I64),
-        start=unit_start,
-        end=unit_start + unit_len,
-        seed_tokens=np.array(u_seed_tokens, dtype=I64),
-        head_last_used=head_last,
-        src=src,
-        seeded=seeded,
-        responses=(run_unit, r_end, r_out_end, r_t),
-        fallback=fallback,
-        expired=expired,
-        identity=bool(
-            len(src) == len(kind) and not seeded.any() and np.array_equal(src, np.arange(len(kind)))
-        ),
+    return (
+        np.array(u_call, dtype=I64),
+        np.array(u_index, dtype=I64),
+        np.array(u_seed_first, dtype=I64),
+        np.array(u_seed_end, dtype=I64),
+        np.array(u_live_first, dtype=I64),
+        np.array(u_live_end, dtype=I64),
+        np.array(u_seed_tokens, dtype=I64),
     )
 
 
