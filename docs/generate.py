@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+WRITE_PLOTS = True  # --check compares the text only and leaves the images alone
 LOGS = ROOT / "tests" / "data" / "realtime-logs"
 
 
@@ -125,7 +126,116 @@ def fit_table() -> str:
     return "\n".join(lines)
 
 
+def _sweep_table(rows: list[dict], columns: list[str]) -> str:
+    best = min(rows, key=lambda r: r["cost_usd_per_session"])
+    head = [*columns, "USD per call", "cache hits", "truncations per call", "rollovers per call"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(columns) + "---:|---:|---:|---:|"]
+    for r in rows:
+        mark = " **(cheapest)**" if r is best else ""
+        cells = [f"`{r[c]}`" for c in columns]
+        cells[-1] += mark
+        lines.append(
+            "| "
+            + " | ".join(cells)
+            + f" | ${r['cost_usd_per_session']:.3f} | {r['cache_hit_ratio']:.1%}"
+            f" | {r['truncations_per_session']:.2f} | {r['rollovers_per_session']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+PROVIDERS_90 = (
+    "sweep",
+    "--workload",
+    "voice-agent",
+    "--minutes",
+    "90",
+    "--sessions",
+    "1000",
+    "--seed",
+    "11",
+    "--provider",
+    "openai,azure",
+    "--truncation",
+    "auto,retention_ratio:0.8",
+    "--instructions",
+    "examples/instructions.md",
+    "--tools",
+    "examples/tools.json",
+)
+RATIOS_60 = (
+    "sweep",
+    "--workload",
+    "voice-agent",
+    "--minutes",
+    "60",
+    "--sessions",
+    "1000",
+    "--seed",
+    "11",
+    "--provider",
+    "openai",
+    "--truncation",
+    "auto,retention_ratio:0.9,retention_ratio:0.8,retention_ratio:0.7,"
+    "retention_ratio:0.6,retention_ratio:0.5",
+    "--instructions",
+    "examples/instructions.md",
+    "--tools",
+    "examples/tools.json",
+)
+
+
+def providers_90() -> str:
+    rows = cli_json(*PROVIDERS_90)["rows"]
+    if WRITE_PLOTS:
+        cli_json(*PROVIDERS_90, "--plot", "docs/img/providers-90min.png")
+    by = {(r["provider"], r["truncation"]): r for r in rows}
+    openai, azure = by[("openai", "retention_ratio:0.8")], by[("azure", "retention_ratio:0.8")]
+    return _sweep_table(rows, ["provider", "truncation"]) + (
+        f"\n\nWith `retention_ratio:0.8`, a 90-minute call costs ${openai['cost_usd_per_session']:.3f}"
+        f" on OpenAI and ${azure['cost_usd_per_session']:.3f} on Azure"
+        f" ({azure['cost_usd_per_session'] / openai['cost_usd_per_session']:.2f}x)."
+    )
+
+
+def ratios_60() -> str:
+    rows = cli_json(*RATIOS_60)["rows"]
+    if WRITE_PLOTS:
+        cli_json(*RATIOS_60, "--plot", "docs/img/ratios-60min.png")
+    return _sweep_table(rows, ["truncation"])
+
+
+def one_call() -> str:
+    args = (
+        "simulate",
+        "--workload",
+        "voice-agent",
+        "--minutes",
+        "90",
+        "--sessions",
+        "1",
+        "--seed",
+        "11",
+        "--provider",
+        "azure",
+        "--truncation",
+        "retention_ratio:0.8",
+        "--instructions",
+        "examples/instructions.md",
+        "--tools",
+        "examples/tools.json",
+    )
+    plot = ("--plot", "docs/img/call-90min-azure.png") if WRITE_PLOTS else ()
+    data = cli_json(*args, *plot)
+    return (
+        f"One such call: {data['responses']} responses, {data['rollovers']} rollovers,"
+        f" cache hits {data['cache_hit_ratio']:.1%}, ${data['cost_usd']:.2f}."
+    )
+
+
 BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
+    "providers-90": ("cost-analysts.md", providers_90),
+    "ratios-60": ("cost-analysts.md", ratios_60),
+    "one-call": ("cost-analysts.md", one_call),
     "worked-example": ("server-model.md", worked_example),
     "replay-table": ("server-model.md", replay_table),
     "fit-table": ("server-model.md", fit_table),
@@ -143,6 +253,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="fail if a block is stale")
     args = parser.parse_args()
+    global WRITE_PLOTS
+    WRITE_PLOTS = not args.check
     sys.path.insert(0, str(ROOT))
     stale = []
     pages: dict[str, str] = {}
