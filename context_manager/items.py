@@ -30,6 +30,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from ._jsonl import json_objects
 from .errors import InputFormatError
 
 if TYPE_CHECKING:
@@ -272,27 +273,12 @@ def item_to_dict(item: Item) -> dict[str, Any]:
 def iter_jsonl(lines: Iterable[str], *, source: str | None = None) -> Iterator[Item]:
     r"""Parse conversation JSONL lines lazily; blank lines are skipped.
 
-    Split a string on ``"\n"`` only (as iterating a file does), not with ``str.splitlines``,
-    which also splits on characters such as U+0085 that JSON strings may hold unescaped.
+    Split a string on ``"\n"`` only, as `json_objects` explains.
 
     Raises:
         InputFormatError: with the 1-based line number and the field at fault.
     """
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputFormatError(
-                f"not valid JSON: {exc.msg} (column {exc.colno})", source=source, line=number
-            ) from exc
-        if not isinstance(data, dict):
-            raise InputFormatError(
-                f"each line must be a JSON object, got {type(data).__name__}",
-                source=source,
-                line=number,
-            )
+    for number, data in json_objects(lines, source=source):
         yield item_from_dict(data, source=source, line=number)
 
 

@@ -26,12 +26,12 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ._jsonl import json_objects
 from .errors import InputFormatError, ServerModelError, UnknownModelError
 from .items import Item, from_realtime_item
 from .profiles import (
@@ -117,17 +117,7 @@ def read_event_log(path: str | Path) -> list[LogEvent]:
     except OSError as exc:
         raise InputFormatError(f"cannot read: {exc.strerror}", source=str(p)) from exc
     events = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputFormatError(
-                f"not valid JSON: {exc.msg} (column {exc.colno})", source=str(p), line=number
-            ) from exc
-        if not isinstance(data, dict):
-            raise InputFormatError("each line must be a JSON object", source=str(p), line=number)
+    for number, data in json_objects(text.split("\n"), source=str(p)):
         events.append(_parse_line(data, str(p), number))
     return events
 

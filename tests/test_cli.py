@@ -9,20 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from context_manager.cli import main
+from .cli_runner import run_cli as run
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_budget_json_has_the_documented_keys(capsys) -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from context_manager import FunctionCall, FunctionCallOutput, Message, get_model_profile
-from context_manager.cli import main
 from context_manager.server import SessionConfig, Truncation
 from context_manager.simulate import GAP_SECONDS, plan_turns, simulate_conversation
 
+from ..cli_runner import run_cli
 from ..strategies import TINY_PROFILE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,12 +62,7 @@ def test_session_expiry_stops_the_simulation() -> None:
 
 
 def run(capsys, *args: str) -> tuple[int, dict | str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
+    code, out, err = run_cli(capsys, *args)
     try:
         return code, json.loads(out), err
     except json.JSONDecodeError:

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from context_manager import get_model_profile, get_provider_profile
-from context_manager.cli import main
 from context_manager.server import SessionConfig, Truncation
 from context_manager.simulate.runner import run_sessions
 from context_manager.simulate.sweep import sweep
 from context_manager.simulate.workloads import workload
+
+from ..cli_runner import run_cli
 
 GPT = get_model_profile("gpt-realtime")
 
@@ -94,16 +95,6 @@ def test_sweep_on_a_dask_localcluster_equals_the_local_sweep() -> None:
     assert {r["provider"] for r in local} == {"openai", "azure"}
     azure = [r for r in local if r["provider"] == "azure"]
     assert all(r["rollovers_per_session"] == 1.0 for r in azure)
-
-
-def run_cli(capsys, *args: str):
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_simulate_a_workload_json(capsys, tmp_path: Path) -> None:
