@@ -200,6 +200,8 @@ def run_sessions(
             size = min(CHUNK_CALLS, sessions - n * CHUNK_CALLS)
             tasks.append((spec, size, child, profile, provider, config, rollover, path))
     parts: list[dict[str, np.ndarray]] = []
+    if progress is not None:
+        progress(0, len(tasks))
     if executor is None:
         for n, task in enumerate(tasks):
             parts.append(run_chunk(*task))

@@ -74,6 +74,8 @@ def sweep(
             size = min(CHUNK_CALLS, sessions - n * CHUNK_CALLS)
             tasks.append((spec, size, child, point.model, point.provider, config, rollover))
     results: list[dict[str, np.ndarray]] = []
+    if progress is not None:
+        progress(0, len(tasks))
     if executor is None:
         for n, task in enumerate(tasks):
             results.append(run_chunk(*task))
