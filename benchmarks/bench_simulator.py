@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--reference-sessions", type=int, default=20)
     parser.add_argument("--provider", default="openai")
     parser.add_argument("--truncation", default="retention_ratio:0.8")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
     profile = get_model_profile("gpt-realtime")

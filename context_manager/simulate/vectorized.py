@@ -269,10 +269,15 @@ def simulate_batch(
         "cost_image": cost_image,
     }
     call_of_response = units.call[r_unit]
+    # Responses come in call order: each call's are one contiguous run.
+    starts = np.searchsorted(call_of_response, np.arange(calls), side="left")
+    has = np.bincount(call_of_response, minlength=calls) > 0
     totals: dict[str, np.ndarray] = {}
     for name, values in sums.items():
-        summed = np.bincount(call_of_response, weights=values, minlength=calls)
-        totals[name] = summed if name.startswith("cost") else np.rint(summed).astype(I64)
+        summed = np.zeros(calls, dtype=values.dtype)
+        if len(values):
+            summed[has] = np.add.reduceat(values, starts[has])
+        totals[name] = summed
     totals["sessions"] = np.bincount(units.call, minlength=calls).astype(I64)
     totals["rollovers"] = np.maximum(totals["sessions"] - 1, 0)
     seed = np.bincount(units.call, weights=units.seed_tokens, minlength=calls)
@@ -390,8 +395,11 @@ def _figures(
 
     # The previous response of the same session: its stored path is the longest live prefix.
     has_prev = rank > 0
-    prev = np.maximum(np.arange(len(e)) - 1, 0)
-    prev_s, prev_l, prev_e, prev_o, prev_t = s[prev], lat[prev], e[prev], o[prev], now[prev]
+
+    def shifted(values: np.ndarray) -> np.ndarray:  # the row before (responses are in order)
+        return np.concatenate([values[:1], values[:-1]])
+
+    prev_s, prev_l, prev_e, prev_o, prev_t = (shifted(v) for v in (s, lat, e, o, now))
     live = has_prev & (now - prev_t < ttl)
     same = live & (prev_s == s)
     m_end = np.minimum(prev_e if path_ends_at_request else prev_o, e)
