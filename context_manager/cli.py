@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 import numpy as np
 import typer
@@ -355,7 +355,7 @@ def simulate(
     with _progress_bar(not as_json, f"simulating {sessions:,} sessions") as progress:
         run = run_sessions(
             spec, sessions, profile=prof, provider=prov, config=config, rollover=policy,
-            seed=seed, path=path, progress=progress, batch=batch,  # type: ignore[arg-type]
+            seed=seed, path=_path(path), progress=progress, batch=batch,
             keep_first=per_response or plot is not None,
         )  # fmt: skip
     out = run.totals()
@@ -369,6 +369,14 @@ def simulate(
     if per_response and run.first is not None:
         _print_simulation(run.first, True)
     _print_run(out)
+
+
+def _path(value: str) -> Literal["vectorized", "reference"]:
+    if value == "vectorized":
+        return "vectorized"
+    if value == "reference":
+        return "reference"
+    raise ConfigurationError(f"--path must be vectorized or reference, got {value!r}")
 
 
 def _print_run(totals: dict[str, Any]) -> None:

@@ -74,8 +74,10 @@ class Truncation:
             ConfigurationError: naming what is wrong with `text`.
         """
         parts = text.strip().split(":")
-        if parts[0] in ("auto", "disabled") and len(parts) == 1:
-            return cls(mode=parts[0])  # type: ignore[arg-type]
+        if parts == ["auto"]:
+            return cls(mode="auto")
+        if parts == ["disabled"]:
+            return cls(mode="disabled")
         if parts[0] == "retention_ratio" and len(parts) in (2, 3):
             try:
                 ratio = float(parts[1])
