@@ -75,11 +75,13 @@ def test_readme_gives_the_two_commands() -> None:
 @pytest.mark.parametrize(
     "module",
     sorted(
-        m.name for m in pkgutil.iter_modules(context_manager.__path__) if not m.name.startswith("_")
+        m.name
+        for m in pkgutil.walk_packages(context_manager.__path__, prefix="context_manager.")
+        if not m.name.rsplit(".", 1)[-1].startswith("_")
     ),
 )
 def test_docstring_examples(module: str) -> None:
-    mod = importlib.import_module(f"context_manager.{module}")
+    mod = importlib.import_module(module)
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
 

@@ -26,10 +26,10 @@ def test_all_is_complete_and_sorted() -> None:
 
 
 def test_every_module_declares_all() -> None:
-    for info in pkgutil.iter_modules(context_manager.__path__):
-        if info.name.startswith("_"):
+    for info in pkgutil.walk_packages(context_manager.__path__, prefix="context_manager."):
+        if info.name.rsplit(".", 1)[-1].startswith("_"):
             continue
-        module = importlib.import_module(f"context_manager.{info.name}")
+        module = importlib.import_module(info.name)
         assert hasattr(module, "__all__"), info.name
         for name in module.__all__:
             assert hasattr(module, name), f"{info.name}.{name}"

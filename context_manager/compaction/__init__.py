@@ -1,0 +1,37 @@
+"""Client-side compaction: strategies, summarizers, and plans as Realtime client events.
+
+The server never summarizes: it drops. These strategies shrink the history on the client and
+say exactly which ``conversation.item.create`` and ``conversation.item.delete`` events make the
+server's conversation match.
+"""
+
+from __future__ import annotations
+
+from .plan import ROOT, CompactionPlan, Create
+from .strategies import (
+    STRATEGIES,
+    AudioToText,
+    CompactionContext,
+    CompactionStrategy,
+    DropOldest,
+    RollingSummary,
+    parse_compaction,
+)
+from .summarizers import ExtractiveSummarizer, Summarizer, as_summarizer, summarize_async
+
+__all__ = [
+    "ROOT",
+    "STRATEGIES",
+    "AudioToText",
+    "CompactionContext",
+    "CompactionPlan",
+    "CompactionStrategy",
+    "Create",
+    "DropOldest",
+    "ExtractiveSummarizer",
+    "RollingSummary",
+    "Summarizer",
+    "as_summarizer",
+    "parse_compaction",
+    "summarize_async",
+]

@@ -1,0 +1,247 @@
+"""Compaction strategies: when and how to shrink the history, as plans.
+
+Every strategy answers one question through one small protocol: given the conversation, its
+token counter and the history limit, which plan (if any) to carry out now. Strategies never
+remove pinned items, never separate a function call from its output (they work in whole turns:
+a turn runs from a user item to the next turn's), and never delete before the replacement
+exists (a `CompactionPlan` creates first).
+
+* `DropOldest`: past a trigger, delete the oldest whole turns down to a target.
+* `AudioToText`: replace audio items older than the last few turns by their transcripts (a
+  second of user speech is 10 tokens; its transcript about 3).
+* `RollingSummary`: past a trigger, summarize the turns before the last few (with the previous
+  summary) into one system item at the start, and delete what it covers.
+
+`parse_compaction` reads the command-line grammar: ``NAME[:KEY=VALUE,...]``, for instance
+``rolling-summary:trigger=0.85,keep=6,budget=512``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Protocol, runtime_checkable
+
+from ..errors import ConfigurationError
+from ..items import Item, Message
+from ..simulate.rollover import turn_starts
+from ..tokens import TokenCounter
+from .plan import ROOT, CompactionPlan, Create
+from .summarizers import ExtractiveSummarizer, Summarizer
+
+__all__ = [
+    "AudioToText",
+    "CompactionContext",
+    "CompactionStrategy",
+    "DropOldest",
+    "RollingSummary",
+    "STRATEGIES",
+    "parse_compaction",
+]
+
+SUMMARY_PREFIX = "summary_"
+"""Ids of summary items begin with this, so a later summary can find the one it replaces."""
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionContext:
+    """What a strategy looks at: the conversation (items with ids), how to count it, the limit."""
+
+    items: Sequence[Item]
+    counter: TokenCounter
+    limit: int
+    """The history limit (the server truncates above it)."""
+    pinned: frozenset[str] = frozenset()
+    """Ids no strategy removes."""
+
+    def tokens(self, items: Sequence[Item] | None = None) -> int:
+        """Tokens of `items` (default: the conversation) in context."""
+        return self.counter.items(self.items if items is None else items).total
+
+    def turns(self) -> list[tuple[int, int]]:
+        """[start, end) index ranges of whole turns, oldest first."""
+        starts = turn_starts(self.items)
+        return list(zip(starts, [*starts[1:], len(self.items)], strict=True))
+
+    def removable(self, item: Item) -> bool:
+        """Whether a strategy may delete `item` (pinned items and summaries stay)."""
+        return item.id not in self.pinned and not _is_summary(item)
+
+
+@runtime_checkable
+class CompactionStrategy(Protocol):
+    """Decides whether to compact now, and how."""
+
+    name: str
+
+    def plan(self, context: CompactionContext) -> CompactionPlan | None: ...
+
+
+def _is_summary(item: Item) -> bool:
+    return (
+        isinstance(item, Message)
+        and item.role == "system"
+        and (item.id or "").startswith(SUMMARY_PREFIX)
+    )
+
+
+def _check_fraction(name: str, value: float) -> None:
+    if not 0.0 < value <= 1.0:
+        raise ConfigurationError(f"{name} must be in (0, 1], got {value}")
+
+
+@dataclass(frozen=True, slots=True)
+class DropOldest:
+    """Past `trigger` x limit, delete the oldest whole turns until at most `target` x limit."""
+
+    trigger: float = 0.9
+    target: float = 0.7
+    name: str = field(default="drop-oldest", init=False)
+
+    def __post_init__(self) -> None:
+        _check_fraction("trigger", self.trigger)
+        _check_fraction("target", self.target)
+        if self.target > self.trigger:
+            raise ConfigurationError(f"target {self.target} is above trigger {self.trigger}")
+
+    def plan(self, context: CompactionContext) -> CompactionPlan | None:
+        if context.tokens() <= self.trigger * context.limit:
+            return None
+        goal = self.target * context.limit
+        remaining = list(context.items)
+        deletes: list[str] = []
+        # Never the newest turn: the model needs something to answer.
+        for start, end in context.turns()[:-1]:
+            if context.tokens(remaining) <= goal:
+                break
+            doomed = [i.id for i in context.items[start:end] if context.removable(i) and i.id]
+            deletes.extend(doomed)
+            remaining = [i for i in remaining if i.id not in set(doomed)]
+        if not deletes:
+            return None
+        return CompactionPlan(deletes=tuple(deletes), reason=self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class AudioToText:
+    """Replace audio items older than the last `keep` turns by their transcripts.
+
+    Past `trigger` x limit only (1.0 leaves the conversation alone until it is full; a small
+    value converts as soon as an audio item ages).
+    """
+
+    keep: int = 4
+    trigger: float = 0.0
+    name: str = field(default="audio-to-text", init=False)
+
+    def __post_init__(self) -> None:
+        if self.keep < 0:
+            raise ConfigurationError(f"keep must be >= 0 turns, got {self.keep}")
+        if not 0.0 <= self.trigger <= 1.0:
+            raise ConfigurationError(f"trigger must be in [0, 1], got {self.trigger}")
+
+    def plan(self, context: CompactionContext) -> CompactionPlan | None:
+        if context.tokens() <= self.trigger * context.limit:
+            return None
+        turns = context.turns()
+        old_end = (
+            turns[-self.keep][0]
+            if 0 < self.keep <= len(turns)
+            else (len(context.items) if self.keep == 0 else 0)
+        )
+        creates: list[Create] = []
+        deletes: list[str] = []
+        for item in context.items[:old_end]:
+            if not (isinstance(item, Message) and item.audio_ms is not None and item.text):
+                continue  # text already, or audio without a transcript to replace it with
+            if not context.removable(item) or item.id is None:
+                continue
+            text = replace(item.as_text(), id=f"{item.id}_text")
+            creates.append(Create(text, item.id))
+            deletes.append(item.id)
+        if not deletes:
+            return None
+        return CompactionPlan(creates=tuple(creates), deletes=tuple(deletes), reason=self.name)
+
+
+_summary_numbers = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class RollingSummary:
+    """Past `trigger` x limit, fold the turns before the last `keep` into one summary.
+
+    The new summary (at most `budget` tokens, written by `summarizer` from the folded turns and
+    the previous summary) goes first in the conversation as a ``system`` message: an assistant
+    summary can make the model answer in text. The folded turns and the previous summary are
+    deleted after it exists.
+    """
+
+    trigger: float = 0.85
+    keep: int = 6
+    budget: int = 512
+    summarizer: Summarizer = field(default_factory=ExtractiveSummarizer)
+    name: str = field(default="rolling-summary", init=False)
+
+    def __post_init__(self) -> None:
+        _check_fraction("trigger", self.trigger)
+        if self.keep < 1:
+            raise ConfigurationError(f"keep must be >= 1 turn, got {self.keep}")
+        if self.budget < 1:
+            raise ConfigurationError(f"budget must be >= 1 token, got {self.budget}")
+
+    def plan(self, context: CompactionContext) -> CompactionPlan | None:
+        if context.tokens() <= self.trigger * context.limit:
+            return None
+        turns = context.turns()
+        if len(turns) <= self.keep:
+            return None
+        cut = turns[-self.keep][0]
+        folded = [i for i in context.items[:cut] if context.removable(i)]
+        if not folded:
+            return None
+        previous = [i for i in context.items if _is_summary(i)]
+        prior = "\n".join(i.text for i in previous if isinstance(i, Message)) or None
+        text = self.summarizer.summarize(folded, budget_tokens=self.budget, previous=prior)
+        summary = Message(role="system", text=text, id=f"{SUMMARY_PREFIX}{next(_summary_numbers)}")
+        deletes = tuple(i.id for i in [*previous, *folded] if i.id is not None)
+        return CompactionPlan(creates=(Create(summary, ROOT),), deletes=deletes, reason=self.name)
+
+
+STRATEGIES: dict[str, type[Any]] = {
+    "drop-oldest": DropOldest,
+    "audio-to-text": AudioToText,
+    "rolling-summary": RollingSummary,
+}
+"""Strategies by their command-line name."""
+
+
+def parse_compaction(text: str) -> CompactionStrategy | None:
+    """Read ``none`` or ``NAME[:KEY=VALUE,...]`` (``rolling-summary:trigger=0.85,keep=6``).
+
+    Raises:
+        ConfigurationError: an unknown name or parameter, or a bad value (named).
+    """
+    name, _, rest = text.strip().partition(":")
+    if name == "none":
+        return None
+    if name not in STRATEGIES:
+        raise ConfigurationError(
+            f"unknown compaction {name!r}; known: none, {', '.join(sorted(STRATEGIES))}"
+        )
+    cls = STRATEGIES[name]
+    known = {f.name: f for f in fields(cls) if f.init and f.name != "summarizer"}
+    values: dict[str, Any] = {}
+    for part in filter(None, rest.split(",")):
+        key, sep, raw = part.partition("=")
+        if not sep or key not in known:
+            raise ConfigurationError(
+                f"{name}: bad parameter {part!r}; known: {', '.join(sorted(known))}"
+            )
+        try:
+            values[key] = int(raw) if known[key].type in ("int", int) else float(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name}: {key}={raw!r} is not a number") from None
+    strategy: CompactionStrategy = cls(**values)
+    return strategy
