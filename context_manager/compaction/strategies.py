@@ -204,8 +204,10 @@ class RollingSummary:
         previous = [i for i in context.items if _is_summary(i)]
         prior = "\n".join(i.text for i in previous if isinstance(i, Message)) or None
         text = self.summarizer.summarize(folded, budget_tokens=self.budget, previous=prior)
-        summary = Message(role="system", text=text, id=f"{SUMMARY_PREFIX}{next(_summary_numbers)}")
         deletes = tuple(i.id for i in [*previous, *folded] if i.id is not None)
+        if not text:  # nothing fit the budget: the turns go, and no empty item takes their place
+            return CompactionPlan(deletes=deletes, reason=self.name)
+        summary = Message(role="system", text=text, id=f"{SUMMARY_PREFIX}{next(_summary_numbers)}")
         return CompactionPlan(creates=(Create(summary, ROOT),), deletes=deletes, reason=self.name)
 
 

@@ -1,0 +1,244 @@
+"""Compaction: hand-checked plans, plan properties, the extractive summarizer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from openai.types.realtime import RealtimeClientEvent
+from pydantic import TypeAdapter
+
+from context_manager import (
+    ConfigurationError,
+    FunctionCall,
+    FunctionCallOutput,
+    Message,
+    ServerModel,
+    TokenCounter,
+)
+from context_manager.compaction import (
+    AudioToText,
+    CompactionContext,
+    CompactionPlan,
+    Create,
+    DropOldest,
+    ExtractiveSummarizer,
+    RollingSummary,
+    parse_compaction,
+    summarize_async,
+)
+from context_manager.server import ManualClock, SessionConfig
+
+from ..strategies import TINY_PROFILE
+
+COUNTER = TokenCounter(TINY_PROFILE)  # no overheads, transcripts not in context, all audio kept
+EVENT = TypeAdapter(RealtimeClientEvent)
+
+
+def words(n: int, word: str = "word") -> str:
+    return word + f" {word}" * (n - 1)
+
+
+def turn(k: int, user: int, reply: int, *, tool: bool = False) -> list:
+    items = [Message(role="user", text=words(user), id=f"u{k}")]
+    if tool:
+        items += [FunctionCall(name="f", call_id=f"c{k}", arguments="{}", id=f"f{k}"),
+                  FunctionCallOutput(call_id=f"c{k}", output=words(5), id=f"o{k}")]  # fmt: skip
+    items.append(Message(role="assistant", text=words(reply, "yes"), id=f"a{k}"))
+    return items
+
+
+def context(items, limit=100, pinned=()):
+    return CompactionContext(items, COUNTER, limit, frozenset(pinned))
+
+
+def test_drop_oldest_deletes_whole_turns_down_to_the_target() -> None:
+    # Four turns of 10 + 10 tokens: 80 tokens, over 0.75 x 100. Target 0.5 x 100 = 50: drop the
+    # first two turns (80 -> 60 -> 40).
+    items = [i for k in range(4) for i in turn(k, 10, 10)]
+    plan = DropOldest(trigger=0.75, target=0.5).plan(context(items))
+    assert plan is not None
+    assert plan.deletes == ("u0", "a0", "u1", "a1")
+    assert COUNTER.items(plan.result(items)).total == 40
+    assert DropOldest(trigger=0.9, target=0.5).plan(context(items)) is None  # 80 <= 90
+
+
+def test_drop_oldest_keeps_pinned_items_and_function_pairs() -> None:
+    items = [*turn(0, 10, 10, tool=True), *turn(1, 10, 10), *turn(2, 30, 30)]
+    plan = DropOldest(trigger=0.5, target=0.5).plan(context(items, pinned={"u0"}))
+    assert plan is not None
+    assert "u0" not in plan.deletes
+    assert {"f0", "o0"} <= set(plan.deletes)  # the call and its output go together
+
+
+def test_audio_to_text_replaces_old_audio_in_place() -> None:
+    items = [
+        Message(role="user", text="Book Oslo for Friday.", audio_ms=3000, id="u0"),
+        Message(role="assistant", text="Done.", audio_ms=1000, id="a0"),
+        Message(role="user", text="Thanks.", audio_ms=900, id="u1"),
+        Message(role="assistant", text="Bye.", audio_ms=800, id="a1"),
+    ]
+    plan = AudioToText(keep=1).plan(context(items, limit=1000))
+    assert plan is not None
+    assert plan.deletes == ("u0", "a0")
+    after = plan.result(items)
+    assert [i.id for i in after] == ["u0_text", "a0_text", "u1", "a1"]
+    assert after[0] == Message(role="user", text="Book Oslo for Friday.", id="u0_text")
+    # 30 + 20 audio tokens became 5 + 2 text tokens.
+    assert COUNTER.items(items).total - COUNTER.items(after).total == (30 + 20) - (5 + 2)
+
+
+def test_rolling_summary_folds_old_turns_into_a_system_item_first() -> None:
+    items = [*turn(0, 20, 10), *turn(1, 20, 10), *turn(2, 20, 10)]
+    items[0] = Message(role="user", text="My booking code is K7QX2P. " + words(14), id="u0")
+    strategy = RollingSummary(trigger=0.5, keep=1, budget=16)
+    plan = strategy.plan(context(items))
+    assert plan is not None
+    (create,) = plan.creates
+    assert create.previous_item_id == "root"
+    assert create.item.role == "system"
+    assert "K7QX2P" in create.item.text
+    assert COUNTER.text(create.item.text) <= 16
+    assert plan.deletes == ("u0", "a0", "u1", "a1")
+    after = plan.result(items)
+    assert [i.id for i in after] == [create.item.id, "u2", "a2"]
+    # The next summary folds the previous one in and replaces it.
+    more = [*after, *turn(3, 20, 10)]
+    second = strategy.plan(context(more))
+    assert second is not None
+    assert create.item.id in second.deletes
+    assert "K7QX2P" in second.creates[0].item.text
+
+
+def test_plans_are_valid_client_events_and_apply_to_the_server_model() -> None:
+    items = [
+        Message(role="user", text="My code is QX-4471.", audio_ms=2000),
+        Message(role="assistant", text="Noted.", audio_ms=900),
+        *turn(1, 30, 10), *turn(2, 30, 10),
+    ]  # fmt: skip
+    for strategy in (AudioToText(keep=1), RollingSummary(trigger=0.1, keep=1, budget=20),
+                     DropOldest(trigger=0.1, target=0.1)):  # fmt: skip
+        server = ServerModel(TINY_PROFILE, clock=ManualClock(), config=SessionConfig())
+        for item in items:
+            server.create_item(item)
+        plan = strategy.plan(context(server.items))
+        assert plan is not None, strategy
+        for event in plan.client_events():
+            EVENT.validate_python(event)
+        promised = plan.result(server.items)
+        plan.apply(server)
+        assert server.items == promised
+
+
+def test_a_plan_refuses_what_a_client_cannot_create() -> None:
+    with pytest.raises(ConfigurationError, match="cannot create assistant audio"):
+        CompactionPlan(
+            creates=(Create(Message(role="assistant", text="x", audio_ms=10, id="a"), None),)
+        )
+    with pytest.raises(ConfigurationError, match="needs an id"):
+        CompactionPlan(creates=(Create(Message(role="system", text="x"), "root"),))
+    with pytest.raises(ConfigurationError, match="after 'nope'"):
+        CompactionPlan(creates=(Create(Message(role="system", text="x", id="s"), "nope"),)).result(
+            []
+        )
+
+
+@st.composite
+def conversations(draw):
+    items = []
+    for k in range(draw(st.integers(1, 12))):
+        items += turn(
+            k, draw(st.integers(1, 40)), draw(st.integers(1, 40)), tool=draw(st.booleans())
+        )
+    pinned = (
+        {i.id for i in items if draw(st.booleans()) and i.id.startswith("u")}
+        if draw(st.booleans())
+        else set()
+    )
+    return items, pinned
+
+
+@given(conversations(), st.floats(0.2, 1.0), st.floats(0.1, 1.0))
+def test_drop_oldest_properties(conversation, trigger, target) -> None:
+    items, pinned = conversation
+    target = min(target, trigger)
+    ctx = context(items, limit=200, pinned=pinned)
+    plan = DropOldest(trigger=trigger, target=target).plan(ctx)
+    if plan is None:
+        return
+    after = plan.result(items)
+    kept = {i.id for i in after}
+    assert pinned <= kept  # pinned items survive
+    calls = {i.call_id for i in after if isinstance(i, FunctionCall)}
+    outputs = {i.call_id for i in after if isinstance(i, FunctionCallOutput)}
+    assert calls == outputs  # a call never loses its output, nor an output its call
+    last_turn = {
+        i.id for i in items[[n for n, i in enumerate(items) if i.id.startswith("u")][-1] :]
+    }
+    assert last_turn <= kept
+    removable_left = [i for i in after if i.id not in pinned and i.id not in last_turn]
+    # Over the target only when nothing more could go.
+    assert COUNTER.items(after).total <= target * 200 or not removable_left
+    for event in plan.client_events():
+        EVENT.validate_python(event)
+
+
+@given(st.lists(st.text(min_size=1, max_size=80), min_size=1, max_size=30), st.integers(0, 200))
+def test_the_summary_never_exceeds_its_budget(texts, budget) -> None:
+    items = [Message(role="user" if n % 2 else "assistant", text=t) for n, t in enumerate(texts)]
+    summary = ExtractiveSummarizer().summarize(items, budget_tokens=budget)
+    assert COUNTER.text(summary) <= budget
+
+
+def test_summaries_are_deterministic_and_keep_facts_in_order() -> None:
+    items = [
+        Message(role="user", text="Hello. I need to change my flight. My name is Priya Raman."),
+        Message(role="assistant", text="Sure. What date would suit you?"),
+        Message(role="user", text="The sixth. I cannot fly before ten in the morning."),
+    ]
+    s = ExtractiveSummarizer()
+    first = s.summarize(items, budget_tokens=30)
+    assert first == s.summarize(items, budget_tokens=30)
+    assert "Priya Raman" in first and "cannot fly before ten" in first
+    assert first.index("Priya") < first.index("cannot")
+
+
+def test_any_function_summarizes_and_async_does_not_block() -> None:
+    from context_manager.compaction import as_summarizer
+
+    def first_words(items, budget, previous):
+        return " ".join(i.text for i in items)[:budget]
+
+    s = as_summarizer(first_words)
+    items = [Message(role="user", text="one two three")]
+    assert s.summarize(items, budget_tokens=7) == "one two"
+    assert asyncio.run(summarize_async(s, items, budget_tokens=3)) == "one"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("none", None),
+        ("drop-oldest", DropOldest()),
+        ("drop-oldest:trigger=0.8,target=0.6", DropOldest(trigger=0.8, target=0.6)),
+        ("audio-to-text:keep=2", AudioToText(keep=2)),
+    ],
+)
+def test_the_compaction_grammar(text, expected) -> None:
+    assert parse_compaction(text) == expected
+
+
+def test_the_grammar_names_what_is_wrong() -> None:
+    with pytest.raises(ConfigurationError, match="unknown compaction 'shrink'"):
+        parse_compaction("shrink")
+    with pytest.raises(ConfigurationError, match="bad parameter 'depth=2'; known: keep, trigger"):
+        parse_compaction("audio-to-text:depth=2")
+    with pytest.raises(ConfigurationError, match="keep='x' is not a number"):
+        parse_compaction("rolling-summary:keep=x")
+    with pytest.raises(ConfigurationError, match="target 0.9 is above trigger 0.8"):
+        parse_compaction("drop-oldest:trigger=0.8,target=0.9")
+    assert isinstance(
+        parse_compaction("rolling-summary:trigger=0.85,keep=6,budget=256"), RollingSummary
+    )
