@@ -14,6 +14,8 @@ from .strategies import (
     CompactionContext,
     CompactionStrategy,
     DropOldest,
+    Hierarchical,
+    Ledger,
     RollingSummary,
     parse_compaction,
 )
@@ -29,6 +31,8 @@ __all__ = [
     "Create",
     "DropOldest",
     "ExtractiveSummarizer",
+    "Hierarchical",
+    "Ledger",
     "RollingSummary",
     "Summarizer",
     "as_summarizer",

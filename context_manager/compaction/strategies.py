@@ -11,6 +11,9 @@ exists (a `CompactionPlan` creates first).
   second of user speech is 10 tokens; its transcript about 3).
 * `RollingSummary`: past a trigger, summarize the turns before the last few (with the previous
   summary) into one system item at the start, and delete what it covers.
+* `Hierarchical`: summaries of chunks of turns, merged when there are too many.
+* `Ledger`: a pinned ledger of facts first in the conversation (last write wins on
+  corrections), alone or with a summary.
 
 `parse_compaction` reads the command-line grammar: ``NAME[:KEY=VALUE,...]``, for instance
 ``rolling-summary:trigger=0.85,keep=6,budget=512``.
@@ -19,6 +22,7 @@ exists (a `CompactionPlan` creates first).
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol, runtime_checkable
@@ -28,13 +32,15 @@ from ..items import Item, Message
 from ..simulate.rollover import turn_starts
 from ..tokens import TokenCounter
 from .plan import ROOT, CompactionPlan, Create
-from .summarizers import ExtractiveSummarizer, Summarizer
+from .summarizers import _FEATURES, _SENTENCE, ExtractiveSummarizer, Summarizer
 
 __all__ = [
     "AudioToText",
     "CompactionContext",
     "CompactionStrategy",
     "DropOldest",
+    "Hierarchical",
+    "Ledger",
     "RollingSummary",
     "STRATEGIES",
     "parse_compaction",
@@ -65,8 +71,8 @@ class CompactionContext:
         return list(zip(starts, [*starts[1:], len(self.items)], strict=True))
 
     def removable(self, item: Item) -> bool:
-        """Whether a strategy may delete `item` (pinned items and summaries stay)."""
-        return item.id not in self.pinned and not _is_summary(item)
+        """Whether a strategy may fold or delete `item` (pinned items, summaries, ledgers stay)."""
+        return item.id not in self.pinned and not _is_summary(item) and not _is_ledger(item)
 
 
 @runtime_checkable
@@ -207,14 +213,192 @@ class RollingSummary:
         deletes = tuple(i.id for i in [*previous, *folded] if i.id is not None)
         if not text:  # nothing fit the budget: the turns go, and no empty item takes their place
             return CompactionPlan(deletes=deletes, reason=self.name)
-        summary = Message(role="system", text=text, id=f"{SUMMARY_PREFIX}{next(_summary_numbers)}")
+        summary = Message(role="system", text=text, id=_new_summary_id())
         return CompactionPlan(creates=(Create(summary, ROOT),), deletes=deletes, reason=self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Hierarchical:
+    """Summaries of chunks of turns, merged when there are too many.
+
+    Past `trigger` x limit, fold the oldest `chunk` turns (before the last `keep`) into a chunk
+    summary of at most `budget` tokens, after the chunk summaries before it; once there are
+    more than `max_summaries`, merge them all into one.
+
+    Older chunks keep their own summaries, so a merge loses detail only when many chunks pile up.
+    """
+
+    trigger: float = 0.85
+    keep: int = 6
+    chunk: int = 8
+    budget: int = 256
+    max_summaries: int = 4
+    summarizer: Summarizer = field(default_factory=ExtractiveSummarizer)
+    name: str = field(default="hierarchical", init=False)
+
+    def __post_init__(self) -> None:
+        _check_fraction("trigger", self.trigger)
+        for label in ("keep", "chunk", "budget", "max_summaries"):
+            if getattr(self, label) < 1:
+                raise ConfigurationError(f"{label} must be >= 1, got {getattr(self, label)}")
+
+    def plan(self, context: CompactionContext) -> CompactionPlan | None:
+        if context.tokens() <= self.trigger * context.limit:
+            return None
+        summaries = [i for i in context.items if _is_summary(i) and isinstance(i, Message)]
+        if len(summaries) > self.max_summaries:
+            merged = self.summarizer.summarize(
+                [], budget_tokens=self.budget, previous="\n".join(i.text for i in summaries)
+            )
+            item = Message(role="system", text=merged, id=_new_summary_id())
+            return CompactionPlan(
+                creates=(Create(item, ROOT),) if merged else (),
+                deletes=tuple(i.id for i in summaries if i.id is not None),
+                reason=f"{self.name}: merge",
+            )
+        turns = context.turns()
+        if len(turns) <= self.keep:
+            return None
+        oldest = turns[: min(self.chunk, len(turns) - self.keep)]
+        folded = [i for i in context.items[oldest[0][0] : oldest[-1][1]] if context.removable(i)]
+        if not folded:
+            return None
+        text = self.summarizer.summarize(folded, budget_tokens=self.budget)
+        deletes = tuple(i.id for i in folded if i.id is not None)
+        if not text:
+            return CompactionPlan(deletes=deletes, reason=self.name)
+        after = summaries[-1].id if summaries else ROOT
+        item = Message(role="system", text=text, id=_new_summary_id())
+        return CompactionPlan(creates=(Create(item, after),), deletes=deletes, reason=self.name)
+
+
+LEDGER_PREFIX = "ledger_"
+
+_WORD = re.compile(r"[^\W\d_]{4,}")
+_STOP = frozenset(
+    "that this with have from your what when will would there their them they been were into "
+    "about just like okay sure thanks please sorry actually changed instead now correction "
+    "always never cannot must only before after let's with".split()
+)
+
+
+def _topics(sentence: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(sentence)} - _STOP
+
+
+@dataclass(frozen=True, slots=True)
+class Ledger:
+    """A pinned ledger of facts first in the conversation, alone or with a summary.
+
+    Past `trigger` x limit, fold the turns before the last `keep` into the ledger (and, with
+    `summary_budget`, into a summary after it), and delete what they cover.
+
+    The ledger is every sentence of the history that carries a fact (a name, a number or code,
+    a constraint, a decision, an open task), newest last; a correction ("actually", "changed",
+    "instead"...) replaces the earlier facts it shares a topic word with (last write wins). It
+    is cut to `budget` tokens, keeping the newest facts.
+    """
+
+    trigger: float = 0.85
+    keep: int = 6
+    budget: int = 256
+    summary_budget: int = 0
+    summarizer: Summarizer = field(default_factory=ExtractiveSummarizer)
+    name: str = field(default="ledger", init=False)
+
+    def __post_init__(self) -> None:
+        _check_fraction("trigger", self.trigger)
+        if self.keep < 1 or self.budget < 1 or self.summary_budget < 0:
+            raise ConfigurationError("ledger needs keep >= 1, budget >= 1 and summary_budget >= 0")
+
+    def facts(self, items: Sequence[Item], previous: str | None) -> list[str]:
+        """The ledger lines from `items` after the `previous` ledger (last write wins)."""
+        lines: list[str] = [line for line in (previous or "").split("\n") if line.strip()]
+        for sentence in _sentences(items):
+            if not _is_fact(sentence):
+                continue
+            if _is_update(sentence):
+                topics = _topics(sentence)
+                lines = [line for line in lines if not (_topics(line) & topics)]
+            if sentence not in lines:
+                lines.append(sentence)
+        return lines
+
+    def plan(self, context: CompactionContext) -> CompactionPlan | None:
+        if context.tokens() <= self.trigger * context.limit:
+            return None
+        turns = context.turns()
+        if len(turns) <= self.keep:
+            return None
+        cut = turns[-self.keep][0]
+        folded = [i for i in context.items[:cut] if context.removable(i)]
+        if not folded:
+            return None
+        ledgers = [i for i in context.items if _is_ledger(i) and isinstance(i, Message)]
+        previous = ledgers[-1].text if ledgers else None
+        lines = self.facts(folded, previous)
+        # Newest facts first into the budget; the ledger reads oldest first.
+        kept: list[str] = []
+        for line in reversed(lines):
+            if context.counter.text("\n".join([line, *kept])) > self.budget:
+                break
+            kept.insert(0, line)
+        creates: list[Create] = []
+        ledger_id = None
+        if kept:
+            ledger_id = f"{LEDGER_PREFIX}{next(_summary_numbers)}"
+            ledger = Message(role="system", text="\n".join(kept), id=ledger_id)
+            creates.append(Create(ledger, ROOT))
+        old_summaries = [i for i in context.items if _is_summary(i)]
+        if self.summary_budget:
+            prior = "\n".join(i.text for i in old_summaries if isinstance(i, Message)) or None
+            text = self.summarizer.summarize(
+                folded, budget_tokens=self.summary_budget, previous=prior
+            )
+            if text:
+                summary = Message(role="system", text=text, id=_new_summary_id())
+                creates.append(Create(summary, ledger_id or ROOT))
+        deletes = tuple(
+            i.id for i in [*ledgers, *(old_summaries if self.summary_budget else []), *folded]
+            if i.id is not None
+        )  # fmt: skip
+        return CompactionPlan(creates=tuple(creates), deletes=deletes, reason=self.name)
+
+
+def _new_summary_id() -> str:
+    return f"{SUMMARY_PREFIX}{next(_summary_numbers)}"
+
+
+def _is_ledger(item: Item) -> bool:
+    return (
+        isinstance(item, Message)
+        and item.role == "system"
+        and (item.id or "").startswith(LEDGER_PREFIX)
+    )
+
+
+def _sentences(items: Sequence[Item]) -> list[str]:
+    out: list[str] = []
+    for item in items:
+        if isinstance(item, Message) and item.role != "system":
+            out.extend(s for s in _SENTENCE.split(item.text.strip()) if s)
+    return out
+
+
+def _is_fact(sentence: str) -> bool:
+    return any(pattern.search(sentence) for label, pattern, _ in _FEATURES if label != "update")
+
+
+def _is_update(sentence: str) -> bool:
+    return any(pattern.search(sentence) for label, pattern, _ in _FEATURES if label == "update")
 
 
 STRATEGIES: dict[str, type[Any]] = {
     "drop-oldest": DropOldest,
     "audio-to-text": AudioToText,
     "rolling-summary": RollingSummary,
+    "hierarchical": Hierarchical,
+    "ledger": Ledger,
 }
 """Strategies by their command-line name."""
 

@@ -242,3 +242,52 @@ def test_the_grammar_names_what_is_wrong() -> None:
     assert isinstance(
         parse_compaction("rolling-summary:trigger=0.85,keep=6,budget=256"), RollingSummary
     )
+
+
+def test_hierarchical_chunks_then_merges() -> None:
+    from context_manager.compaction import Hierarchical
+
+    items = [i for k in range(6) for i in turn(k, 20, 10)]
+    items[0] = Message(role="user", text="Call me Amara Okafor. " + words(14), id="u0")
+    strategy = Hierarchical(trigger=0.1, keep=2, chunk=2, budget=20, max_summaries=1)
+    first = strategy.plan(context(items))
+    assert first is not None
+    assert first.deletes == ("u0", "a0", "u1", "a1")
+    assert first.creates[0].previous_item_id == "root"
+    after = first.result(items)
+    second = strategy.plan(context(after))
+    assert second is not None
+    # The next chunk goes after the first chunk summary.
+    assert second.creates[0].previous_item_id == first.creates[0].item.id
+    after = second.result(after)
+    merge = strategy.plan(context(after))  # two chunk summaries > max_summaries = 1
+    assert merge is not None and merge.reason == "hierarchical: merge"
+    assert set(merge.deletes) == {first.creates[0].item.id, second.creates[0].item.id}
+    assert "Amara Okafor" in merge.creates[0].item.text
+
+
+def test_ledger_keeps_facts_and_the_last_write_wins() -> None:
+    from context_manager.compaction import Ledger
+
+    items = [
+        Message(role="user", text="My phone number is 555 0142. " + words(10), id="u0"),
+        Message(role="assistant", text="Noted " + words(5), id="a0"),
+        Message(role="user", text="I always prefer an aisle seat. " + words(10), id="u1"),
+        Message(role="assistant", text="Sure " + words(5), id="a1"),
+        Message(
+            role="user", text="Sorry, my phone number changed: it is now 212 555 0188.", id="u2"
+        ),
+        Message(role="assistant", text="Updated " + words(5), id="a2"),
+        *turn(3, 10, 10),
+    ]
+    plan = Ledger(trigger=0.1, keep=1, budget=60).plan(context(items))
+    assert plan is not None
+    (create,) = plan.creates
+    ledger = create.item.text
+    assert create.previous_item_id == "root" and create.item.role == "system"
+    assert "212 555 0188" in ledger and "aisle seat" in ledger
+    assert "555 0142." not in ledger  # the stale value was replaced
+    assert set(plan.deletes) == {"u0", "a0", "u1", "a1", "u2", "a2"}
+    with_summary = Ledger(trigger=0.1, keep=1, budget=60, summary_budget=30).plan(context(items))
+    assert with_summary is not None and len(with_summary.creates) == 2
+    assert with_summary.creates[1].previous_item_id == with_summary.creates[0].item.id
