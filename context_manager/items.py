@@ -23,7 +23,7 @@ Message(role='user', text='hi', audio_ms=900, images=(), id=None, t=None)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
@@ -51,6 +51,7 @@ __all__ = [
     "iter_jsonl",
     "read_jsonl",
     "to_realtime_item",
+    "turn_starts",
     "write_jsonl",
 ]
 
@@ -139,6 +140,12 @@ class FunctionCallOutput:
 
 Item: TypeAlias = Message | FunctionCall | FunctionCallOutput
 """Any conversation item."""
+
+
+def turn_starts(items: Sequence[Item]) -> list[int]:
+    """Indices where a turn begins: each user message that follows a non-user item (or starts)."""
+    users = [isinstance(i, Message) and i.role == "user" for i in items]
+    return [n for n, is_user in enumerate(users) if is_user and (n == 0 or not users[n - 1])]
 
 
 # ------------------------------------------------------------------------- the JSONL format

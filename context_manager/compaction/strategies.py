@@ -28,8 +28,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ConfigurationError
-from ..items import Item, Message
-from ..simulate.rollover import turn_starts
+from ..items import Item, Message, turn_starts
 from ..tokens import TokenCounter
 from .plan import ROOT, CompactionPlan, Create
 from .summarizers import _FEATURES, _SENTENCE, ExtractiveSummarizer, Summarizer

@@ -26,16 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from ..errors import ConfigurationError
-from ..items import FunctionCall, FunctionCallOutput, Item, Message
+from ..items import FunctionCall, FunctionCallOutput, Item, Message, turn_starts
 from ..tokens import TokenCounter
 
-__all__ = ["RolloverPolicy", "seed_text_tokens", "turn_starts"]
-
-
-def turn_starts(items: Sequence[Item]) -> list[int]:
-    """Indices where a turn begins: each user message that follows a non-user item (or starts)."""
-    users = [isinstance(i, Message) and i.role == "user" for i in items]
-    return [n for n, is_user in enumerate(users) if is_user and (n == 0 or not users[n - 1])]
+__all__ = ["RolloverPolicy", "seed_text_tokens"]
 
 
 def as_seed_item(item: Item) -> Item:

@@ -38,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import ConfigurationError
-from ..items import FunctionCall, FunctionCallOutput, Item, Message
+from ..items import FunctionCall, FunctionCallOutput, Item, Message, turn_starts
 from ..tokens import get_encoding
 
 __all__ = [
@@ -541,7 +541,6 @@ def resample_files(
     inner timing and starts where the previous one ended, plus a second.
     """
     from .reference import item_times
-    from .rollover import turn_starts
 
     pool: list[list[Item]] = []
     for conversation in conversations:
