@@ -132,12 +132,13 @@ class DropOldest:
 class AudioToText:
     """Replace audio items older than the last `keep` turns by their transcripts.
 
-    Past `trigger` x limit only (1.0 leaves the conversation alone until it is full; a small
-    value converts as soon as an audio item ages).
+    Past `trigger` x limit only, so items are converted in batches: every conversion changes an
+    item in the middle of the history and breaks the cached prefix there (0 converts each item
+    as soon as it ages, busting the cache at every response).
     """
 
     keep: int = 4
-    trigger: float = 0.0
+    trigger: float = 0.8
     name: str = field(default="audio-to-text", init=False)
 
     def __post_init__(self) -> None:
@@ -229,9 +230,9 @@ class Hierarchical:
 
     trigger: float = 0.85
     keep: int = 6
-    chunk: int = 8
+    chunk: int = 64
     budget: int = 256
-    max_summaries: int = 4
+    max_summaries: int = 3
     summarizer: Summarizer = field(default_factory=ExtractiveSummarizer)
     name: str = field(default="hierarchical", init=False)
 

@@ -147,11 +147,21 @@ class ExtractiveSummarizer:
         if recency < 0:
             raise ConfigurationError(f"recency must be >= 0, got {recency}")
         self.recency = recency
-        self._encoding = get_encoding(encoding)
+        self.encoding = encoding  # by name: a summarizer pickles, to run in other processes
+        get_encoding(encoding)  # fail now, not at the first summary, on an unknown encoding
         self._weights = np.array([w for _, _, w in _FEATURES])
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ExtractiveSummarizer) and (self.recency, self.encoding) == (
+            other.recency,
+            other.encoding,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.recency, self.encoding))
+
     def _tokens(self, text: str) -> int:
-        return len(self._encoding.encode_ordinary(text))
+        return len(get_encoding(self.encoding).encode_ordinary(text))
 
     def summarize(
         self, items: Sequence[Item], *, budget_tokens: int, previous: str | None = None

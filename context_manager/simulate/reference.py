@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..compaction.strategies import CompactionContext, CompactionStrategy
 from ..items import FunctionCall, Item, Message
 from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
 from ..server import ManualClock, PromptCache, ResponseResult, ServerModel, SessionConfig
@@ -139,6 +140,10 @@ class SimulationResult:
     session_expired: bool = False
     """Whether the call ended at a session limit it could not roll over (no policy)."""
     expired_at: float | None = None
+    compactions: int = 0
+    """Compaction plans applied."""
+    final_items: list[Item] = field(default_factory=list)
+    """The conversation the server holds at the end (for fact presence)."""
 
     def __iter__(self) -> Iterator[ResponseResult]:
         return iter(self.responses)
@@ -173,6 +178,7 @@ class SimulationResult:
             "rollovers": len(self.rollovers),
             "rollover_seed_tokens": sum(r.seed_tokens for r in self.rollovers),
             "rollover_cost_usd": sum(r.cost_usd for r in self.rollovers),
+            "compactions": self.compactions,
             "session_expired": self.session_expired,
         }
 
@@ -209,6 +215,8 @@ def simulate_call(
     *,
     config: SessionConfig | None = None,
     rollover: RolloverPolicy | None = None,
+    compaction: CompactionStrategy | None = None,
+    pinned: frozenset[str] = frozenset(),
     gap: float = GAP_SECONDS,
 ) -> SimulationResult:
     """Run a call's `items` through `ServerModel` sessions, rolling over at the provider's limit.
@@ -219,6 +227,9 @@ def simulate_call(
         provider: the provider (its maximum session duration ends sessions).
         config: instructions, tools and truncation of every session of the call.
         rollover: how a new session is seeded; ``None`` ends the call at the first limit.
+        compaction: a client-side strategy, asked after every response (the client's safe
+            point); its plans are applied to the session at once.
+        pinned: ids of items no compaction removes.
         gap: seconds between items that carry no time.
     """
     provider = get_provider_profile(provider) if isinstance(provider, str) else provider
@@ -253,18 +264,29 @@ def simulate_call(
         for t, item in turn.inputs:
             clock.set(max(t, clock.now))
             if server.expired and not roll_over():
+                result.final_items = server.items
                 return result
             server.create_item(item)
             history.append(item)
         if turn.output:
             clock.set(max(turn.t, clock.now))
             if server.expired and not roll_over():
+                result.final_items = server.items
                 return result
             response = server.create_response(turn.output)
             result.responses.append(response)
             result.sessions.append(len(result.rollovers))
             if response.ok:  # a failed response produced nothing the client could re-send
                 history.extend(turn.output)
+            if compaction is not None:
+                budget = server.budget.history_limit
+                plan = compaction.plan(
+                    CompactionContext(server.items, server.counter, budget, pinned)
+                )
+                if plan is not None and not plan.empty:
+                    plan.apply(server)
+                    result.compactions += 1
+    result.final_items = server.items
     return result
 
 

@@ -24,9 +24,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..compaction.strategies import CompactionStrategy
 from ..errors import ConfigurationError
 from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
 from ..server import SessionConfig
+from .facts import fact_presence
 from .reference import SimulationResult, simulate_call
 from .rollover import RolloverPolicy
 from .vectorized import simulate_batch
@@ -41,7 +43,8 @@ Path = Literal["vectorized", "reference"]
 
 _SUMMED = (
     "responses", "input_tokens", "cached_tokens", "output_tokens", "truncations",
-    "dropped_items", "rollovers", "rollover_seed_tokens", "session_expired",
+    "dropped_items", "rollovers", "rollover_seed_tokens", "session_expired", "compactions",
+    "facts", "facts_present", "facts_present_normalized", "stale_values",
 )  # fmt: skip
 
 
@@ -88,6 +91,9 @@ class RunResult:
         }
         out["rollover_cost_usd"] = float(c["rollover_cost"].sum())
         out["overflows"] = int(c["overflows"].sum())
+        if out["facts"]:
+            out["fact_presence"] = out["facts_present_normalized"] / out["facts"]
+            out["fact_presence_exact"] = out["facts_present"] / out["facts"]
         out["per_session"] = {
             "cost_usd": cost / n,
             "responses": out["responses"] / n,
@@ -116,40 +122,56 @@ def _from_reference(result: SimulationResult) -> dict[str, float]:
         "cost_text": t["cost_usd_by_modality"]["text"],
         "cost_audio": t["cost_usd_by_modality"]["audio"],
         "rollover_cost": t["rollover_cost_usd"],
+        "compactions": t["compactions"],
     }
 
 
 def run_chunk(
     spec: WorkloadSpec,
     calls: int,
-    seed: np.random.SeedSequence,
+    seed: np.random.SeedSequence | None,
     profile: ModelProfile,
     provider: ProviderProfile,
     config: SessionConfig,
     rollover: RolloverPolicy | None,
     path: Path = "vectorized",
     batch: CallBatch | None = None,
+    compaction: CompactionStrategy | None = None,
 ) -> dict[str, np.ndarray]:
-    """Simulate one chunk of calls; per-call columns (a top-level function, so it pickles)."""
+    """Simulate one chunk of calls; per-call columns (a top-level function, so it pickles).
+
+    Compaction and fact presence need every call's final conversation, so they run on the
+    reference path.
+    """
     batch = batch if batch is not None else generate(spec, calls, np.random.default_rng(seed))
     n = len(batch)
     columns = {name: np.zeros(n) for name in (*_SUMMED, "overflows", "cost_usd", "cost_text",
                                                "cost_audio", "rollover_cost")}  # fmt: skip
     todo: Sequence[int] = range(n)
-    if path == "vectorized":
+    if path == "vectorized" and compaction is None and not batch.facts:
         result = simulate_batch(batch, profile, provider, config=config, rollover=rollover)
         t = result.totals
         for name in _SUMMED:
-            columns[name] = t[name].astype(np.float64)
+            if name in t:
+                columns[name] = t[name].astype(np.float64)
         columns["cost_text"] = t["cost_text"]
         columns["cost_audio"] = t["cost_audio"]
         columns["cost_usd"] = t["cost_text"] + t["cost_audio"]
         columns["rollover_cost"] = t["rollover_cost"]
         todo = result.fallback
     for call in todo:
-        ref = simulate_call(batch.items(call), profile, provider, config=config, rollover=rollover)
+        ref = simulate_call(
+            batch.items(call), profile, provider, config=config, rollover=rollover,
+            compaction=compaction,
+        )  # fmt: skip
         for name, value in _from_reference(ref).items():
             columns[name][call] = value
+        if batch.facts:
+            presence = fact_presence(batch.facts[call], ref.final_items)
+            columns["facts"][call] = presence["facts"]
+            columns["facts_present"][call] = presence["present"]
+            columns["facts_present_normalized"][call] = presence["present_normalized"]
+            columns["stale_values"][call] = presence["stale"]
     return columns
 
 
@@ -167,6 +189,7 @@ def run_sessions(
     progress: Callable[[int, int], None] | None = None,
     batch: CallBatch | None = None,
     keep_first: bool = False,
+    compaction: CompactionStrategy | None = None,
 ) -> RunResult:
     """Simulate `sessions` calls of `spec` and return their per-session totals.
 
@@ -183,6 +206,7 @@ def run_sessions(
         progress: called as ``progress(chunks_done, chunks)``.
         batch: run these calls instead of drawing `sessions` new ones.
         keep_first: also run the first session on the reference path, response by response.
+        compaction: a client-side compaction strategy (runs on the reference path).
     """
     if sessions < 0:
         raise ConfigurationError(f"sessions must be >= 0, got {sessions}")
@@ -193,12 +217,13 @@ def run_sessions(
     tasks: list[tuple[Any, ...]] = []
     if batch is not None:
         tasks.append((spec, len(batch), np.random.SeedSequence(seed), profile, provider, config,
-                      rollover, path, batch))  # fmt: skip
+                      rollover, path, batch, compaction))  # fmt: skip
     else:
         chunks = (sessions + CHUNK_CALLS - 1) // CHUNK_CALLS
         for n, child in enumerate(np.random.SeedSequence(seed).spawn(chunks)):
             size = min(CHUNK_CALLS, sessions - n * CHUNK_CALLS)
-            tasks.append((spec, size, child, profile, provider, config, rollover, path))
+            tasks.append((spec, size, child, profile, provider, config, rollover, path, None,
+                          compaction))  # fmt: skip
     parts: list[dict[str, np.ndarray]] = []
     if progress is not None:
         progress(0, len(tasks))
@@ -228,5 +253,5 @@ def run_sessions(
             )
         )
         result.first = simulate_call(first_batch.items(0), profile, provider, config=config,
-                                     rollover=rollover)  # fmt: skip
+                                     rollover=rollover, compaction=compaction)  # fmt: skip
     return result

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..compaction.strategies import CompactionStrategy, parse_compaction
 from ..profiles import ModelProfile, ProviderProfile
 from ..server import SessionConfig, Truncation
 from .rollover import RolloverPolicy
@@ -29,7 +30,8 @@ ROW_KEYS = (
     "model", "provider", "truncation", "compaction", "sessions", "cost_usd_per_session",
     "cache_hit_ratio", "truncations_per_session", "rollovers_per_session",
     "responses_per_session", "input_tokens_per_session", "cached_tokens_per_session",
-    "rollover_cost_usd_per_session",
+    "rollover_cost_usd_per_session", "compactions_per_session", "fact_presence",
+    "stale_values_per_session",
 )  # fmt: skip
 """The columns of a sweep's rows, in order."""
 
@@ -42,6 +44,7 @@ class GridPoint:
     provider: ProviderProfile
     truncation: Truncation
     compaction: str = "none"
+    strategy: CompactionStrategy | None = None
 
 
 def sweep(
@@ -51,6 +54,7 @@ def sweep(
     models: Sequence[ModelProfile],
     providers: Sequence[ProviderProfile],
     truncations: Sequence[Truncation],
+    compactions: Sequence[str] = ("none",),
     instructions: str = "",
     tools: Sequence[Mapping[str, Any]] = (),
     rollover: RolloverPolicy | None = RolloverPolicy(),  # noqa: B008 - immutable
@@ -62,17 +66,21 @@ def sweep(
 
     Compaction policies join the grid with [Compaction]; until then every row is ``none``.
     """
-    points = [GridPoint(m, p, t) for m, p, t in itertools.product(models, providers, truncations)]
+    points = [
+        GridPoint(m, p, t, c, parse_compaction(c))
+        for m, p, t, c in itertools.product(models, providers, truncations, compactions)
+    ]
     chunks = (sessions + CHUNK_CALLS - 1) // CHUNK_CALLS
     seeds = np.random.SeedSequence(seed).spawn(chunks)
-    tasks = []
+    tasks: list[tuple[Any, ...]] = []
     for point in points:
         config = SessionConfig(
             instructions=instructions, tools=tuple(tools), truncation=point.truncation
         )
         for n, child in enumerate(seeds):
             size = min(CHUNK_CALLS, sessions - n * CHUNK_CALLS)
-            tasks.append((spec, size, child, point.model, point.provider, config, rollover))
+            tasks.append((spec, size, child, point.model, point.provider, config, rollover,
+                          "vectorized", None, point.strategy))  # fmt: skip
     results: list[dict[str, np.ndarray]] = []
     if progress is not None:
         progress(0, len(tasks))
@@ -116,6 +124,9 @@ def _row(point: GridPoint, run: RunResult) -> dict[str, Any]:
         "input_tokens_per_session": per["input_tokens"],
         "cached_tokens_per_session": per["cached_tokens"],
         "rollover_cost_usd_per_session": t["rollover_cost_usd"] / n,
+        "compactions_per_session": t["compactions"] / n,
+        "fact_presence": t.get("fact_presence"),
+        "stale_values_per_session": t["stale_values"] / n,
     }
 
 

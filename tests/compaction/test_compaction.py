@@ -80,7 +80,7 @@ def test_audio_to_text_replaces_old_audio_in_place() -> None:
         Message(role="user", text="Thanks.", audio_ms=900, id="u1"),
         Message(role="assistant", text="Bye.", audio_ms=800, id="a1"),
     ]
-    plan = AudioToText(keep=1).plan(context(items, limit=1000))
+    plan = AudioToText(keep=1, trigger=0.0).plan(context(items, limit=1000))
     assert plan is not None
     assert plan.deletes == ("u0", "a0")
     after = plan.result(items)
@@ -118,7 +118,7 @@ def test_plans_are_valid_client_events_and_apply_to_the_server_model() -> None:
         Message(role="assistant", text="Noted.", audio_ms=900),
         *turn(1, 30, 10), *turn(2, 30, 10),
     ]  # fmt: skip
-    for strategy in (AudioToText(keep=1), RollingSummary(trigger=0.1, keep=1, budget=20),
+    for strategy in (AudioToText(keep=1, trigger=0.0), RollingSummary(trigger=0.1, keep=1, budget=20),
                      DropOldest(trigger=0.1, target=0.1)):  # fmt: skip
         server = ServerModel(TINY_PROFILE, clock=ManualClock(), config=SessionConfig())
         for item in items:

@@ -1,0 +1,63 @@
+"""Fact presence: which planted facts the context still holds at the end of a call.
+
+A fact is present when one of its probe strings is in the text of the retained items
+(messages, summaries, ledgers, tool outputs): verbatim, or after normalizing (lower case,
+letters and digits only, so "QX-4471" matches "qx 4471"). A stale value is leaked when the old
+value of an updated fact is still there.
+
+>>> from context_manager.items import Message
+>>> from context_manager.simulate.workloads import PlantedFact
+>>> facts = [PlantedFact("code", 3, "My code is QX-4471.", ("QX-4471",))]
+>>> fact_presence(facts, [Message(role="system", text="Booking: qx 4471")])["present_normalized"]
+1
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from ..items import FunctionCall, Item, Message
+from .workloads import PlantedFact
+
+__all__ = ["fact_presence", "normalize"]
+
+_NOT_WORD = re.compile(r"[^0-9a-z]+")
+
+
+def normalize(text: str) -> str:
+    """Lower case, letters and digits only, one space between runs."""
+    return _NOT_WORD.sub(" ", text.lower()).strip()
+
+
+def _text(item: Item) -> str:
+    if isinstance(item, Message):
+        return item.text
+    if isinstance(item, FunctionCall):
+        return item.arguments
+    return item.output
+
+
+def fact_presence(facts: Sequence[PlantedFact], items: Sequence[Item]) -> dict[str, Any]:
+    """Count the planted facts present in `items`.
+
+    Verbatim and normalized, by kind; and the stale values still present.
+    """
+    text = "\n".join(_text(i) for i in items)
+    flat = f" {normalize(text)} "
+    out: dict[str, Any] = {"facts": 0, "present": 0, "present_normalized": 0, "stale": 0,
+                           "by_kind": {}}  # fmt: skip
+    for fact in facts:
+        if not fact.stale and fact.kind == "updated":
+            continue  # the first statement of an updated value is checked through its update
+        out["facts"] += 1
+        verbatim = any(p in text for p in fact.probes)
+        loose = any(f" {normalize(p)} " in flat for p in fact.probes)
+        out["present"] += verbatim
+        out["present_normalized"] += loose
+        out["stale"] += any(f" {normalize(s)} " in flat for s in fact.stale)
+        kind = out["by_kind"].setdefault(fact.kind, {"facts": 0, "present_normalized": 0})
+        kind["facts"] += 1
+        kind["present_normalized"] += loose
+    return out
