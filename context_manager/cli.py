@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .budget import BudgetBreakdown, compute_budget
+from .compaction import parse_compaction
 from .errors import ConfigurationError, ContextManagerError, InputFormatError
 from .items import read_jsonl
 from .profiles import (
@@ -41,7 +42,7 @@ from .simulate.plots import plot_session, plot_sweep
 from .simulate.runner import run_sessions
 from .simulate.sweep import sweep as run_sweep
 from .simulate.sweep import write_csv
-from .simulate.workloads import WorkloadSpec, resample_files, workload
+from .simulate.workloads import DEFAULT_FACTS, WorkloadSpec, resample_files, workload
 from .tokens import TokenCounter
 from .tools import validate_tools
 
@@ -236,6 +237,18 @@ RolloverOption = Annotated[
         "--rollover", help="At the session limit: recent[:BUDGET] re-sends recent turns; none ends."
     ),
 ]
+CompactionOption = Annotated[
+    str,
+    typer.Option(
+        "--compaction",
+        help="Client-side compaction: none, drop-oldest, audio-to-text, rolling-summary,"
+        " hierarchical, ledger, each with :KEY=VALUE,... (see docs/compaction.md).",
+    ),
+]
+FactsFlag = Annotated[
+    bool,
+    typer.Option("--facts", help="Plant the default facts and report how many survive."),
+]
 TruncationOption = Annotated[
     str,
     typer.Option(
@@ -315,6 +328,8 @@ def simulate(
     tools: ToolsOption = None,
     truncation: TruncationOption = "auto",
     rollover: RolloverOption = "recent:4096",
+    compaction: CompactionOption = "none",
+    facts: FactsFlag = False,
     path: Annotated[
         str, typer.Option("--path", help="vectorized (default) or reference.")
     ] = "vectorized",
@@ -336,8 +351,12 @@ def simulate(
         instructions=text, tools=tuple(tool_list), truncation=Truncation.parse(truncation)
     )
     policy = RolloverPolicy.parse(rollover)
+    strategy = parse_compaction(compaction)
     if conversation is not None:
-        result = simulate_call(read_jsonl(conversation), prof, prov, config=config, rollover=policy)
+        result = simulate_call(
+            read_jsonl(conversation), prof, prov, config=config, rollover=policy,
+            compaction=strategy,
+        )  # fmt: skip
         if plot is not None:
             plot_session(result, plot)
         if as_json:
@@ -347,6 +366,8 @@ def simulate(
         return
     assert workload_name is not None
     spec, files = _workload(workload_name, minutes, param or [])
+    if facts:
+        spec = spec.with_(facts=DEFAULT_FACTS)
     batch = (
         resample_files(files, sessions, spec.minutes, np.random.default_rng(seed))
         if files
@@ -356,7 +377,7 @@ def simulate(
         run = run_sessions(
             spec, sessions, profile=prof, provider=prov, config=config, rollover=policy,
             seed=seed, path=_path(path), progress=progress, batch=batch,
-            keep_first=per_response or plot is not None,
+            keep_first=per_response or plot is not None, compaction=strategy,
         )  # fmt: skip
     out = run.totals()
     if run.first is not None and plot is not None:
@@ -397,6 +418,11 @@ def _print_run(totals: dict[str, Any]) -> None:
     table.add_row("rollovers", f"{totals['rollovers']:,}", f"{per['rollovers']:.2f}")
     table.add_row("rollover re-send cost", f"${totals['rollover_cost_usd']:,.2f}", "")
     table.add_row("cost", f"${totals['cost_usd']:,.2f}", f"${per['cost_usd']:.4f}")
+    if totals.get("compactions"):
+        table.add_row("compactions", f"{totals['compactions']:,}", "")
+    if "fact_presence" in totals:
+        table.add_row("planted facts present", f"{totals['fact_presence']:.1%}", "")
+        table.add_row("stale values present", f"{totals['stale_values']:,}", "")
     Console().print(table)
 
 
@@ -426,6 +452,14 @@ def sweep(
     instructions: InstructionsOption = None,
     tools: ToolsOption = None,
     rollover: RolloverOption = "recent:4096",
+    compaction: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--compaction",
+            help="A compaction strategy to compare (repeatable; none, drop-oldest, ...).",
+        ),
+    ] = None,
+    facts: FactsFlag = False,
     workers: Annotated[int, typer.Option("--workers", help="Local worker processes.")] = 1,
     dask_scheduler: Annotated[
         str | None,
@@ -439,6 +473,11 @@ def sweep(
     if workload_name.startswith("files:"):
         raise ConfigurationError("sweep runs generated workloads; use files: with simulate")
     spec, _ = _workload(workload_name, minutes, param or [])
+    if facts:
+        spec = spec.with_(facts=DEFAULT_FACTS)
+    strategies = compaction or ["none"]
+    for spec_text in strategies:
+        parse_compaction(spec_text)  # a bad one fails before any work
     text, tool_list = _session_files(instructions, tools)
     models = [get_model_profile(m.strip()) for m in model.split(",") if m.strip()]
     providers = [_provider(p.strip()) for p in provider.split(",") if p.strip()]
@@ -457,7 +496,8 @@ def sweep(
         progress = stack.enter_context(_progress_bar(not as_json, "sweeping"))
         rows = run_sweep(
             spec, sessions, models=models, providers=providers, truncations=truncations,
-            instructions=text, tools=tool_list, rollover=RolloverPolicy.parse(rollover),
+            compactions=strategies, instructions=text, tools=tool_list,
+            rollover=RolloverPolicy.parse(rollover),
             seed=seed, executor=executor, progress=progress,
         )  # fmt: skip
     if csv_path is not None:
@@ -468,26 +508,8 @@ def sweep(
     if as_json:
         _emit_json({"rows": rows})
         return
-    # Columns for what varies; what is the same everywhere goes in the title.
-    varying = [k for k, v in (("model", models), ("provider", providers)) if len(v) > 1]
-    fixed = [f"{k} {rows[0][k]}" for k in ("model", "provider") if k not in varying] if rows else []
-    title = f"{sessions:,} x {spec.name} ({spec.minutes:g} min), seed {seed}; " + ", ".join(fixed)
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left", title=title)
-    for col in (*varying, "truncation"):
-        table.add_column(col, no_wrap=True)
-    for col in ("USD/call", "hits", "trunc/call", "roll/call"):
-        table.add_column(col, justify="right", no_wrap=True)
-    best = min(rows, key=lambda r: r["cost_usd_per_session"]) if rows else None
-    for row in rows:
-        mark = " *" if row is best else ""
-        table.add_row(
-            *(row[k] for k in varying), row["truncation"] + mark,
-            f"{row['cost_usd_per_session']:.4f}", f"{row['cache_hit_ratio']:.1%}",
-            f"{row['truncations_per_session']:.2f}", f"{row['rollovers_per_session']:.2f}",
-        )  # fmt: skip
-    Console().print(table)
-    if best is not None:
-        Console().print(f"* cheapest: {best['model']} / {best['provider']} / {best['truncation']}")
+    _print_sweep(rows, spec, sessions, seed, facts, {"model": models, "provider": providers,
+                 "compaction": strategies})  # fmt: skip
 
 
 def _print_simulation(result: SimulationResult, per_response: bool) -> None:
@@ -611,6 +633,46 @@ def _print_replay(console: Console, name: str, report: ReplayReport) -> None:
     )
     for note in report.notes:
         console.print(f"note: {note}")
+
+
+def _print_sweep(
+    rows: list[dict[str, Any]],
+    spec: WorkloadSpec,
+    sessions: int,
+    seed: int,
+    facts: bool,
+    grid: dict[str, list[Any]],
+) -> None:
+    # Columns for what varies; what is the same everywhere goes in the title.
+    varying = [k for k, v in grid.items() if len(v) > 1]
+    fixed = (
+        [f"{k} {rows[0][k]}" for k in ("model", "provider", "compaction") if k not in varying]
+        if rows
+        else []
+    )
+    title = f"{sessions:,} x {spec.name} ({spec.minutes:g} min), seed {seed}; " + ", ".join(fixed)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left", title=title)
+    for col in (*varying, "truncation"):
+        table.add_column(col, no_wrap=True)
+    measured = bool(facts and rows)
+    rolled = any(r["rollovers_per_session"] for r in rows)
+    numbers = ["USD/call", "hits", "trunc", *(["rollovers"] if rolled else []),
+               *(["facts"] if measured else [])]  # fmt: skip
+    for col in numbers:
+        table.add_column(col, justify="right", no_wrap=True)
+    best = min(rows, key=lambda r: r["cost_usd_per_session"]) if rows else None
+    for row in rows:
+        mark = " *" if row is best else ""
+        cells = [f"{row['cost_usd_per_session']:.4f}", f"{row['cache_hit_ratio']:.1%}",
+                 f"{row['truncations_per_session']:.2f}"]  # fmt: skip
+        if rolled:
+            cells.append(f"{row['rollovers_per_session']:.2f}")
+        if measured:
+            cells.append(f"{row['fact_presence']:.1%}")
+        table.add_row(*(row[k] for k in varying), row["truncation"] + mark, *cells)
+    Console().print(table)
+    if best is not None:
+        Console().print(f"* cheapest: {best['model']} / {best['provider']} / {best['truncation']}")
 
 
 @app.command()
