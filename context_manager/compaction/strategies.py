@@ -31,7 +31,7 @@ from ..errors import ConfigurationError
 from ..items import Item, Message, turn_starts
 from ..tokens import TokenCounter
 from .plan import ROOT, CompactionPlan, Create
-from .summarizers import _FEATURES, _SENTENCE, ExtractiveSummarizer, Summarizer
+from .summarizers import _SENTENCE, FEATURES, ExtractiveSummarizer, Summarizer, sentence_features
 
 __all__ = [
     "AudioToText",
@@ -63,6 +63,16 @@ class CompactionContext:
     def tokens(self, items: Sequence[Item] | None = None) -> int:
         """Tokens of `items` (default: the conversation) in context."""
         return self.counter.items(self.items if items is None else items).total
+
+    def costs(self) -> list[int]:
+        """Each item's tokens in context (the latest-assistant rule applied), counted once."""
+        counted = [self.counter.item(i) for i in self.items]
+        latest = max((n for n, c in enumerate(counted) if c.is_assistant_audio), default=-1)
+        keeps = self.counter.keeps_audio
+        return [
+            c.in_context(keeps(is_latest_assistant=n == latest)).total
+            for n, c in enumerate(counted)
+        ]
 
     def turns(self) -> list[tuple[int, int]]:
         """[start, end) index ranges of whole turns, oldest first."""
@@ -114,15 +124,19 @@ class DropOldest:
         if context.tokens() <= self.trigger * context.limit:
             return None
         goal = self.target * context.limit
-        remaining = list(context.items)
+        costs = context.costs()
+        total = sum(costs)
         deletes: list[str] = []
-        # Never the newest turn: the model needs something to answer.
+        # Never the newest turn: the model needs something to answer. The latest assistant
+        # item is in it, so what the older turns count for does not change as they go.
         for start, end in context.turns()[:-1]:
-            if context.tokens(remaining) <= goal:
+            if total <= goal:
                 break
-            doomed = [i.id for i in context.items[start:end] if context.removable(i) and i.id]
-            deletes.extend(doomed)
-            remaining = [i for i in remaining if i.id not in set(doomed)]
+            for n in range(start, end):
+                item = context.items[n]
+                if context.removable(item) and item.id:
+                    deletes.append(item.id)
+                    total -= costs[n]
         if not deletes:
             return None
         return CompactionPlan(deletes=tuple(deletes), reason=self.name)
@@ -314,10 +328,11 @@ class Ledger:
     def facts(self, items: Sequence[Item], previous: str | None) -> list[str]:
         """The ledger lines from `items` after the `previous` ledger (last write wins)."""
         lines: list[str] = [line for line in (previous or "").split("\n") if line.strip()]
-        for sentence in _sentences(items):
-            if not _is_fact(sentence):
+        sentences = _sentences(items)
+        for sentence, row in zip(sentences, sentence_features(sentences), strict=True):
+            if not _is_fact(row):
                 continue
-            if _is_update(sentence):
+            if _is_update(row):
                 topics = _topics(sentence)
                 lines = [line for line in lines if not (_topics(line) & topics)]
             if sentence not in lines:
@@ -337,12 +352,18 @@ class Ledger:
         ledgers = [i for i in context.items if _is_ledger(i) and isinstance(i, Message)]
         previous = ledgers[-1].text if ledgers else None
         lines = self.facts(folded, previous)
-        # Newest facts first into the budget; the ledger reads oldest first.
+        # Newest facts first into the budget (a line and its newline each); the ledger reads
+        # oldest first. The joined text is then counted exactly and trimmed if a seam merged.
         kept: list[str] = []
+        used = 0
         for line in reversed(lines):
-            if context.counter.text("\n".join([line, *kept])) > self.budget:
+            cost = context.counter.text(line) + 1
+            if used + cost > self.budget:
                 break
             kept.insert(0, line)
+            used += cost
+        while kept and context.counter.text("\n".join(kept)) > self.budget:
+            kept.pop(0)
         creates: list[Create] = []
         ledger_id = None
         if kept:
@@ -385,12 +406,15 @@ def _sentences(items: Sequence[Item]) -> list[str]:
     return out
 
 
-def _is_fact(sentence: str) -> bool:
-    return any(pattern.search(sentence) for label, pattern, _ in _FEATURES if label != "update")
+_UPDATE = FEATURES.index("update")
 
 
-def _is_update(sentence: str) -> bool:
-    return any(pattern.search(sentence) for label, pattern, _ in _FEATURES if label == "update")
+def _is_fact(row: Any) -> bool:
+    return bool(row[:_UPDATE].any())
+
+
+def _is_update(row: Any) -> bool:
+    return bool(row[_UPDATE])
 
 
 STRATEGIES: dict[str, type[Any]] = {

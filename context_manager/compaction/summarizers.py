@@ -32,10 +32,12 @@ from ..items import FunctionCall, FunctionCallOutput, Item, Message
 from ..tokens import get_encoding
 
 __all__ = [
+    "FEATURES",
     "ExtractiveSummarizer",
     "Summarizer",
     "SummarizerFunction",
     "as_summarizer",
+    "sentence_features",
     "summarize_async",
 ]
 
@@ -96,24 +98,56 @@ async def summarize_async(
 # ------------------------------------------------------------------------- extractive
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)")
-# What a later turn is likely to need; each pattern is one feature of a sentence.
-_FEATURES: tuple[tuple[str, re.Pattern[str], float], ...] = (
-    ("number", re.compile(r"\d"), 2.0),
-    ("code", re.compile(r"\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9][A-Z0-9-]{2,}\b"), 2.5),
-    # Two capitalized words in a row anywhere, or one in the middle of a sentence.
-    ("name", re.compile(r"\b[A-Z][^\W\d_]+\s+[A-Z][^\W\d_]+|(?<=[^\W\d_,;:] )[A-Z][^\W\d_]+"), 1.5),
-    ("constraint", re.compile(
-        r"\b(?:can't|cannot|can not|must|never|always|only|at most|no more than|at least|"
-        r"before|after|deadline|allerg\w*|prefer\w*|avoid|without)\b", re.I), 2.0),
-    ("decision", re.compile(
-        r"\b(?:let's go|go with|decided|decide|confirm\w*|book(?:ed)?|agreed|choose|chosen|"
-        r"take the|we'll)\b", re.I), 1.5),
-    ("task", re.compile(
-        r"\b(?:remind|remember|please|need to|to do|follow up|send|call back|don't forget)\b",
-        re.I), 1.5),
-    ("update", re.compile(r"\b(?:actually|changed|instead|correction|now it is|is now|sorry)\b",
-                          re.I), 2.0),
-)  # fmt: skip
+_DIGIT = re.compile(r"\d")
+_WORDS = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
+# The speaker label a summary line starts with is not part of what was said.
+_LABEL = re.compile(r"^(?:User|Assistant|Note|Tool result|Tool call [\w.-]+): ")
+
+# What a later turn is likely to need: one column per feature, with its weight.
+FEATURES = ("number", "code", "name", "constraint", "decision", "task", "update")
+_WEIGHTS = np.array([2.0, 2.5, 1.5, 2.0, 1.5, 1.5, 2.0])
+_KEYWORDS: dict[str, frozenset[str]] = {
+    "constraint": frozenset(
+        "can't cannot must never always only before after deadline avoid without allergic "
+        "allergy prefer prefers preferred at_most no_more at_least can_not".split()
+    ),
+    "decision": frozenset(
+        "decided decide confirm confirmed confirms booked book agreed choose chosen "
+        "go_with let's_go take_the we'll".split()
+    ),
+    "task": frozenset(
+        "remind remember please need_to to_do follow_up send call_back don't_forget".split()
+    ),
+    "update": frozenset("actually changed instead correction sorry is_now now_it".split()),
+}
+
+
+def sentence_features(sentences: Sequence[str]) -> np.ndarray:
+    """Which of `FEATURES` each sentence has, as a 0/1 matrix (one pass over the words).
+
+    Numbers are digits; codes are words with both capitals and digits (``QX-4471``); names are
+    two capitalized words in a row, or one after the first word; the others are keyword (and
+    two-word keyword) matches, case-insensitive.
+    """
+    out = np.zeros((len(sentences), len(FEATURES)))
+    keyword_columns = [(FEATURES.index(k), words) for k, words in _KEYWORDS.items()]
+    for row, labelled in enumerate(sentences):
+        sentence = _LABEL.sub("", labelled, count=1)
+        words = _WORDS.findall(sentence)
+        if _DIGIT.search(sentence):
+            out[row, 0] = 1.0
+            if any(any(c.isdigit() for c in w) and any(c.isupper() for c in w) for w in words):
+                out[row, 1] = 1.0
+        capital = [w[:1].isupper() and w != "I" for w in words]
+        if any(capital[1:]) or any(a and b for a, b in zip(capital, capital[1:], strict=False)):
+            out[row, 2] = 1.0
+        lowered = [w.lower() for w in words]
+        vocabulary = set(lowered)
+        vocabulary.update(f"{a}_{b}" for a, b in zip(lowered, lowered[1:], strict=False))
+        for column, keywords in keyword_columns:
+            if not vocabulary.isdisjoint(keywords):
+                out[row, column] = 1.0
+    return out
 
 
 def _role_label(item: Item) -> str:
@@ -149,7 +183,7 @@ class ExtractiveSummarizer:
         self.recency = recency
         self.encoding = encoding  # by name: a summarizer pickles, to run in other processes
         get_encoding(encoding)  # fail now, not at the first summary, on an unknown encoding
-        self._weights = np.array([w for _, _, w in _FEATURES])
+        self._weights = _WEIGHTS
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ExtractiveSummarizer) and (self.recency, self.encoding) == (
@@ -185,10 +219,10 @@ class ExtractiveSummarizer:
         # Each sentence once: repeated lines add nothing.
         unique = list(dict.fromkeys(sentences))
         n = len(unique)
-        features = np.array(
-            [[bool(p.search(s)) for _, p, _ in _FEATURES] for s in unique], dtype=np.float64
-        )
-        tokens = np.array([self._tokens(s) + 1 for s in unique], dtype=np.float64)  # + newline
+        features = sentence_features(unique)
+        # Choosing works on an estimate (about 4 characters a token); the exact count of the
+        # chosen text then enforces the budget.
+        tokens = np.array([len(x) for x in unique], dtype=np.float64) / 4.0 + 1.0
         position = np.arange(n, dtype=np.float64) / max(n - 1, 1)
         value = features @ self._weights + 0.1 + self.recency * position
         # Best value per token first; a stable sort keeps the order deterministic on ties.
