@@ -232,7 +232,60 @@ def one_call() -> str:
     )
 
 
+COMPACTION = ("sweep", "--workload", "voice-agent", "--minutes", "60", "--sessions", "12",
+              "--seed", "5", "--facts", "--truncation", "auto", "--workers", "2",
+              "--instructions", "examples/instructions.md", "--tools", "examples/tools.json",
+              *(x for c in ("none", "drop-oldest", "audio-to-text", "rolling-summary",
+                            "hierarchical", "ledger", "ledger:summary_budget=256")
+                for x in ("--compaction", c)))  # fmt: skip
+RATIO_WITH_FACTS = (
+    "sweep",
+    "--workload",
+    "voice-agent",
+    "--minutes",
+    "60",
+    "--sessions",
+    "12",
+    "--seed",
+    "5",
+    "--facts",
+    "--truncation",
+    "retention_ratio:0.8",
+    "--instructions",
+    "examples/instructions.md",
+    "--tools",
+    "examples/tools.json",
+)
+
+
+def compaction_table() -> str:
+    rows = cli_json(*RATIO_WITH_FACTS)["rows"] + cli_json(*COMPACTION)["rows"]
+    base = rows[0]
+    lines = [
+        "| server truncation | client compaction | USD per call | x 0.8 | cache hits | facts present | stale values | compactions per call |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| `{r['truncation']}` | `{r['compaction']}` | ${r['cost_usd_per_session']:.3f}"
+            f" | {r['cost_usd_per_session'] / base['cost_usd_per_session']:.2f}"
+            f" | {r['cache_hit_ratio']:.1%} | {r['fact_presence']:.1%}"
+            f" | {r['stale_values_per_session']:.2f} | {r['compactions_per_session']:.1f} |"
+        )
+    better = [r for r in rows[1:] if r["fact_presence"] > base["fact_presence"]
+              and r["cost_usd_per_session"] <= 1.2 * base["cost_usd_per_session"]]  # fmt: skip
+    best = min(better, key=lambda r: r["cost_usd_per_session"]) if better else None
+    if best:
+        lines.append(
+            f"\n`{best['compaction']}` keeps {best['fact_presence']:.1%} of the planted facts against"
+            f" {base['fact_presence']:.1%} for `retention_ratio:0.8`, at"
+            f" {best['cost_usd_per_session'] / base['cost_usd_per_session']:.2f}x its cost."
+        )
+    return "\n".join(lines)
+
+
 BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
+    "compaction-table": ("compaction.md", compaction_table),
     "providers-90": ("cost-analysts.md", providers_90),
     "ratios-60": ("cost-analysts.md", ratios_60),
     "one-call": ("cost-analysts.md", one_call),
