@@ -24,7 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
+from ..compaction.strategies import Ledger
+from ..compaction.summarizers import ExtractiveSummarizer
 from ..errors import ConfigurationError
 from ..items import FunctionCall, FunctionCallOutput, Item, Message, turn_starts
 from ..tokens import TokenCounter
@@ -46,47 +49,79 @@ def seed_text_tokens(item: Item, counter: TokenCounter) -> int:
     return counter.item(as_seed_item(item)).full.total
 
 
+Carry = Literal["recent", "summary", "ledger"]
+
+
 @dataclass(frozen=True, slots=True)
 class RolloverPolicy:
-    """Re-send the most recent whole turns, as text, within `budget_tokens`.
+    """What a new session is seeded with.
+
+    The most recent whole turns as text, within `budget_tokens`; with ``carry="summary"`` (or
+    ``"ledger"``) the older history goes in first as one system item of at most
+    `summary_tokens`: an extractive summary (or the fact ledger, last write wins), and the
+    recent turns fill the rest of the budget.
 
     Attributes:
         budget_tokens: the most tokens the seed may take (0 sends nothing).
+        carry: ``recent``, ``summary`` or ``ledger``.
+        summary_tokens: the part of the budget the summary or ledger may take.
     """
 
     budget_tokens: int = 4096
+    carry: Carry = "recent"
+    summary_tokens: int = 512
 
     def __post_init__(self) -> None:
-        if self.budget_tokens < 0:
+        if self.budget_tokens < 0 or self.summary_tokens < 0:
             raise ConfigurationError(
-                f"rollover budget must be >= 0 tokens, got {self.budget_tokens}"
+                f"rollover budgets must be >= 0 tokens, got {self.budget_tokens}"
+                f" and {self.summary_tokens}"
             )
+        if self.carry not in ("recent", "summary", "ledger"):
+            raise ConfigurationError(f"carry must be recent, summary or ledger, got {self.carry!r}")
 
     @classmethod
     def parse(cls, text: str) -> RolloverPolicy | None:
-        """Read ``none`` (the call ends with its session), ``recent`` or ``recent:BUDGET``."""
+        """Read a rollover setting from the command line.
+
+        The forms: ``none`` (the call ends with its session), ``recent[:BUDGET]``,
+        ``summary[:BUDGET[:SUMMARY_TOKENS]]`` and ``ledger[:BUDGET[:LEDGER_TOKENS]]``.
+        """
         parts = text.strip().split(":")
         if parts == ["none"]:
             return None
-        if parts[0] == "recent" and len(parts) <= 2:
-            try:
-                return cls(int(parts[1])) if len(parts) == 2 else cls()
-            except ValueError:
-                pass
-        raise ConfigurationError(f"bad rollover {text!r}; use none, recent or recent:BUDGET_TOKENS")
+        carries: dict[str, Carry] = {"recent": "recent", "summary": "summary", "ledger": "ledger"}
+        carry = carries.get(parts[0])
+        most = 2 if carry == "recent" else 3
+        if carry is not None and len(parts) <= most and all(p.isdigit() for p in parts[1:]):
+            numbers = [int(p) for p in parts[1:]]
+            return cls(
+                budget_tokens=numbers[0] if numbers else 4096,
+                carry=carry,
+                summary_tokens=numbers[1] if len(numbers) > 1 else 512,
+            )
+        raise ConfigurationError(
+            f"bad rollover {text!r}; use none, recent[:BUDGET], summary[:BUDGET[:SUMMARY]]"
+            " or ledger[:BUDGET[:LEDGER]]"
+        )
 
     def __str__(self) -> str:
-        return f"recent:{self.budget_tokens}"
+        if self.carry == "recent":
+            return f"recent:{self.budget_tokens}"
+        return f"{self.carry}:{self.budget_tokens}:{self.summary_tokens}"
 
-    def first_seeded(self, history: Sequence[Item], counter: TokenCounter) -> int:
-        """Index of the first history item the seed re-sends (``len(history)`` for none)."""
+    def first_seeded(
+        self, history: Sequence[Item], counter: TokenCounter, budget: int | None = None
+    ) -> int:
+        """Index of the first history item re-sent as is (``len(history)`` for none)."""
+        budget = self.budget_tokens if budget is None else budget
         starts = turn_starts(history)
         chosen = len(history)
         used = 0
         end = len(history)
         for start in reversed(starts):
             cost = sum(seed_text_tokens(i, counter) for i in history[start:end])
-            if used + cost > self.budget_tokens:
+            if used + cost > budget:
                 break
             used += cost
             chosen = end = start
@@ -94,4 +129,24 @@ class RolloverPolicy:
 
     def seed(self, history: Sequence[Item], counter: TokenCounter) -> list[Item]:
         """The items a new session is seeded with, in order."""
-        return [as_seed_item(i) for i in history[self.first_seeded(history, counter) :]]
+        if self.carry == "recent":
+            return [as_seed_item(i) for i in history[self.first_seeded(history, counter) :]]
+        reserve = min(self.summary_tokens, self.budget_tokens)
+        first = self.first_seeded(history, counter, self.budget_tokens - reserve)
+        older = history[:first]
+        carried = self._carried(older, counter, reserve) if older and reserve else ""
+        head: list[Item] = [Message(role="system", text=carried)] if carried else []
+        return [*head, *(as_seed_item(i) for i in history[first:])]
+
+    def _carried(self, older: Sequence[Item], counter: TokenCounter, budget: int) -> str:
+        # The system item has its own overhead: the text gets what is left of the budget.
+        room = max(budget - counter.profile.item_overhead_tokens, 0)
+        if self.carry == "summary":
+            return ExtractiveSummarizer().summarize(older, budget_tokens=room)
+        lines = Ledger().facts(older, None)
+        kept: list[str] = []
+        for line in reversed(lines):
+            if counter.text("\n".join([line, *kept])) > room:
+                break
+            kept.insert(0, line)
+        return "\n".join(kept)

@@ -140,15 +140,16 @@ def run_chunk(
 ) -> dict[str, np.ndarray]:
     """Simulate one chunk of calls; per-call columns (a top-level function, so it pickles).
 
-    Compaction and fact presence need every call's final conversation, so they run on the
-    reference path.
+    Compaction, summary or ledger rollover seeds and fact presence run on the reference path
+    (the vectorized path models neither rewritten history nor final conversations).
     """
     batch = batch if batch is not None else generate(spec, calls, np.random.default_rng(seed))
     n = len(batch)
     columns = {name: np.zeros(n) for name in (*_SUMMED, "overflows", "cost_usd", "cost_text",
                                                "cost_audio", "rollover_cost")}  # fmt: skip
     todo: Sequence[int] = range(n)
-    if path == "vectorized" and compaction is None and not batch.facts:
+    plain_rollover = rollover is None or rollover.carry == "recent"
+    if path == "vectorized" and compaction is None and not batch.facts and plain_rollover:
         result = simulate_batch(batch, profile, provider, config=config, rollover=rollover)
         t = result.totals
         for name in _SUMMED:
