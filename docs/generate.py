@@ -284,8 +284,22 @@ def compaction_table() -> str:
     return "\n".join(lines)
 
 
+def rollover_carry() -> str:
+    lines = ["| rollover seed | USD per call | cache hits | rollovers per call | facts present |",
+             "|---|---:|---:|---:|---:|"]  # fmt: skip
+    for seed in ("recent:4096", "summary:4096:512", "ledger:4096:512"):
+        (row,) = cli_json("sweep", "--workload", "voice-agent", "--minutes", "90", "--sessions", "10",
+                          "--seed", "5", "--provider", "azure", "--facts", "--truncation", "auto",
+                          "--rollover", seed, "--instructions", "examples/instructions.md",
+                          "--tools", "examples/tools.json")["rows"]  # fmt: skip
+        lines.append(f"| `{seed}` | ${row['cost_usd_per_session']:.3f} | {row['cache_hit_ratio']:.1%}"
+                     f" | {row['rollovers_per_session']:.2f} | {row['fact_presence']:.1%} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "compaction-table": ("compaction.md", compaction_table),
+    "rollover-carry": ("compaction.md", rollover_carry),
     "providers-90": ("cost-analysts.md", providers_90),
     "ratios-60": ("cost-analysts.md", ratios_60),
     "one-call": ("cost-analysts.md", one_call),
