@@ -291,3 +291,44 @@ def test_ledger_keeps_facts_and_the_last_write_wins() -> None:
     with_summary = Ledger(trigger=0.1, keep=1, budget=60, summary_budget=30).plan(context(items))
     assert with_summary is not None and len(with_summary.creates) == 2
     assert with_summary.creates[1].previous_item_id == with_summary.creates[0].item.id
+
+
+@given(
+    conversations(),
+    st.sampled_from(["drop-oldest", "audio-to-text", "rolling-summary", "hierarchical", "ledger",
+                     "ledger:summary_budget=64", "rolling-summary:keep=2,budget=64"]),
+)  # fmt: skip
+def test_every_strategy_shrinks_keeps_pins_and_pairs_and_speaks_valid_events(
+    conversation, spec
+) -> None:
+    items, pinned = conversation
+    items = [
+        Message(role=i.role, text=i.text, audio_ms=len(i.text) * 60, id=i.id)
+        if isinstance(i, Message)
+        else i
+        for i in items
+    ]  # audio, so audio-to-text has work
+    strategy = parse_compaction(spec)
+    settings = {f: getattr(strategy, f) for f in strategy.__dataclass_fields__ if f != "name"}
+    settings["trigger"] = 0.01  # always past the trigger
+    if "target" in settings:
+        settings["target"] = 0.01
+    strategy = type(strategy)(**settings)
+    ctx = context(items, limit=200, pinned=pinned)
+    plan = strategy.plan(ctx)
+    if plan is None:
+        return
+    after = plan.result(items)
+    assert COUNTER.items(after).total <= COUNTER.items(items).total
+    kept = {i.id for i in after}
+    assert pinned <= kept
+    calls = {i.call_id for i in after if isinstance(i, FunctionCall)}
+    outputs = {i.call_id for i in after if isinstance(i, FunctionCallOutput)}
+    assert calls == outputs
+    for event in plan.client_events():
+        EVENT.validate_python(event)
+    server = ServerModel(TINY_PROFILE, clock=ManualClock(), config=SessionConfig())
+    for item in items:
+        server.create_item(item)
+    plan.apply(server)
+    assert server.items == after
