@@ -79,6 +79,19 @@ class CompactionContext:
         starts = turn_starts(self.items)
         return list(zip(starts, [*starts[1:], len(self.items)], strict=True))
 
+    def folded(self, trigger: float, keep: int) -> list[Item] | None:
+        """The items a summarizing strategy folds, or ``None`` (not yet, or nothing to fold).
+
+        Past `trigger` x limit: the removable items before the last `keep` turns.
+        """
+        if self.tokens() <= trigger * self.limit:
+            return None
+        turns = self.turns()
+        if len(turns) <= keep:
+            return None
+        cut = turns[-keep][0]
+        return [i for i in self.items[:cut] if self.removable(i)] or None
+
     def removable(self, item: Item) -> bool:
         """Whether a strategy may fold or delete `item` (pinned items, summaries, ledgers stay)."""
         return item.id not in self.pinned and not _is_summary(item) and not _is_ledger(item)
@@ -212,14 +225,8 @@ class RollingSummary:
             raise ConfigurationError(f"budget must be >= 1 token, got {self.budget}")
 
     def plan(self, context: CompactionContext) -> CompactionPlan | None:
-        if context.tokens() <= self.trigger * context.limit:
-            return None
-        turns = context.turns()
-        if len(turns) <= self.keep:
-            return None
-        cut = turns[-self.keep][0]
-        folded = [i for i in context.items[:cut] if context.removable(i)]
-        if not folded:
+        folded = context.folded(self.trigger, self.keep)
+        if folded is None:
             return None
         previous = [i for i in context.items if _is_summary(i)]
         prior = "\n".join(i.text for i in previous if isinstance(i, Message)) or None
@@ -339,36 +346,34 @@ class Ledger:
                 lines.append(sentence)
         return lines
 
-    def plan(self, context: CompactionContext) -> CompactionPlan | None:
-        if context.tokens() <= self.trigger * context.limit:
-            return None
-        turns = context.turns()
-        if len(turns) <= self.keep:
-            return None
-        cut = turns[-self.keep][0]
-        folded = [i for i in context.items[:cut] if context.removable(i)]
-        if not folded:
-            return None
-        ledgers = [i for i in context.items if _is_ledger(i) and isinstance(i, Message)]
-        previous = ledgers[-1].text if ledgers else None
-        lines = self.facts(folded, previous)
-        # Newest facts first into the budget (a line and its newline each); the ledger reads
-        # oldest first. The joined text is then counted exactly and trimmed if a seam merged.
+    def text(self, lines: Sequence[str], counter: TokenCounter, budget: int) -> str:
+        """The ledger's text: the newest `lines` that fit `budget` tokens, oldest first."""
+        # A line and its newline each; the joined text is then counted exactly and trimmed if
+        # a seam merged tokens.
         kept: list[str] = []
         used = 0
         for line in reversed(lines):
-            cost = context.counter.text(line) + 1
-            if used + cost > self.budget:
+            cost = counter.text(line) + 1
+            if used + cost > budget:
                 break
             kept.insert(0, line)
             used += cost
-        while kept and context.counter.text("\n".join(kept)) > self.budget:
+        while kept and counter.text("\n".join(kept)) > budget:
             kept.pop(0)
+        return "\n".join(kept)
+
+    def plan(self, context: CompactionContext) -> CompactionPlan | None:
+        folded = context.folded(self.trigger, self.keep)
+        if folded is None:
+            return None
+        ledgers = [i for i in context.items if _is_ledger(i) and isinstance(i, Message)]
+        previous = ledgers[-1].text if ledgers else None
+        ledger_text = self.text(self.facts(folded, previous), context.counter, self.budget)
         creates: list[Create] = []
         ledger_id = None
-        if kept:
+        if ledger_text:
             ledger_id = f"{LEDGER_PREFIX}{next(_summary_numbers)}"
-            ledger = Message(role="system", text="\n".join(kept), id=ledger_id)
+            ledger = Message(role="system", text=ledger_text, id=ledger_id)
             creates.append(Create(ledger, ROOT))
         old_summaries = [i for i in context.items if _is_summary(i)]
         if self.summary_budget:

@@ -143,10 +143,5 @@ class RolloverPolicy:
         room = max(budget - counter.profile.item_overhead_tokens, 0)
         if self.carry == "summary":
             return ExtractiveSummarizer().summarize(older, budget_tokens=room)
-        lines = Ledger().facts(older, None)
-        kept: list[str] = []
-        for line in reversed(lines):
-            if counter.text("\n".join([line, *kept])) > room:
-                break
-            kept.insert(0, line)
-        return "\n".join(kept)
+        ledger = Ledger()
+        return ledger.text(ledger.facts(older, None), counter, room)
