@@ -297,7 +297,27 @@ def rollover_carry() -> str:
     return "\n".join(lines)
 
 
+def cold_timing() -> str:
+    lines = ["| holds | client compaction | USD per call | cache hits | compactions per call | facts present |",
+             "|---|---|---:|---:|---:|---:|"]  # fmt: skip
+    for hold in ("0", "0.05"):
+        rows = cli_json(
+            "sweep", "--workload", "support-call", "--minutes", "60", "--sessions", "12",
+            "--seed", "5", "--facts", "--truncation", "auto", "--param", f"hold_rate={hold}",
+            "--workers", "2", "--instructions", "examples/instructions.md",
+            "--tools", "examples/tools.json", "--compaction", "rolling-summary",
+            "--compaction", "rolling-summary:cold=0.4",
+        )["rows"]  # fmt: skip
+        for r in rows:
+            share = "none" if hold == "0" else f"{float(hold):.0%} of turns, 6 min"
+            lines.append(f"| {share} | `{r['compaction']}` | ${r['cost_usd_per_session']:.3f}"
+                         f" | {r['cache_hit_ratio']:.1%} | {r['compactions_per_session']:.1f}"
+                         f" | {r['fact_presence']:.1%} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
+    "cold-timing": ("compaction.md", cold_timing),
     "compaction-table": ("compaction.md", compaction_table),
     "rollover-carry": ("compaction.md", rollover_carry),
     "providers-90": ("cost-analysts.md", providers_90),

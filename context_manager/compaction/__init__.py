@@ -17,6 +17,7 @@ from .strategies import (
     Hierarchical,
     Ledger,
     RollingSummary,
+    WhenCold,
     parse_compaction,
 )
 from .summarizers import ExtractiveSummarizer, Summarizer, as_summarizer, summarize_async
@@ -35,6 +36,7 @@ __all__ = [
     "Ledger",
     "RollingSummary",
     "Summarizer",
+    "WhenCold",
     "as_summarizer",
     "parse_compaction",
     "summarize_async",

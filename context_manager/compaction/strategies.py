@@ -42,6 +42,7 @@ __all__ = [
     "Ledger",
     "RollingSummary",
     "STRATEGIES",
+    "WhenCold",
     "parse_compaction",
 ]
 
@@ -59,6 +60,9 @@ class CompactionContext:
     """The history limit (the server truncates above it)."""
     pinned: frozenset[str] = frozenset()
     """Ids no strategy removes."""
+    cold: bool = False
+    """The next request misses the prompt cache anyway (the cached prefix expired during a
+    pause, the instructions changed, or the session is new): compacting now costs no hits."""
 
     def tokens(self, items: Sequence[Item] | None = None) -> int:
         """Tokens of `items` (default: the conversation) in context."""
@@ -101,7 +105,8 @@ class CompactionContext:
 class CompactionStrategy(Protocol):
     """Decides whether to compact now, and how."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def plan(self, context: CompactionContext) -> CompactionPlan | None: ...
 
@@ -422,6 +427,36 @@ def _is_update(row: Any) -> bool:
     return bool(row[_UPDATE])
 
 
+@dataclass(frozen=True, slots=True)
+class WhenCold:
+    """Cache-aware timing: compact earlier when a cache miss is coming anyway.
+
+    A compaction rewrites the history, so the next request misses the cache from the first
+    changed item on. When that request would miss anyway (`CompactionContext.cold`), the
+    rewrite is free: `strategy` then runs with its trigger lowered to `early`. Otherwise it
+    runs as it is.
+    """
+
+    strategy: Any
+    early: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check_fraction("early", self.early)
+        if not hasattr(self.strategy, "trigger"):
+            raise ConfigurationError(f"{self.strategy.name} has no trigger to lower")
+
+    @property
+    def name(self) -> str:
+        return f"{self.strategy.name}+cold"
+
+    def plan(self, context: CompactionContext) -> CompactionPlan | None:
+        strategy = self.strategy
+        if context.cold and self.early < strategy.trigger:
+            strategy = replace(strategy, trigger=self.early)
+        plan: CompactionPlan | None = strategy.plan(context)
+        return plan
+
+
 STRATEGIES: dict[str, type[Any]] = {
     "drop-oldest": DropOldest,
     "audio-to-text": AudioToText,
@@ -435,6 +470,9 @@ STRATEGIES: dict[str, type[Any]] = {
 def parse_compaction(text: str) -> CompactionStrategy | None:
     """Read ``none`` or ``NAME[:KEY=VALUE,...]`` (``rolling-summary:trigger=0.85,keep=6``).
 
+    ``cold=X`` (any strategy with a trigger) adds cache-aware timing: `WhenCold` with
+    ``early=X``.
+
     Raises:
         ConfigurationError: an unknown name or parameter, or a bad value (named).
     """
@@ -446,7 +484,9 @@ def parse_compaction(text: str) -> CompactionStrategy | None:
             f"unknown compaction {name!r}; known: none, {', '.join(sorted(STRATEGIES))}"
         )
     cls = STRATEGIES[name]
-    known = {f.name: f for f in fields(cls) if f.init and f.name != "summarizer"}
+    known: dict[str, Any] = {f.name: f for f in fields(cls) if f.init and f.name != "summarizer"}
+    if "trigger" in known:
+        known["cold"] = next(f for f in fields(cls) if f.name == "trigger")  # a float, too
     values: dict[str, Any] = {}
     for part in filter(None, rest.split(",")):
         key, sep, raw = part.partition("=")
@@ -458,5 +498,6 @@ def parse_compaction(text: str) -> CompactionStrategy | None:
             values[key] = int(raw) if known[key].type in ("int", int) else float(raw)
         except ValueError:
             raise ConfigurationError(f"{name}: {key}={raw!r} is not a number") from None
+    cold = values.pop("cold", None)
     strategy: CompactionStrategy = cls(**values)
-    return strategy
+    return WhenCold(strategy, early=cold) if cold is not None else strategy

@@ -189,6 +189,11 @@ class ServerModel:
             )
 
     @property
+    def responses_created(self) -> int:
+        """Responses this session has created."""
+        return self._responses
+
+    @property
     def expired(self) -> bool:
         """Whether the provider's maximum session duration has passed."""
         return self.clock() - self.started_at >= self.provider.max_session_seconds

@@ -208,6 +208,13 @@ class SimulationResult:
         return out
 
 
+def _cold(server: ServerModel, last_response: float | None, now: float) -> bool:
+    """Whether the next request of `server` misses the cache from its start anyway."""
+    fresh = server.responses_created == 0  # a new session (caches of others aside)
+    expired = last_response is not None and now - last_response >= server.profile.cache.ttl_seconds
+    return fresh or expired
+
+
 def simulate_call(
     items: Sequence[Item],
     profile: ModelProfile,
@@ -260,6 +267,16 @@ def simulate_call(
         result.rollovers.append(Rollover(clock.now, len(seed), tokens, tokens * price / 1e6))
         return True
 
+    def compact(server: ServerModel, *, cold: bool) -> None:
+        assert compaction is not None
+        budget = server.budget.history_limit
+        context = CompactionContext(server.items, server.counter, budget, pinned, cold)
+        plan = compaction.plan(context)
+        if plan is not None and not plan.empty:
+            plan.apply(server)
+            result.compactions += 1
+
+    last_response: float | None = None
     for turn in plan_turns(items, gap=gap):
         for t, item in turn.inputs:
             clock.set(max(t, clock.now))
@@ -273,19 +290,17 @@ def simulate_call(
             if server.expired and not roll_over():
                 result.final_items = server.items
                 return result
+            if compaction is not None and _cold(server, last_response, clock.now):
+                # The next request misses the cache anyway: a chance to compact for free.
+                compact(server, cold=True)
             response = server.create_response(turn.output)
+            last_response = clock.now
             result.responses.append(response)
             result.sessions.append(len(result.rollovers))
             if response.ok:  # a failed response produced nothing the client could re-send
                 history.extend(turn.output)
             if compaction is not None:
-                budget = server.budget.history_limit
-                plan = compaction.plan(
-                    CompactionContext(server.items, server.counter, budget, pinned)
-                )
-                if plan is not None and not plan.empty:
-                    plan.apply(server)
-                    result.compactions += 1
+                compact(server, cold=False)
     result.final_items = server.items
     return result
 

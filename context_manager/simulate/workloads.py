@@ -153,6 +153,10 @@ class WorkloadSpec:
     tool_output_tokens: float = 150.0
     """Median tokens of a tool's JSON output (log-normal, at least 8)."""
     tool_output_sigma: float = 0.7
+    hold_rate: float = 0.0
+    """Probability that the caller is put on hold after a turn (the line goes quiet)."""
+    hold_s: float = 360.0
+    """Length of a hold (longer than a cached prefix lives, by default)."""
     facts: tuple[FactSpec, ...] = ()
     """Facts to plant in every call."""
 
@@ -162,8 +166,9 @@ class WorkloadSpec:
             number = isinstance(value, float | int) and not isinstance(value, bool)
             if number and (not math.isfinite(value) or value < 0):
                 raise ConfigurationError(f"workload {f.name} must be >= 0, got {value}")
-        if not 0.0 <= self.tool_call_rate <= 1.0:
-            raise ConfigurationError(f"tool_call_rate must be in [0, 1], got {self.tool_call_rate}")
+        for rate in ("tool_call_rate", "hold_rate"):
+            if not 0.0 <= getattr(self, rate) <= 1.0:
+                raise ConfigurationError(f"{rate} must be in [0, 1], got {getattr(self, rate)}")
         if self.minutes <= 0 or self.user_turn_s <= 0 or self.assistant_turn_s <= 0:
             raise ConfigurationError("minutes and the turn medians must be > 0")
 
@@ -358,6 +363,8 @@ def _draw(spec: WorkloadSpec, calls: int, turns: int, rng: np.random.Generator) 
     pause = (
         rng.exponential(spec.user_pause_s, size=shape) if spec.user_pause_s > 0 else np.zeros(shape)
     )
+    if spec.hold_rate > 0:  # drawn only when asked, so runs without holds keep their numbers
+        pause = pause + np.where(rng.random(shape) < spec.hold_rate, spec.hold_s, 0.0)
     tool = rng.random(shape) < spec.tool_call_rate
     args = np.maximum(np.rint(_lognormal(rng, spec.tool_argument_tokens, 0.5, shape)), 8)
     outputs = np.maximum(

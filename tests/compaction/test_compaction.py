@@ -233,7 +233,9 @@ def test_the_compaction_grammar(text, expected) -> None:
 def test_the_grammar_names_what_is_wrong() -> None:
     with pytest.raises(ConfigurationError, match="unknown compaction 'shrink'"):
         parse_compaction("shrink")
-    with pytest.raises(ConfigurationError, match="bad parameter 'depth=2'; known: keep, trigger"):
+    with pytest.raises(
+        ConfigurationError, match="bad parameter 'depth=2'; known: cold, keep, trigger"
+    ):
         parse_compaction("audio-to-text:depth=2")
     with pytest.raises(ConfigurationError, match="keep='x' is not a number"):
         parse_compaction("rolling-summary:keep=x")
@@ -332,3 +334,45 @@ def test_every_strategy_shrinks_keeps_pins_and_pairs_and_speaks_valid_events(
         server.create_item(item)
     plan.apply(server)
     assert server.items == after
+
+
+def test_when_cold_compacts_early_only_when_a_miss_is_coming() -> None:
+    from context_manager.compaction import WhenCold
+
+    items = [i for k in range(4) for i in turn(k, 10, 10)]  # 80 of 200 tokens: 0.4 x limit
+    strategy = WhenCold(DropOldest(trigger=0.9, target=0.2), early=0.3)
+    assert strategy.plan(context(items, limit=200)) is None  # warm: the 0.9 trigger stands
+    cold = CompactionContext(items, COUNTER, 200, frozenset(), cold=True)
+    plan = strategy.plan(cold)  # cold: 0.4 > 0.3 compacts now
+    assert plan is not None and plan.deletes[:2] == ("u0", "a0")
+    assert strategy.name == "drop-oldest+cold"
+    assert parse_compaction("drop-oldest:cold=0.3") == WhenCold(DropOldest(), early=0.3)
+    with pytest.raises(ConfigurationError, match="early must be in"):
+        WhenCold(DropOldest(), early=1.5)
+
+
+def test_the_simulator_offers_the_cold_moment_after_a_pause() -> None:
+    from context_manager.compaction import WhenCold
+    from context_manager.simulate import simulate_call
+
+    # A turn, then a pause longer than the cache TTL (300 s on tiny), then another turn.
+    items = [
+        *turn(0, 150, 100),
+        Message(role="user", text=words(150), id="u1", t=1000.0),
+        Message(role="assistant", text=words(10, "yes"), id="a1", t=1001.0),
+    ]
+    for n, item in enumerate(items[:2]):
+        items[n] = type(item)(
+            **{**{f: getattr(item, f) for f in ("role", "text", "id")}, "t": float(n)}
+        )
+    lazy = simulate_call(
+        items, TINY_PROFILE, compaction=RollingSummary(trigger=0.9, keep=1, budget=20)
+    )
+    eager = simulate_call(items, TINY_PROFILE,
+                          compaction=WhenCold(RollingSummary(trigger=0.9, keep=1, budget=20), early=0.3))  # fmt: skip
+    # 400 of 800 tokens: warm, nothing happens; after the pause the cache is cold and the
+    # history is folded before the second response, which then reads far fewer tokens.
+    assert lazy.compactions == 0
+    assert eager.compactions >= 1
+    assert eager.responses[1].usage.input_tokens < lazy.responses[1].usage.input_tokens
+    assert eager.responses[1].usage.cached_tokens == lazy.responses[1].usage.cached_tokens == 0
