@@ -316,7 +316,47 @@ def cold_timing() -> str:
     return "\n".join(lines)
 
 
+def compact_now_or_later() -> str:
+    import numpy as np
+
+    from context_manager import ServerModel, get_model_profile
+    from context_manager.compaction import CompactionContext, RollingSummary, price_compaction
+    from context_manager.server import ManualClock, SessionConfig
+    from context_manager.simulate.reference import plan_turns
+    from context_manager.simulate.workloads import generate, workload
+
+    # A session 45 minutes into a seeded voice-agent call, its history at about 70 % of the limit.
+    items = generate(workload("voice-agent", minutes=45), 1, np.random.default_rng(2)).items(0)
+    clock = ManualClock()
+    instructions = (ROOT / "examples" / "instructions.md").read_text()
+    server = ServerModel(get_model_profile("gpt-realtime"), clock=clock,
+                         config=SessionConfig(instructions=instructions))  # fmt: skip
+    for turn in plan_turns(items):
+        for t, item in turn.inputs:
+            clock.set(max(t, clock.now))
+            server.create_item(item)
+        if turn.output:
+            clock.set(max(turn.t, clock.now))
+            server.create_response(turn.output)
+    history, limit = server.retained_tokens().total, server.budget.history_limit
+    context = CompactionContext(server.items, server.counter, limit)
+    plan = RollingSummary(trigger=0.1, keep=6).plan(context)
+    assert plan is not None
+    lines = [f"History: {history:,} of {limit:,} tokens. Plan: `rolling-summary` (keep 6 turns).", "",
+             "| responses ahead | next turn after | compact now (USD) | let it be (USD) | cheaper |",
+             "|---:|---|---:|---:|---|"]  # fmt: skip
+    for gap, label in ((10.0, "10 s"), (400.0, "400 s (cache expired)")):
+        for ahead in (1, 3, 10, 40):
+            price = price_compaction(server, plan, responses=ahead, seconds_between=gap)
+            if price.responses < ahead:
+                continue
+            lines.append(f"| {ahead} | {label} | ${price.now_usd:.4f} | ${price.later_usd:.4f}"
+                         f" | {'compact now' if price.compact_now else 'let it be'} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
+    "now-or-later": ("compaction.md", compact_now_or_later),
     "cold-timing": ("compaction.md", cold_timing),
     "compaction-table": ("compaction.md", compaction_table),
     "rollover-carry": ("compaction.md", rollover_carry),

@@ -8,6 +8,7 @@ server's conversation match.
 from __future__ import annotations
 
 from .plan import ROOT, CompactionPlan, Create
+from .pricing import CompactionPrice, price_compaction
 from .strategies import (
     STRATEGIES,
     AudioToText,
@@ -28,6 +29,7 @@ __all__ = [
     "AudioToText",
     "CompactionContext",
     "CompactionPlan",
+    "CompactionPrice",
     "CompactionStrategy",
     "Create",
     "DropOldest",
@@ -39,5 +41,6 @@ __all__ = [
     "WhenCold",
     "as_summarizer",
     "parse_compaction",
+    "price_compaction",
     "summarize_async",
 ]

@@ -151,6 +151,20 @@ class PromptCache:
                 child.last_used = now
             node = child
 
+    def copy(self) -> PromptCache:
+        """An independent copy (iterative: paths are too deep for `copy.deepcopy`)."""
+        other = PromptCache(self.profile)
+        stack: list[tuple[_Node, _Node]] = []
+        for scope, root in self._roots.items():
+            twin = other._roots[scope] = _Node(root.last_used)
+            stack.append((root, twin))
+        while stack:
+            node, twin = stack.pop()
+            for key, child in node.children.items():
+                copied = twin.children[key] = _Node(child.last_used)
+                stack.append((child, copied))
+        return other
+
     def size(self) -> int:
         """How many segment nodes are held (for memory checks)."""
         stack = list(self._roots.values())

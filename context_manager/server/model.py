@@ -25,6 +25,7 @@ exception, because the session goes on.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -175,6 +176,23 @@ class ServerModel:
         self.update_session(**_fields(config or SessionConfig()))
 
     # ------------------------------------------------------------------ session
+
+    def fork(self) -> ServerModel:
+        """An independent copy of this session: conversation, cache and clock.
+
+        For trying a future without touching this session. Needs a `ManualClock`.
+        """
+        if not isinstance(self.clock, ManualClock):
+            raise ConfigurationError("fork needs a ManualClock, to run the copy's own time")
+        twin = copy.copy(self)
+        twin.clock = ManualClock(self.clock.now)
+        twin.cache = self.cache.copy()
+        twin._entries = list(self._entries)
+        twin._present = set(self._present)
+        twin._dropped = set(self._dropped)
+        twin._ids = copy.copy(self._ids)
+        twin._head = list(self._head)
+        return twin
 
     @property
     def budget(self) -> BudgetBreakdown:

