@@ -122,30 +122,41 @@ _KEYWORDS: dict[str, frozenset[str]] = {
 }
 
 
+_CODE = re.compile(r"\b(?=[\w-]*\d)(?=[\w-]*[A-Z])[A-Za-z0-9][\w-]+")
+# A capital after another word (a name in the middle), or two capitalized words to begin with.
+_NAME = re.compile(r"(?:^[A-Z][^\W\d_]*\s+|[^\W\d_][,;:]?\s+)(?!I\b)[A-Z]")
+_LOWER_WORDS = re.compile(r"[a-z']+")
+_KEYWORD_COLUMNS = [
+    (
+        FEATURES.index(k),
+        frozenset(w for w in words if "_" not in w),
+        tuple(w.replace("_", " ") for w in words if "_" in w),
+    )
+    for k, words in _KEYWORDS.items()
+]
+
+
 def sentence_features(sentences: Sequence[str]) -> np.ndarray:
-    """Which of `FEATURES` each sentence has, as a 0/1 matrix (one pass over the words).
+    """Which of `FEATURES` each sentence has, as a 0/1 matrix.
 
     Numbers are digits; codes are words with both capitals and digits (``QX-4471``); names are
-    two capitalized words in a row, or one after the first word; the others are keyword (and
-    two-word keyword) matches, case-insensitive.
+    capitals after another word, or two capitalized words to begin with; the others are
+    keyword (and two-word keyword) matches, case-insensitive. Each test is a regular
+    expression or a set lookup per sentence, so the cost is linear in the text.
     """
     out = np.zeros((len(sentences), len(FEATURES)))
-    keyword_columns = [(FEATURES.index(k), words) for k, words in _KEYWORDS.items()]
     for row, labelled in enumerate(sentences):
         sentence = _LABEL.sub("", labelled, count=1)
-        words = _WORDS.findall(sentence)
         if _DIGIT.search(sentence):
             out[row, 0] = 1.0
-            if any(any(c.isdigit() for c in w) and any(c.isupper() for c in w) for w in words):
+            if _CODE.search(sentence):
                 out[row, 1] = 1.0
-        capital = [w[:1].isupper() and w != "I" for w in words]
-        if any(capital[1:]) or any(a and b for a, b in zip(capital, capital[1:], strict=False)):
+        if _NAME.search(sentence):
             out[row, 2] = 1.0
-        lowered = [w.lower() for w in words]
-        vocabulary = set(lowered)
-        vocabulary.update(f"{a}_{b}" for a, b in zip(lowered, lowered[1:], strict=False))
-        for column, keywords in keyword_columns:
-            if not vocabulary.isdisjoint(keywords):
+        lowered = sentence.lower()
+        words = set(_LOWER_WORDS.findall(lowered))
+        for column, single, phrases in _KEYWORD_COLUMNS:
+            if not words.isdisjoint(single) or any(p in lowered for p in phrases):
                 out[row, column] = 1.0
     return out
 

@@ -427,3 +427,19 @@ def test_a_forked_server_is_independent() -> None:
         == twin.fork().create_response().usage.cached_tokens - 0
         or True
     )
+
+
+def test_a_failing_summarizer_loses_nothing() -> None:
+    from context_manager.compaction import as_summarizer
+
+    def broken(items, budget, previous):
+        raise RuntimeError("summarizer down")
+
+    items = [i for k in range(4) for i in turn(k, 20, 20)]
+    server = ServerModel(TINY_PROFILE, clock=ManualClock(), config=SessionConfig())
+    for item in items:
+        server.create_item(item)
+    strategy = RollingSummary(trigger=0.1, keep=1, summarizer=as_summarizer(broken))
+    with pytest.raises(RuntimeError, match="summarizer down"):
+        strategy.plan(context(server.items))
+    assert server.items == items  # nothing was deleted: there was no plan to apply
