@@ -31,7 +31,7 @@ from ..errors import ConfigurationError
 from ..items import Item, Message, turn_starts
 from ..tokens import TokenCounter
 from .plan import ROOT, CompactionPlan, Create
-from .summarizers import _SENTENCE, FEATURES, ExtractiveSummarizer, Summarizer, sentence_features
+from .summarizers import FEATURES, ExtractiveSummarizer, SentenceMemo, Summarizer
 
 __all__ = [
     "AudioToText",
@@ -82,6 +82,10 @@ class CompactionContext:
         """[start, end) index ranges of whole turns, oldest first."""
         starts = turn_starts(self.items)
         return list(zip(starts, [*starts[1:], len(self.items)], strict=True))
+
+    def newest(self, count: int = 4) -> Sequence[Item]:
+        """The last few items: what a strategy reads ahead while it waits for its trigger."""
+        return self.items[-count:]
 
     def folded(self, trigger: float, keep: int) -> list[Item] | None:
         """The items a summarizing strategy folds, or ``None`` (not yet, or nothing to fold).
@@ -230,6 +234,7 @@ class RollingSummary:
             raise ConfigurationError(f"budget must be >= 1 token, got {self.budget}")
 
     def plan(self, context: CompactionContext) -> CompactionPlan | None:
+        _read_ahead(self.summarizer, context)
         folded = context.folded(self.trigger, self.keep)
         if folded is None:
             return None
@@ -269,6 +274,7 @@ class Hierarchical:
                 raise ConfigurationError(f"{label} must be >= 1, got {getattr(self, label)}")
 
     def plan(self, context: CompactionContext) -> CompactionPlan | None:
+        _read_ahead(self.summarizer, context)
         if context.tokens() <= self.trigger * context.limit:
             return None
         summaries = [i for i in context.items if _is_summary(i) and isinstance(i, Message)]
@@ -330,6 +336,7 @@ class Ledger:
     budget: int = 256
     summary_budget: int = 0
     summarizer: Summarizer = field(default_factory=ExtractiveSummarizer)
+    memo: SentenceMemo = field(default_factory=SentenceMemo, compare=False, repr=False)
     name: str = field(default="ledger", init=False)
 
     def __post_init__(self) -> None:
@@ -340,8 +347,14 @@ class Ledger:
     def facts(self, items: Sequence[Item], previous: str | None) -> list[str]:
         """The ledger lines from `items` after the `previous` ledger (last write wins)."""
         lines: list[str] = [line for line in (previous or "").split("\n") if line.strip()]
-        sentences = _sentences(items)
-        for sentence, row in zip(sentences, sentence_features(sentences), strict=True):
+        said: list[str] = []
+        rows: list[Any] = []
+        for item in items:
+            if isinstance(item, Message) and item.role != "system":
+                sentences, features = self.memo.rows(item)
+                said.extend(sentences)
+                rows.extend(features)
+        for sentence, row in zip(said, rows, strict=True):
             if not _is_fact(row):
                 continue
             if _is_update(row):
@@ -368,6 +381,9 @@ class Ledger:
         return "\n".join(kept)
 
     def plan(self, context: CompactionContext) -> CompactionPlan | None:
+        for item in context.newest():
+            self.memo.rows(item)  # read ahead, so the compaction itself only chooses
+        _read_ahead(self.summarizer, context)
         folded = context.folded(self.trigger, self.keep)
         if folded is None:
             return None
@@ -396,6 +412,14 @@ class Ledger:
         return CompactionPlan(creates=tuple(creates), deletes=deletes, reason=self.name)
 
 
+def _read_ahead(summarizer: Summarizer, context: CompactionContext) -> None:
+    # Summarizers that keep a memo read the newest items while the strategy waits, so the
+    # compaction, when it comes, costs only the choosing (bench_summarizer.py: warm plans).
+    observe = getattr(summarizer, "observe", None)
+    if observe is not None:
+        observe(context.newest())
+
+
 def _new_summary_id() -> str:
     return f"{SUMMARY_PREFIX}{next(_summary_numbers)}"
 
@@ -406,14 +430,6 @@ def _is_ledger(item: Item) -> bool:
         and item.role == "system"
         and (item.id or "").startswith(LEDGER_PREFIX)
     )
-
-
-def _sentences(items: Sequence[Item]) -> list[str]:
-    out: list[str] = []
-    for item in items:
-        if isinstance(item, Message) and item.role != "system":
-            out.extend(s for s in _SENTENCE.split(item.text.strip()) if s)
-    return out
 
 
 _UPDATE = FEATURES.index("update")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -34,6 +35,7 @@ from ..tokens import get_encoding
 __all__ = [
     "FEATURES",
     "ExtractiveSummarizer",
+    "SentenceMemo",
     "Summarizer",
     "SummarizerFunction",
     "as_summarizer",
@@ -179,6 +181,35 @@ def _text(item: Item) -> str:
     raise ConfigurationError(f"cannot summarize {item!r}")
 
 
+class SentenceMemo:
+    """Each item's sentences and their features, computed once (bounded, least recent out).
+
+    A live session folds the same items again and again, and items can be read as they
+    arrive (`ExtractiveSummarizer.observe`), so a compaction itself only has to choose.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._rows: OrderedDict[tuple[str, str], tuple[list[str], np.ndarray]] = OrderedDict()
+        self._size = size
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"_rows": OrderedDict(), "_size": self._size}  # a cache does not travel
+
+    def rows(self, item: Item) -> tuple[list[str], np.ndarray]:
+        """The item's sentences (as said, no speaker label) and their `FEATURES` matrix."""
+        key = (_role_label(item), _text(item).strip())
+        hit = self._rows.get(key)
+        if hit is not None:
+            self._rows.move_to_end(key)
+            return hit
+        sentences = [s for s in _SENTENCE.split(key[1]) if s]
+        rows = (sentences, sentence_features(sentences))
+        self._rows[key] = rows
+        if len(self._rows) > self._size:
+            self._rows.popitem(last=False)
+        return rows
+
+
 class ExtractiveSummarizer:
     """Keep the sentences most likely to matter later, within a hard token budget.
 
@@ -188,13 +219,21 @@ class ExtractiveSummarizer:
         encoding: the tiktoken encoding the budget is counted in.
     """
 
-    def __init__(self, *, recency: float = 0.5, encoding: str = "o200k_base") -> None:
+    def __init__(
+        self, *, recency: float = 0.5, encoding: str = "o200k_base", memo_items: int = 4096
+    ) -> None:
         if recency < 0:
             raise ConfigurationError(f"recency must be >= 0, got {recency}")
         self.recency = recency
         self.encoding = encoding  # by name: a summarizer pickles, to run in other processes
         get_encoding(encoding)  # fail now, not at the first summary, on an unknown encoding
         self._weights = _WEIGHTS
+        self._memo = SentenceMemo(memo_items)
+
+    def observe(self, items: Sequence[Item]) -> None:
+        """Read items ahead of time (as they arrive), so a later summary of them is quick."""
+        for item in items:
+            self._memo.rows(item)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ExtractiveSummarizer) and (self.recency, self.encoding) == (
@@ -215,22 +254,27 @@ class ExtractiveSummarizer:
         if budget_tokens < 0:
             raise ConfigurationError(f"budget_tokens must be >= 0, got {budget_tokens}")
         sentences: list[str] = []
+        rows: list[np.ndarray] = []
         if previous:
             # The summary being replaced comes first: its lines are already the kept facts.
-            sentences.extend(line for line in previous.split("\n") if line.strip())
+            lines = [line for line in previous.split("\n") if line.strip()]
+            sentences.extend(lines)
+            rows.append(sentence_features(lines))
         for item in items:
-            label = _role_label(item)
-            for sentence in _SENTENCE.split(_text(item).strip()):
-                if sentence and not sentence.startswith(f"{label}: "):
-                    sentences.append(f"{label}: {sentence}")
-                elif sentence:
-                    sentences.append(sentence)
+            said, item_rows = self._memo.rows(item)
+            label = f"{_role_label(item)}: "
+            sentences.extend(x if x.startswith(label) else label + x for x in said)
+            rows.append(item_rows)
         if not sentences or budget_tokens == 0:
             return ""
         # Each sentence once: repeated lines add nothing.
-        unique = list(dict.fromkeys(sentences))
+        index: dict[str, int] = {}
+        for n, sentence in enumerate(sentences):
+            index.setdefault(sentence, n)
+        keep_at = np.fromiter(index.values(), dtype=np.int64, count=len(index))
+        unique = list(index)
         n = len(unique)
-        features = sentence_features(unique)
+        features = np.concatenate(rows)[keep_at]
         # Choosing works on an estimate (about 4 characters a token); the exact count of the
         # chosen text then enforces the budget.
         tokens = np.array([len(x) for x in unique], dtype=np.float64) / 4.0 + 1.0
