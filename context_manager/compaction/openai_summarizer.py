@@ -14,9 +14,10 @@ reads ``OPENAI_API_KEY``), never at import.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -59,6 +60,8 @@ class OpenAISummarizer:
 
     Args:
         client: an ``openai.OpenAI`` client (``None``: a default one, reading the environment).
+        async_client: an ``openai.AsyncOpenAI`` client for `asummarize` (``None``: a default
+            one, made on first use), so async callers never hold a worker thread.
         model: the model to ask.
         api: ``responses`` or ``chat``.
         timeout: seconds per attempt.
@@ -66,9 +69,11 @@ class OpenAISummarizer:
         backoff: seconds before the first retry; doubled each time.
         fallback: the summarizer used when every attempt fails.
         sleep: how to wait between attempts (injected, so tests do not wait).
+        async_sleep: the same for `asummarize`.
     """
 
     client: Any = None
+    async_client: Any = None
     model: str = "gpt-4.1-mini"
     api: Literal["responses", "chat"] = "responses"
     timeout: float = 20.0
@@ -76,6 +81,7 @@ class OpenAISummarizer:
     backoff: float = 0.5
     fallback: Summarizer = field(default_factory=ExtractiveSummarizer)
     sleep: Callable[[float], None] = time.sleep
+    async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     failures: list[str] = field(default_factory=list)
     """One line per summary that fell back, saying why."""
 
@@ -96,46 +102,84 @@ class OpenAISummarizer:
         )
         return SUMMARY_PROMPT.format(budget=budget_tokens, previous=earlier)
 
-    def _ask(self, instructions: str, transcript: str, budget_tokens: int) -> str:
+    def _request(self, instructions: str, transcript: str, budget_tokens: int) -> dict[str, Any]:
+        """The keyword arguments of the create call, for either client."""
         if self.api == "responses":
-            response = self.client.responses.create(
-                model=self.model,
-                instructions=instructions,
-                input=transcript,
-                max_output_tokens=max(budget_tokens, 16),
-                timeout=self.timeout,
-            )
-            return str(response.output_text)
-        completion = self.client.chat.completions.create(
-            model=self.model,
-            messages=[
+            return {
+                "model": self.model,
+                "instructions": instructions,
+                "input": transcript,
+                "max_output_tokens": max(budget_tokens, 16),
+                "timeout": self.timeout,
+            }
+        return {
+            "model": self.model,
+            "messages": [
                 {"role": "system", "content": instructions},
                 {"role": "user", "content": transcript},
             ],
-            max_completion_tokens=max(budget_tokens, 16),
-            timeout=self.timeout,
+            "max_completion_tokens": max(budget_tokens, 16),
+            "timeout": self.timeout,
+        }
+
+    def _text(self, reply: Any) -> str:
+        if self.api == "responses":
+            return str(reply.output_text).strip()
+        return str(reply.choices[0].message.content or "").strip()
+
+    def _endpoint(self, client: Any) -> Any:
+        return (
+            client.responses.create if self.api == "responses" else client.chat.completions.create
         )
-        return str(completion.choices[0].message.content or "")
+
+    def _fall_back(
+        self, reason: str, items: Sequence[Item], budget_tokens: int, previous: str | None
+    ) -> str:
+        self.failures.append(reason)
+        log.warning("summary by %s failed (%s); using %s", self.model, reason,
+                    type(self.fallback).__name__)  # fmt: skip
+        return self.fallback.summarize(items, budget_tokens=budget_tokens, previous=previous)
 
     def summarize(
         self, items: Sequence[Item], *, budget_tokens: int, previous: str | None = None
     ) -> str:
         """A summary of `items` (and `previous`) of at most `budget_tokens` tokens."""
-        instructions = self.prompt(budget_tokens, previous)
-        transcript = _transcript(items)
+        request = self._request(
+            self.prompt(budget_tokens, previous), _transcript(items), budget_tokens
+        )
+        create = self._endpoint(self.client)
         reason = ""
         for attempt in range(self.retries + 1):
             try:
-                text = self._ask(instructions, transcript, budget_tokens).strip()
-                return _within(text, budget_tokens)
-            except (openai.APIError, openai.APITimeoutError, openai.APIConnectionError) as exc:
+                return _within(self._text(create(**request)), budget_tokens)
+            except _RETRIED as exc:
                 reason = f"{type(exc).__name__}: {exc}"
                 if attempt < self.retries:
                     self.sleep(self.backoff * 2**attempt)
-        self.failures.append(reason)
-        log.warning("summary by %s failed (%s); using %s", self.model, reason,
-                    type(self.fallback).__name__)  # fmt: skip
-        return self.fallback.summarize(items, budget_tokens=budget_tokens, previous=previous)
+        return self._fall_back(reason, items, budget_tokens, previous)
+
+    async def asummarize(
+        self, items: Sequence[Item], *, budget_tokens: int, previous: str | None = None
+    ) -> str:
+        """`summarize` on the async client: same request, retries and fallback."""
+        if self.async_client is None:
+            self.async_client = openai.AsyncOpenAI()
+        request = self._request(
+            self.prompt(budget_tokens, previous), _transcript(items), budget_tokens
+        )
+        create = self._endpoint(self.async_client)
+        reason = ""
+        for attempt in range(self.retries + 1):
+            try:
+                return _within(self._text(await create(**request)), budget_tokens)
+            except _RETRIED as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                if attempt < self.retries:
+                    await self.async_sleep(self.backoff * 2**attempt)
+        return self._fall_back(reason, items, budget_tokens, previous)
+
+
+_RETRIED = (openai.APIError, openai.APITimeoutError, openai.APIConnectionError)
 
 
 def _within(text: str, budget_tokens: int) -> str:

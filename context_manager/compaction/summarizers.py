@@ -2,8 +2,9 @@
 
 One protocol, `Summarizer`: ``summarize(items, budget_tokens=..., previous=...) -> str``, where
 `previous` is the summary the new one replaces (its content is carried forward). Any callable
-with that shape works too (`as_summarizer`); async code calls `summarize_async`, which runs a
-synchronous summarizer in a worker thread so the event loop never blocks.
+with that shape works too (`as_summarizer`); async code calls `summarize_async`, which awaits a
+summarizer's native ``asummarize`` (the OpenAI one has it) or else runs ``summarize`` in a worker
+thread, so the event loop never blocks.
 
 `ExtractiveSummarizer` is the offline default: it splits the history into sentences, scores them
 for what a later turn is likely to need (names, numbers and codes, constraints, decisions, open

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx2
@@ -10,6 +11,7 @@ import pytest
 
 from context_manager import ConfigurationError, Message, TokenCounter, get_model_profile
 from context_manager.compaction.openai_summarizer import OpenAISummarizer
+from context_manager.compaction.summarizers import summarize_async
 
 ITEMS = [
     Message(role="user", text="Hi, I'm Priya Raman. My booking code is K7QX2P."),
@@ -125,3 +127,45 @@ def test_an_overlong_answer_is_cut_to_the_budget() -> None:
 def test_bad_settings_are_named() -> None:
     with pytest.raises(ConfigurationError, match="api must be responses or chat"):
         OpenAISummarizer(client_with(lambda r: httpx2.Response(200)), api="completions")  # type: ignore[arg-type]
+
+
+def async_client_with(handler) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(
+        api_key="test-key", base_url="https://api.example.invalid/v1", max_retries=0,
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(handler)),
+    )  # fmt: skip
+
+
+def never_called(request: httpx2.Request) -> httpx2.Response:
+    raise AssertionError("the sync client must not be used from async code")
+
+
+def test_async_callers_use_the_async_client_with_the_same_retries_and_fallback() -> None:
+    calls: list[str] = []
+    waits: list[float] = []
+
+    async def handler(request: httpx2.Request) -> httpx2.Response:
+        calls.append(json.loads(request.content)["model"])
+        if len(calls) == 1:
+            return httpx2.Response(429, json={"error": {"message": "slow down", "type": "rate"}})
+        return httpx2.Response(200, json=responses_body("Priya Raman, booking K7QX2P."))
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    s = OpenAISummarizer(
+        client_with(never_called), async_client=async_client_with(handler),
+        backoff=0.25, async_sleep=record,
+    )  # fmt: skip
+    text = asyncio.run(summarize_async(s, ITEMS, budget_tokens=40))
+    assert text == "Priya Raman, booking K7QX2P."
+    assert calls == ["gpt-4.1-mini", "gpt-4.1-mini"] and waits == [0.25]
+
+    async def down(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ConnectError("no route", request=request)
+
+    s = OpenAISummarizer(
+        client_with(never_called), async_client=async_client_with(down), async_sleep=record
+    )
+    text = asyncio.run(summarize_async(s, ITEMS, budget_tokens=30))
+    assert "K7QX2P" in text and len(s.failures) == 1 and "Connection" in s.failures[0]
