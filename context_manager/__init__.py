@@ -21,6 +21,7 @@ from .errors import (
     ProfileError,
     ServerModelError,
     SessionExpiredError,
+    StoreError,
     TokenizationError,
     UnknownModelError,
 )
@@ -99,6 +100,7 @@ __all__ = [
     "SessionConfig",
     "SessionExpiredError",
     "TokenCounter",
+    "StoreError",
     "TokenizationError",
     "Truncation",
     "UnknownModelError",

@@ -675,6 +675,32 @@ def _print_sweep(
         Console().print(f"* cheapest: {best['model']} / {best['provider']} / {best['truncation']}")
 
 
+db_app = typer.Typer(help="The conversation store: migrate its schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+DbUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        envvar="CONTEXT_MANAGER_DB_URL",
+        help="SQLAlchemy URL (default sqlite:///context_manager.db; PostgreSQL:"
+        " postgresql+psycopg://user@host/db).",
+    ),
+]
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    url: DbUrlOption = None,
+    revision: Annotated[str, typer.Option(help="The revision to reach.")] = "head",
+) -> None:
+    """Create or migrate the store's tables (Alembic) at URL."""
+    from .store import DEFAULT_URL, upgrade
+
+    where = upgrade(url or DEFAULT_URL, revision)
+    typer.echo(f"{where}: at revision {revision}")
+
+
 @app.command()
 def profiles(as_json: JsonFlag = False) -> None:
     """List the built-in model profiles with their limits and prices."""

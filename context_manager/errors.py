@@ -14,7 +14,8 @@ Every error the library raises on purpose derives from `ContextManagerError`, so
     │                                the newest item alone over the limit)
     ├── ServerModelError             what the Realtime server would answer with an `error`
     │   └── SessionExpiredError      the session reached the provider's maximum duration
-    └── TokenizationError            the offline tokenizer could not be built or verified
+    ├── TokenizationError            the offline tokenizer could not be built or verified
+    └── StoreError                   the conversation store refused a read or write
 
 Messages always carry the numbers involved, and the same numbers are attributes, so
 callers can branch on them without parsing text.
@@ -28,6 +29,7 @@ __all__ = [
     "ContextManagerError",
     "ContextOverflowError",
     "InputFormatError",
+    "StoreError",
     "InstructionsToolsLimitError",
     "ProfileError",
     "ServerModelError",
@@ -189,3 +191,11 @@ class SessionExpiredError(ServerModelError):
 
 class TokenizationError(ContextManagerError):
     """The offline tokenizer could not be built, or its data failed verification."""
+
+
+class StoreError(ContextManagerError):
+    """The conversation store refused a read or write; nothing was written.
+
+    An unknown conversation or item, a database that cannot be reached or migrated, an append
+    that kept conflicting with other writers.
+    """

@@ -23,6 +23,8 @@ def test_the_wheel_holds_every_module_and_data_file(tmp_path: Path) -> None:
     expected = {
         str(p.relative_to(ROOT))
         for p in package.rglob("*")
-        if p.is_file() and p.suffix in (".py", ".toml", ".typed") and "__pycache__" not in p.parts
+        if p.is_file()
+        and p.suffix in (".py", ".toml", ".typed", ".mako")
+        and "__pycache__" not in p.parts
     }
     assert expected - names == set()

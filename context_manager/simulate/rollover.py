@@ -127,21 +127,34 @@ class RolloverPolicy:
             chosen = end = start
         return chosen
 
-    def seed(self, history: Sequence[Item], counter: TokenCounter) -> list[Item]:
-        """The items a new session is seeded with, in order."""
-        if self.carry == "recent":
+    def seed(
+        self, history: Sequence[Item], counter: TokenCounter, previous: str | None = None
+    ) -> list[Item]:
+        """The items a new session is seeded with, in order.
+
+        `previous` is a summary (or ledger) the history already had (the store keeps one when
+        the client compacted): it is folded into what the seed carries, so with ``recent`` it
+        goes in first as it is (cut to `summary_tokens`).
+        """
+        if self.carry == "recent" and not previous:
             return [as_seed_item(i) for i in history[self.first_seeded(history, counter) :]]
         reserve = min(self.summary_tokens, self.budget_tokens)
         first = self.first_seeded(history, counter, self.budget_tokens - reserve)
         older = history[:first]
-        carried = self._carried(older, counter, reserve) if older and reserve else ""
+        carried = self._carried(older, counter, reserve, previous) if reserve else ""
         head: list[Item] = [Message(role="system", text=carried)] if carried else []
         return [*head, *(as_seed_item(i) for i in history[first:])]
 
-    def _carried(self, older: Sequence[Item], counter: TokenCounter, budget: int) -> str:
+    def _carried(
+        self, older: Sequence[Item], counter: TokenCounter, budget: int, previous: str | None
+    ) -> str:
+        if not older and not previous:
+            return ""
         # The system item has its own overhead: the text gets what is left of the budget.
         room = max(budget - counter.profile.item_overhead_tokens, 0)
-        if self.carry == "summary":
-            return ExtractiveSummarizer().summarize(older, budget_tokens=room)
-        ledger = Ledger()
-        return ledger.text(ledger.facts(older, None), counter, room)
+        if self.carry == "ledger":
+            ledger = Ledger()
+            return ledger.text(ledger.facts(older, previous), counter, room)
+        # `recent` reaches here only with a previous summary; older turns that no longer fit
+        # are then summarized into it rather than silently lost.
+        return ExtractiveSummarizer().summarize(older, budget_tokens=room, previous=previous)

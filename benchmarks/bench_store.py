@@ -1,0 +1,112 @@
+"""Store speed on SQLite and PostgreSQL: appends per second, loading and seeding 10,000 items.
+
+For each database (SQLite in a temporary file; PostgreSQL when CONTEXT_MANAGER_TEST_PG_URL is
+set, e.g. from ``.ci/postgres``, in a database made and dropped here):
+
+1. appends per second, one item per commit (the live engine's case: each item as it is done)
+   and 100 items per commit, against the baseline of a bare SQLAlchemy Core insert of the same
+   rows with one commit each (so the ratio is the store's own overhead: position, id, counting);
+2. the time to load a 10,000-item conversation (`Store.load`) and to build its seed
+   (`Store.seed`, summary of the older turns plus recent turns), against a bare Core select of
+   the same rows.
+
+Run: ``python benchmarks/bench_store.py``
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import create_engine, insert, make_url, select, text
+
+from context_manager.simulate.workloads import generate, workload
+from context_manager.store import Store
+from context_manager.store.models import ItemRow
+
+
+def databases() -> Iterator[tuple[str, str]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        yield "sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}"
+    pg = os.environ.get("CONTEXT_MANAGER_TEST_PG_URL")
+    if not pg:
+        print("PostgreSQL: skipped (set CONTEXT_MANAGER_TEST_PG_URL, see .ci/postgres)")
+        return
+    name = f"cm_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield "postgresql", make_url(pg).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def main() -> None:
+    batch = generate(workload("voice-agent", minutes=600), 1, np.random.default_rng(5))
+    items = list(batch.items(0))
+    while len(items) < 10_000:
+        items += items
+    items = items[:10_000]
+    print(f"{'database':<11}{'measure':<34}{'store':>12}{'baseline':>12}{'ratio':>8}")
+    for label, url in databases():
+        bench(label, url, items)
+
+
+def bench(label: str, url: str, items: list) -> None:
+    store = Store(url)
+    n = 500
+    cid = store.create_conversation()
+    start = time.perf_counter()
+    for item in items[:n]:
+        store.append(cid, [item])
+    one = n / (time.perf_counter() - start)
+
+    # Baseline: the same number of bare inserts, one commit each.
+    base_cid = store.create_conversation()
+    row = {"conversation_id": base_cid, "kind": "message", "role": "user",
+           "content": {"type": "message", "role": "user", "text": "x"}, "tokens": 5,
+           "status": "live"}  # fmt: skip
+    start = time.perf_counter()
+    for k in range(n):
+        with store.engine.begin() as c:
+            c.execute(insert(ItemRow), [{**row, "uid": uuid.uuid4().hex, "position": k}])
+    base = n / (time.perf_counter() - start)
+    print(f"{label:<11}{'appends/s, 1 item per commit':<34}{one:>12,.0f}{base:>12,.0f}"
+          f"{base / one:>7.2f}x")  # fmt: skip
+
+    cid = store.create_conversation()
+    start = time.perf_counter()
+    for k in range(0, len(items), 100):
+        store.append(cid, items[k : k + 100])
+    many = len(items) / (time.perf_counter() - start)
+    print(f"{label:<11}{'appends/s, 100 items per commit':<34}{many:>12,.0f}")
+
+    start = time.perf_counter()
+    loaded = store.load(cid)
+    t_load = time.perf_counter() - start
+    start = time.perf_counter()
+    with store.engine.connect() as c:
+        rows = c.execute(select(ItemRow).where(ItemRow.conversation_id == cid)
+                         .order_by(ItemRow.position)).all()  # fmt: skip
+    t_base = time.perf_counter() - start
+    assert len(loaded.items) == len(rows) == len(items)
+    print(f"{label:<11}{'load 10,000 items (ms)':<34}{t_load * 1e3:>12.1f}{t_base * 1e3:>12.1f}"
+          f"{t_load / t_base:>7.2f}x")  # fmt: skip
+    start = time.perf_counter()
+    seed = store.seed(cid)
+    t_seed = time.perf_counter() - start
+    print(f"{label:<11}{'load + seed 10,000 items (ms)':<34}{t_seed * 1e3:>12.1f}"
+          f"{'':>12}{t_seed / t_base:>7.2f}x   ({len(seed)} seed items)")  # fmt: skip
+    store.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,9 @@
+"""Persistence: conversations, sessions, items, summaries and usage in SQLite or PostgreSQL.
+
+Needs the ``store`` extra (SQLAlchemy, Alembic; psycopg for PostgreSQL).
+"""
+
+from .models import ITEM_STATUSES, ItemStatus
+from .repository import DEFAULT_URL, Store, StoredConversation, upgrade
+
+__all__ = ["DEFAULT_URL", "ITEM_STATUSES", "ItemStatus", "Store", "StoredConversation", "upgrade"]

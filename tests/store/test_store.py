@@ -1,0 +1,170 @@
+"""The conversation store on SQLite and PostgreSQL: round trips, atomicity, errors, secrets."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from sqlalchemy import create_engine, inspect
+
+from context_manager import FunctionCall, FunctionCallOutput, Message, StoreError
+from context_manager.cli import main
+from context_manager.simulate import RolloverPolicy
+from context_manager.store import Store, models
+
+pytestmark = pytest.mark.network_allowed  # PostgreSQL on loopback
+
+ITEMS = [
+    Message(role="user", text="I'm Priya Raman; booking K7QX2P.", audio_ms=2400, id="item_a"),
+    Message(role="assistant", text="Thanks Priya.", audio_ms=900),
+    Message(role="user", text="Move it to the sixth, window seat please.", audio_ms=2600),
+    FunctionCall(name="rebook", arguments='{"date": "06-12"}', call_id="c1"),
+    FunctionCallOutput(call_id="c1", output='{"ok": true}'),
+    Message(role="assistant", text="Done: the sixth, seat 14A.", audio_ms=1500),
+]
+
+
+def strip_ids(items):
+    from dataclasses import replace
+
+    return [replace(i, id=None) for i in items]
+
+
+def test_items_round_trip_in_order_with_stable_ids_and_token_counts(db_url: str) -> None:
+    store = Store(db_url)
+    cid = store.create_conversation(title="rebooking")
+    sid = store.start_session(cid, provider="openai", model="gpt-realtime")
+    uids = store.append(cid, ITEMS[:3], session_id=sid) + store.append(cid, ITEMS[3:])
+    loaded = store.load(cid)
+    assert [i.id for i in loaded.items] == uids and len(set(uids)) == 6
+    assert strip_ids(loaded.items) == strip_ids(ITEMS)
+    assert loaded.statuses == ("live",) * 6 and loaded.summary is None
+    with store.engine.connect() as c:
+        rows = c.execute(models.ItemRow.__table__.select().order_by("position")).all()
+    assert [r.position for r in rows] == list(range(6))
+    assert rows[0].server_item_id == "item_a" and rows[0].session_id == sid
+    assert [r.tokens for r in rows] == [store.counter.item(i).full.total for i in ITEMS]
+    store.end_session(sid, "expired")
+    store.close()
+
+
+def test_a_compaction_is_recorded_whole_and_the_seed_carries_its_summary(db_url: str) -> None:
+    store = Store(db_url)
+    cid = store.create_conversation()
+    uids = store.append(cid, ITEMS)
+    store.mark(cid, uids[:1], "truncated")  # the server dropped it; the client still has it
+    assert store.load(cid).statuses[0] == "truncated"
+    store.record_compaction(cid, covers=uids[:2], summary="Priya Raman, booking K7QX2P.",
+                            strategy="rolling-summary", tokens_before=120, tokens_after=60)  # fmt: skip
+    second = store.record_compaction(cid, covers=uids[2:3], summary="Priya; K7QX2P; the sixth.",
+                                     strategy="rolling-summary")  # fmt: skip
+    loaded = store.load(cid)
+    assert [i.id for i in loaded.items] == uids[3:]
+    assert loaded.summary == "Priya; K7QX2P; the sixth."
+    with store.engine.connect() as c:
+        summaries = c.execute(models.SummaryRow.__table__.select().order_by("id")).all()
+        covered = c.execute(models.SummaryItemRow.__table__.select()).all()
+        events = c.execute(models.CompactionRow.__table__.select().order_by("id")).all()
+    assert summaries[1].replaces_id == summaries[0].id and summaries[0].replaces_id is None
+    assert len(covered) == 3 and [e.items_removed for e in events] == [2, 1]
+    assert events[-1].id == second
+    policy = RolloverPolicy(budget_tokens=200, carry="summary", summary_tokens=60)
+    seed = store.seed(cid, policy)
+    assert seed == store.seed(cid, policy)  # deterministic
+    assert seed[0].role == "system" and "K7QX2P" in seed[0].text
+    assert seed[1:] == policy.seed(loaded.items, store.counter, previous=loaded.summary)[1:]
+    store.close()
+
+
+def test_a_compaction_that_fails_midway_leaves_the_previous_state(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(db_url)
+    cid = store.create_conversation()
+    uids = store.append(cid, ITEMS)
+    before = store.load(cid)
+
+    class Crash(Exception):
+        pass
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise Crash  # after the summary row and the status update were flushed
+
+    monkeypatch.setattr(models.CompactionRow, "__init__", crash)
+    with pytest.raises(Crash):
+        store.record_compaction(cid, covers=uids[:3], summary="s", strategy="x")
+    monkeypatch.undo()
+    assert store.load(cid) == before
+    with pytest.raises(StoreError, match="1 of 2 items are not in"):
+        store.record_compaction(cid, covers=[uids[0], "nope"], summary="s", strategy="x")
+    assert store.load(cid) == before
+    with store.engine.connect() as c:
+        assert c.execute(models.SummaryRow.__table__.select()).all() == []
+    store.close()
+
+
+def test_values_are_bound_parameters(db_url: str) -> None:
+    store = Store(db_url)
+    nasty = "Robert'); DROP TABLE items; -- \" \\ %s :x"
+    cid = store.create_conversation(nasty[:60])
+    store.append(cid, [Message(role="user", text=nasty)])
+    assert store.load(cid).items[0].text == nasty
+    assert cid in store.conversations()
+    store.close()
+
+
+def test_usage_is_recorded_and_checked(db_url: str) -> None:
+    store = Store(db_url)
+    cid = store.create_conversation()
+    store.record_usage(cid, response_id="resp_1", input_text=500, input_audio=300,
+                       cached_text=400, output_audio=200, predicted_input=800,
+                       predicted_cached=400, cost_usd=0.0123)  # fmt: skip
+    (row,) = store.usage(cid)
+    assert (row["input_text"], row["cached_text"], row["predicted_input"]) == (500, 400, 800)
+    assert row["cost_usd"] == pytest.approx(0.0123)
+    with pytest.raises(StoreError, match=r"cached tokens \(900\) exceed input tokens \(800\)"):
+        store.record_usage(cid, input_text=500, input_audio=300, cached_text=900)
+    with pytest.raises(StoreError, match="must be >= 0"):
+        store.record_usage(cid, output_text=-1)
+    assert len(store.usage(cid)) == 1
+    store.close()
+
+
+def test_bad_requests_are_named_and_write_nothing(db_url: str) -> None:
+    store = Store(db_url)
+    cid = store.create_conversation("c1")
+    with pytest.raises(StoreError, match="conversation 'c1' already exists"):
+        store.create_conversation("c1")
+    with pytest.raises(StoreError, match="no conversation 'c2'"):
+        store.append("c2", ITEMS)
+    with pytest.raises(StoreError, match="status must be one of live, truncated"):
+        store.mark(cid, [], "gone")  # type: ignore[arg-type]
+    with pytest.raises(StoreError, match="no session 99"):
+        store.end_session(99, "closed")
+    assert store.load(cid).items == ()
+    store.close()
+
+
+def test_an_unmigrated_database_is_refused_and_db_upgrade_migrates_it(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(StoreError, match="run `context-manager db upgrade`"):
+        Store(db_url, migrate=False)
+    main(["db", "upgrade", "--url", db_url])
+    assert "at revision head" in capsys.readouterr().out
+    engine = create_engine(db_url)
+    tables = set(inspect(engine).get_table_names())
+    engine.dispose()
+    assert {"conversations", "sessions", "items", "summaries", "summary_items", "usage",
+            "compactions", "alembic_version"} <= tables  # fmt: skip
+    Store(db_url, migrate=False).close()
+
+
+def test_passwords_never_show(caplog: pytest.LogCaptureFixture, capsys) -> None:
+    url = "postgresql+psycopg://agent:s3cr3t-pw@127.0.0.1:9/none"
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(SystemExit):
+        main(["db", "upgrade", "--url", url])
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot reach postgresql+psycopg://agent:***@127.0.0.1:9/none")
+    assert "s3cr3t" not in err and "s3cr3t" not in caplog.text
