@@ -3,7 +3,16 @@
 Needs the ``store`` extra (SQLAlchemy, Alembic; psycopg for PostgreSQL).
 """
 
+from .aio import AsyncStore
 from .models import ITEM_STATUSES, ItemStatus
 from .repository import DEFAULT_URL, Store, StoredConversation, upgrade
 
-__all__ = ["DEFAULT_URL", "ITEM_STATUSES", "ItemStatus", "Store", "StoredConversation", "upgrade"]
+__all__ = [
+    "DEFAULT_URL",
+    "AsyncStore",
+    "ITEM_STATUSES",
+    "ItemStatus",
+    "Store",
+    "StoredConversation",
+    "upgrade",
+]

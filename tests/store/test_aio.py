@@ -1,0 +1,56 @@
+"""AsyncStore: the same store from asyncio, with every database call off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from context_manager import Message, StoreError
+from context_manager.store import AsyncStore, Store
+
+pytestmark = pytest.mark.network_allowed  # PostgreSQL on loopback
+
+
+def test_async_calls_run_in_the_store_thread_in_order(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    real_append = Store.append
+
+    def append(self: Store, *args: object, **kwargs: object) -> list[str]:
+        threads.append(threading.current_thread().name)
+        return real_append(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Store, "append", append)
+
+    async def main() -> tuple[list[str | None], int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        tick = asyncio.create_task(ticker())
+        async with AsyncStore(db_url) as store:
+            cid = await store.create_conversation()
+            sid = await store.start_session(cid, provider="azure", model="gpt-realtime")
+            # Issued together; one worker thread keeps them in the order they were made.
+            await asyncio.gather(*(
+                store.append(cid, [Message(role="user", text=f"m{n}")], session_id=sid)
+                for n in range(30)
+            ))  # fmt: skip
+            await store.record_usage(cid, input_text=10, cached_text=5, cost_usd=0.001)
+            with pytest.raises(StoreError, match="no conversation 'nope'"):
+                await store.load("nope")
+            texts = [i.text for i in (await store.load(cid)).items]
+        tick.cancel()
+        return texts, ticks
+
+    texts, ticks = asyncio.run(main())
+    assert texts == [f"m{n}" for n in range(30)]
+    assert ticks > 0  # the loop kept running while the store worked
+    assert len(threads) == 30 and all(t.startswith("context-manager-store") for t in threads)
