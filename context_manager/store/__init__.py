@@ -5,7 +5,7 @@ Needs the ``store`` extra (SQLAlchemy, Alembic; psycopg for PostgreSQL).
 
 from .aio import AsyncStore
 from .models import ITEM_STATUSES, ItemStatus
-from .repository import DEFAULT_URL, Store, StoredConversation, upgrade
+from .repository import DEFAULT_URL, Store, StoredConversation, downgrade, upgrade
 
 __all__ = [
     "DEFAULT_URL",
@@ -14,5 +14,6 @@ __all__ = [
     "ItemStatus",
     "Store",
     "StoredConversation",
+    "downgrade",
     "upgrade",
 ]

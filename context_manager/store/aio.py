@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from ..items import Item
+from ..server.usage import Usage
 from ..simulate.rollover import RolloverPolicy
 from ..tokens import TokenCounter
 from .models import ItemStatus
@@ -112,9 +113,13 @@ class AsyncStore:
         """See `Store.record_compaction` (same keyword arguments)."""
         return await self._run((await self._sync()).record_compaction, conversation_id, **kwargs)
 
-    async def record_usage(self, conversation_id: str, **kwargs: Any) -> None:
+    async def record_usage(self, conversation_id: str, observed: Usage, **kwargs: Any) -> None:
         """See `Store.record_usage` (same keyword arguments)."""
-        await self._run((await self._sync()).record_usage, conversation_id, **kwargs)
+        await self._run((await self._sync()).record_usage, conversation_id, observed, **kwargs)
+
+    async def usage(self, conversation_id: str) -> list[dict[str, Any]]:
+        """See `Store.usage`."""
+        return await self._run((await self._sync()).usage, conversation_id)
 
     async def load(self, conversation_id: str) -> StoredConversation:
         """See `Store.load`."""

@@ -25,6 +25,7 @@ __all__ = [
     "SessionRow",
     "SummaryItemRow",
     "SummaryRow",
+    "USAGE_FIELDS",
     "UsageRow",
 ]
 
@@ -100,8 +101,19 @@ class SummaryItemRow(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
 
 
+USAGE_FIELDS = (
+    "input_text", "input_audio", "input_image", "cached_text", "cached_audio", "cached_image",
+    "output_text", "output_audio",
+)  # fmt: skip
+"""A response's token counts by modality, as `UsageRow` columns (each also as ``predicted_``)."""
+
+
 class UsageRow(Base):
-    """One response's usage: what the server reported and what the model predicted."""
+    """One response's usage: what the server reported and what the model predicted.
+
+    The observed counts are the server's ``response.done`` usage; the ``predicted_`` ones (null
+    when nothing was predicted) are the server model's, so the two can be compared later.
+    """
 
     __tablename__ = "usage"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -110,12 +122,20 @@ class UsageRow(Base):
     response_id: Mapped[str | None] = mapped_column(String(64))
     input_text: Mapped[int]
     input_audio: Mapped[int]
+    input_image: Mapped[int] = mapped_column(default=0, server_default="0")
     cached_text: Mapped[int]
     cached_audio: Mapped[int]
+    cached_image: Mapped[int] = mapped_column(default=0, server_default="0")
     output_text: Mapped[int]
     output_audio: Mapped[int]
-    predicted_input: Mapped[int | None]
-    predicted_cached: Mapped[int | None]
+    predicted_input_text: Mapped[int | None]
+    predicted_input_audio: Mapped[int | None]
+    predicted_input_image: Mapped[int | None]
+    predicted_cached_text: Mapped[int | None]
+    predicted_cached_audio: Mapped[int | None]
+    predicted_cached_image: Mapped[int | None]
+    predicted_output_text: Mapped[int | None]
+    predicted_output_audio: Mapped[int | None]
     cost_usd: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime]
 

@@ -32,10 +32,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..errors import ConfigurationError, StoreError
 from ..items import Item, Message, item_from_dict, item_to_dict
 from ..profiles import get_model_profile
+from ..server.pricing import price
+from ..server.usage import Usage
 from ..simulate.rollover import RolloverPolicy
 from ..tokens import TokenCounter
 from .models import (
     ITEM_STATUSES,
+    USAGE_FIELDS,
     CompactionRow,
     ConversationRow,
     ItemRow,
@@ -46,7 +49,7 @@ from .models import (
     UsageRow,
 )
 
-__all__ = ["DEFAULT_URL", "StoredConversation", "Store", "upgrade"]
+__all__ = ["DEFAULT_URL", "Store", "StoredConversation", "downgrade", "upgrade"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,15 @@ def upgrade(url: str = DEFAULT_URL, revision: str = "head") -> str:
 
     Returns the URL with its password hidden, for messages.
     """
+    return _migrate(url, revision, down=False)
+
+
+def downgrade(url: str, revision: str) -> str:
+    """Migrate the database at `url` back to `revision` (``base`` drops every table)."""
+    return _migrate(url, revision, down=True)
+
+
+def _migrate(url: str, revision: str, *, down: bool) -> str:
     from alembic import command
     from alembic.config import Config
     from alembic.util import CommandError
@@ -76,7 +88,7 @@ def upgrade(url: str = DEFAULT_URL, revision: str = "head") -> str:
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+            (command.downgrade if down else command.upgrade)(config, revision)
     except OperationalError as exc:
         raise StoreError(f"cannot reach {shown}: {_first_line(exc.orig)}") from None
     except CommandError as exc:
@@ -339,37 +351,42 @@ class Store:
     def record_usage(
         self,
         conversation_id: str,
+        observed: Usage,
         *,
+        predicted: Usage | None = None,
+        cost_usd: float | None = None,
         session_id: int | None = None,
         response_id: str | None = None,
-        input_text: int = 0,
-        input_audio: int = 0,
-        cached_text: int = 0,
-        cached_audio: int = 0,
-        output_text: int = 0,
-        output_audio: int = 0,
-        predicted_input: int | None = None,
-        predicted_cached: int | None = None,
-        cost_usd: float = 0.0,
     ) -> None:
-        """Record one response's usage (the server's figures and the model's prediction)."""
-        counts = {"input_text": input_text, "input_audio": input_audio, "cached_text": cached_text,
-                  "cached_audio": cached_audio, "output_text": output_text,
-                  "output_audio": output_audio}  # fmt: skip
-        negative = {k: v for k, v in counts.items() if v < 0}
-        if negative:
-            raise StoreError(f"usage counts must be >= 0, got {negative}")
-        if cached_text + cached_audio > input_text + input_audio:
-            raise StoreError(
-                f"cached tokens ({cached_text + cached_audio}) exceed input tokens"
-                f" ({input_text + input_audio})"
-            )
+        """Record one response's usage: the server's figures and, optionally, the prediction.
+
+        `cost_usd` defaults to the observed usage priced with the counter's profile.
+        """
+        for name, usage in (("observed", observed), ("predicted", predicted)):
+            if usage is None:
+                continue
+            counts = dict(zip(USAGE_FIELDS, _usage_counts(usage), strict=True))
+            negative = {k: v for k, v in counts.items() if v < 0}
+            if negative:
+                raise StoreError(f"{name} usage counts must be >= 0, got {negative}")
+            if usage.cached_tokens > usage.input_tokens:
+                raise StoreError(
+                    f"{name} cached tokens ({usage.cached_tokens}) exceed input tokens"
+                    f" ({usage.input_tokens})"
+                )
+        if cost_usd is None:
+            cost_usd = price(observed, self.counter.profile.prices_per_million).total
+        row: dict[str, Any] = dict(zip(USAGE_FIELDS, _usage_counts(observed), strict=True))
+        if predicted is not None:
+            row |= {
+                f"predicted_{k}": v
+                for k, v in zip(USAGE_FIELDS, _usage_counts(predicted), strict=True)
+            }
         with self._tx() as s:
             self._check(s, conversation_id)
             s.add(UsageRow(conversation_id=conversation_id, session_id=session_id,
-                           response_id=response_id, predicted_input=predicted_input,
-                           predicted_cached=predicted_cached, cost_usd=cost_usd,
-                           created_at=_now(), **counts))  # fmt: skip
+                           response_id=response_id, cost_usd=cost_usd, created_at=_now(),
+                           **row))  # fmt: skip
 
     def usage(self, conversation_id: str) -> list[dict[str, Any]]:
         """Every recorded response's usage, in order."""
@@ -406,3 +423,9 @@ class Store:
         policy = policy or RolloverPolicy(carry="summary")
         stored = self.load(conversation_id)
         return policy.seed(stored.items, self.counter, previous=stored.summary)
+
+
+def _usage_counts(usage: Usage) -> tuple[int, ...]:
+    """A usage's counts in `USAGE_FIELDS` order."""
+    i, c, o = usage.input, usage.cached, usage.output
+    return (i.text, i.audio, i.image, c.text, c.audio, c.image, o.text, o.audio)

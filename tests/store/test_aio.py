@@ -8,7 +8,9 @@ import threading
 import pytest
 
 from context_manager import Message, StoreError
+from context_manager.server.usage import Usage
 from context_manager.store import AsyncStore, Store
+from context_manager.tokens import ModalityTokens as M
 
 pytestmark = pytest.mark.network_allowed  # PostgreSQL on loopback
 
@@ -43,7 +45,8 @@ def test_async_calls_run_in_the_store_thread_in_order(
                 store.append(cid, [Message(role="user", text=f"m{n}")], session_id=sid)
                 for n in range(30)
             ))  # fmt: skip
-            await store.record_usage(cid, input_text=10, cached_text=5, cost_usd=0.001)
+            await store.record_usage(cid, Usage(input=M(10), cached=M(5), output=M()))
+            assert len(await store.usage(cid)) == 1
             with pytest.raises(StoreError, match="no conversation 'nope'"):
                 await store.load("nope")
             texts = [i.text for i in (await store.load(cid)).items]

@@ -9,8 +9,10 @@ from sqlalchemy import create_engine, inspect
 
 from context_manager import FunctionCall, FunctionCallOutput, Message, StoreError
 from context_manager.cli import main
+from context_manager.server.usage import Usage
 from context_manager.simulate import RolloverPolicy
 from context_manager.store import Store, models
+from context_manager.tokens import ModalityTokens as M
 
 pytestmark = pytest.mark.network_allowed  # PostgreSQL on loopback
 
@@ -113,20 +115,27 @@ def test_values_are_bound_parameters(db_url: str) -> None:
     store.close()
 
 
-def test_usage_is_recorded_and_checked(db_url: str) -> None:
+def test_usage_is_recorded_by_modality_with_the_prediction_and_checked(db_url: str) -> None:
     store = Store(db_url)
     cid = store.create_conversation()
-    store.record_usage(cid, response_id="resp_1", input_text=500, input_audio=300,
-                       cached_text=400, output_audio=200, predicted_input=800,
-                       predicted_cached=400, cost_usd=0.0123)  # fmt: skip
-    (row,) = store.usage(cid)
-    assert (row["input_text"], row["cached_text"], row["predicted_input"]) == (500, 400, 800)
-    assert row["cost_usd"] == pytest.approx(0.0123)
-    with pytest.raises(StoreError, match=r"cached tokens \(900\) exceed input tokens \(800\)"):
-        store.record_usage(cid, input_text=500, input_audio=300, cached_text=900)
-    with pytest.raises(StoreError, match="must be >= 0"):
-        store.record_usage(cid, output_text=-1)
-    assert len(store.usage(cid)) == 1
+    observed = Usage(input=M(500, 300), cached=M(400), output=M(30, 200))
+    predicted = Usage(input=M(498, 300), cached=M(384, 0), output=M(24, 200))
+    store.record_usage(cid, observed, predicted=predicted, response_id="resp_1")
+    store.record_usage(cid, observed, cost_usd=0.5)
+    first, second = store.usage(cid)
+    assert (first["input_text"], first["input_audio"], first["cached_text"]) == (500, 300, 400)
+    assert (first["predicted_input_text"], first["predicted_cached_text"]) == (498, 384)
+    assert first["predicted_output_audio"] == 200 and second["predicted_input_text"] is None
+    # gpt-realtime: text in $4, cached text $0.40, audio in $32, text out $16, audio out $64 per 1M
+    expected = (100 * 4 + 400 * 0.4 + 300 * 32 + 30 * 16 + 200 * 64) / 1e6
+    assert first["cost_usd"] == pytest.approx(expected) and second["cost_usd"] == 0.5
+    with pytest.raises(
+        StoreError, match=r"observed cached tokens \(900\) exceed input tokens \(800\)"
+    ):
+        store.record_usage(cid, Usage(input=M(500, 300), cached=M(900), output=M()))
+    with pytest.raises(StoreError, match="predicted usage counts must be >= 0"):
+        store.record_usage(cid, observed, predicted=Usage(input=M(-1), cached=M(), output=M()))
+    assert len(store.usage(cid)) == 2
     store.close()
 
 
