@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from types import TracebackType
@@ -104,6 +104,17 @@ class AsyncStore:
         """See `Store.append`."""
         store = await self._sync()
         return await self._run(store.append, conversation_id, list(items), session_id=session_id)
+
+    async def record_server_ids(
+        self, conversation_id: str, session_id: int, server_ids: Mapping[str, str]
+    ) -> None:
+        """See `Store.record_server_ids`."""
+        store = await self._sync()
+        await self._run(store.record_server_ids, conversation_id, session_id, dict(server_ids))
+
+    async def server_ids(self, conversation_id: str, session_id: int) -> dict[str, str]:
+        """See `Store.server_ids`."""
+        return await self._run((await self._sync()).server_ids, conversation_id, session_id)
 
     async def mark(self, conversation_id: str, uids: Sequence[str], status: ItemStatus) -> None:
         """See `Store.mark`."""

@@ -1,10 +1,11 @@
 """The store's tables (SQLAlchemy 2 typed ORM).
 
 A conversation outlives its sessions; its items carry a stable conversation-level id (`uid`)
-and, per session, the server's item id. Item status says where an item stands: ``live`` (in the
-server's conversation), ``truncated`` (the server dropped it; the client still remembers it),
-``compacted`` (a summary covers it) or ``deleted``. The schema itself is created by the Alembic
-migrations in ``store/migrations``; these classes are what the code reads and writes.
+and, per session, the server's item id (`ServerItemRow`). Item status says where an item
+stands: ``live`` (in the server's conversation), ``truncated`` (the server dropped it; the
+client still remembers it), ``compacted`` (a summary covers it) or ``deleted``. The schema
+itself is created by the Alembic migrations in ``store/migrations``; these classes are what
+the code reads and writes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "ConversationRow",
     "ItemRow",
     "ItemStatus",
+    "ServerItemRow",
     "SessionRow",
     "SummaryItemRow",
     "SummaryRow",
@@ -72,13 +74,23 @@ class ItemRow(Base):
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"))
     uid: Mapped[str] = mapped_column(String(64))
     session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id"))
-    server_item_id: Mapped[str | None] = mapped_column(String(64))
+    """The session the item was first said in."""
     position: Mapped[int]
     kind: Mapped[str] = mapped_column(String(32))
     role: Mapped[str | None] = mapped_column(String(16))
     content: Mapped[dict[str, Any]] = mapped_column(JSON)
     tokens: Mapped[int]
     status: Mapped[str] = mapped_column(String(16), default="live")
+
+
+class ServerItemRow(Base):
+    """An item's id on the server in one session (a seeded item gets a new one each session)."""
+
+    __tablename__ = "server_items"
+    __table_args__ = (UniqueConstraint("session_id", "server_item_id", name="uq_server_items"),)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
+    server_item_id: Mapped[str] = mapped_column(String(64))
 
 
 class SummaryRow(Base):

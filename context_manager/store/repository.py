@@ -18,14 +18,24 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, insert, inspect, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,6 +53,7 @@ from .models import (
     ConversationRow,
     ItemRow,
     ItemStatus,
+    ServerItemRow,
     SessionRow,
     SummaryItemRow,
     SummaryRow,
@@ -81,7 +92,7 @@ def _migrate(url: str, revision: str, *, down: bool) -> str:
     from alembic.config import Config
     from alembic.util import CommandError
 
-    engine = _engine(url)
+    engine = _engine(url, foreign_keys=False)
     shown = engine.url.render_as_string(hide_password=True)
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
@@ -102,7 +113,7 @@ def _first_line(exc: BaseException | None) -> str:
     return str(exc).strip().split("\n")[0]
 
 
-def _engine(url: str) -> Engine:
+def _engine(url: str, *, foreign_keys: bool = True) -> Engine:
     try:
         engine = create_engine(url)
     except Exception as exc:  # the URL itself: a typo'd dialect or driver
@@ -116,7 +127,9 @@ def _engine(url: str) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.execute("PRAGMA foreign_keys=ON")
+            # Off while migrating: SQLite alters a table by copying it, which a referencing
+            # table would block.
+            cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -236,10 +249,13 @@ class Store:
     ) -> list[str]:
         """Add items at the end of the conversation; returns their stable ids.
 
-        An item's own `id` (the server's item id) is kept as its server id; the stable id is
-        new. Concurrent appenders each get a contiguous run of positions, in commit order.
+        The stable ids are new. With `session_id`, each item's own `id` (the server's item id)
+        is recorded as its id in that session (`server_ids`). Concurrent appenders each get a
+        contiguous run of positions, in commit order.
         """
+        items = list(items)
         rows = [self._row(conversation_id, item, session_id) for item in items]
+        server_ids = [item.id for item in items]
         if not rows:
             return []
         last_end = select(func.max(ItemRow.position)).where(
@@ -254,6 +270,8 @@ class Store:
                     c.execute(
                         insert(ItemRow), [{**r, "position": first + k} for k, r in enumerate(rows)]
                     )
+                    if session_id is not None and any(server_ids):
+                        _link(c, conversation_id, session_id, rows, server_ids)
                 return [r["uid"] for r in rows]
             except IntegrityError:
                 with self._tx() as s:
@@ -270,10 +288,33 @@ class Store:
         record.pop("id", None)
         return {
             "conversation_id": conversation_id, "uid": uuid.uuid4().hex, "session_id": session_id,
-            "server_item_id": item.id, "kind": item.type,
+            "kind": item.type,
             "role": item.role if isinstance(item, Message) else None, "content": record,
             "tokens": self.counter.item(item).full.total, "status": "live",
         }  # fmt: skip
+
+    def record_server_ids(
+        self, conversation_id: str, session_id: int, server_ids: Mapping[str, str]
+    ) -> None:
+        """Record the server's ids of stored items in a session (``{uid: server_item_id}``).
+
+        The items a new session was seeded with get new ids there.
+        """
+        uids = list(server_ids)
+        with self.engine.begin() as c:
+            rows = [{"uid": u} for u in uids]
+            _link(c, conversation_id, session_id, rows, [server_ids[u] for u in uids])
+
+    def server_ids(self, conversation_id: str, session_id: int) -> dict[str, str]:
+        """The server's item id of each stored item in a session, ``{server_item_id: uid}``."""
+        query = (
+            select(ServerItemRow.server_item_id, ItemRow.uid)
+            .join(ItemRow, ItemRow.id == ServerItemRow.item_id)
+            .where(ItemRow.conversation_id == conversation_id,
+                   ServerItemRow.session_id == session_id)
+        )  # fmt: skip
+        with self.engine.connect() as c:
+            return dict(c.execute(query).all())
 
     def mark(self, conversation_id: str, uids: Sequence[str], status: ItemStatus) -> None:
         """Set the status of items (``truncated`` when the server dropped them, ...)."""
@@ -429,3 +470,33 @@ def _usage_counts(usage: Usage) -> tuple[int, ...]:
     """A usage's counts in `USAGE_FIELDS` order."""
     i, c, o = usage.input, usage.cached, usage.output
     return (i.text, i.audio, i.image, c.text, c.audio, c.image, o.text, o.audio)
+
+
+def _link(
+    c: Connection,
+    conversation_id: str,
+    session_id: int,
+    rows: Sequence[Mapping[str, Any]],
+    server_ids: Sequence[str | None],
+) -> None:
+    """Insert the server ids of items (by uid) in a session, in the caller's transaction."""
+    wanted = {r["uid"]: sid for r, sid in zip(rows, server_ids, strict=True) if sid}
+    query = select(ItemRow.uid, ItemRow.id).where(
+        ItemRow.conversation_id == conversation_id, ItemRow.uid.in_(list(wanted))
+    )
+    found = dict(c.execute(query).all())
+    missing = [u for u in wanted if u not in found]
+    if missing:
+        raise StoreError(f"{len(missing)} items are not in {conversation_id!r}: {missing[:3]}")
+    taken = list(c.scalars(select(ServerItemRow.server_item_id).where(
+        ServerItemRow.session_id == session_id,
+        ServerItemRow.server_item_id.in_(list(wanted.values())))))  # fmt: skip
+    if taken or len(set(wanted.values())) < len(wanted):
+        raise StoreError(
+            f"server item ids must be unique in session {session_id}: {taken[:3] or 'repeated'}"
+        )
+    c.execute(
+        insert(ServerItemRow),
+        [{"item_id": found[u], "session_id": session_id, "server_item_id": sid}
+         for u, sid in wanted.items()],
+    )  # fmt: skip

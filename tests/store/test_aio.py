@@ -41,10 +41,13 @@ def test_async_calls_run_in_the_store_thread_in_order(
             cid = await store.create_conversation()
             sid = await store.start_session(cid, provider="azure", model="gpt-realtime")
             # Issued together; one worker thread keeps them in the order they were made.
-            await asyncio.gather(*(
+            uids = await asyncio.gather(*(
                 store.append(cid, [Message(role="user", text=f"m{n}")], session_id=sid)
                 for n in range(30)
             ))  # fmt: skip
+            assert await store.server_ids(cid, sid) == {}
+            await store.record_server_ids(cid, sid, {uids[0][0]: "item_1"})
+            assert await store.server_ids(cid, sid) == {"item_1": uids[0][0]}
             await store.record_usage(cid, Usage(input=M(10), cached=M(5), output=M()))
             assert len(await store.usage(cid)) == 1
             with pytest.raises(StoreError, match="no conversation 'nope'"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import create_engine, inspect
@@ -44,7 +45,8 @@ def test_items_round_trip_in_order_with_stable_ids_and_token_counts(db_url: str)
     with store.engine.connect() as c:
         rows = c.execute(models.ItemRow.__table__.select().order_by("position")).all()
     assert [r.position for r in rows] == list(range(6))
-    assert rows[0].server_item_id == "item_a" and rows[0].session_id == sid
+    assert rows[0].session_id == sid and rows[3].session_id is None
+    assert store.server_ids(cid, sid) == {"item_a": uids[0]}
     assert [r.tokens for r in rows] == [store.counter.item(i).full.total for i in ITEMS]
     store.end_session(sid, "expired")
     store.close()
@@ -102,6 +104,26 @@ def test_a_compaction_that_fails_midway_leaves_the_previous_state(
     assert store.load(cid) == before
     with store.engine.connect() as c:
         assert c.execute(models.SummaryRow.__table__.select()).all() == []
+    store.close()
+
+
+def test_seeded_items_get_their_new_server_ids_per_session(db_url: str) -> None:
+    store = Store(db_url)
+    cid = store.create_conversation()
+    first = store.start_session(cid, provider="azure", model="gpt-realtime")
+    uids = store.append(cid, [replace(i, id=f"item_{n}") for n, i in enumerate(ITEMS)],
+                        session_id=first)  # fmt: skip
+    second = store.start_session(cid, provider="azure", model="gpt-realtime")
+    store.record_server_ids(cid, second, {uids[4]: "item_x4", uids[5]: "item_x5"})
+    assert store.server_ids(cid, first) == {f"item_{n}": u for n, u in enumerate(uids)}
+    assert store.server_ids(cid, second) == {"item_x4": uids[4], "item_x5": uids[5]}
+    with pytest.raises(StoreError, match="server item ids must be unique in session"):
+        store.record_server_ids(cid, second, {uids[3]: "item_x4"})
+    with pytest.raises(StoreError, match="server item ids must be unique in session"):
+        store.append(cid, [Message(role="user", text="again", id="item_0")], session_id=first)
+    with pytest.raises(StoreError, match="1 items are not in"):
+        store.record_server_ids(cid, second, {"nope": "item_y"})
+    assert len(store.load(cid).items) == 6 and len(store.server_ids(cid, second)) == 2
     store.close()
 
 

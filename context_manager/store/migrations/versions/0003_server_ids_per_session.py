@@ -1,0 +1,48 @@
+"""Server item ids per session: a seeded item has a new server id in every session.
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-21 17:55:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Apply this revision."""
+    op.create_table(
+        "server_items",
+        sa.Column("item_id", sa.Integer(), nullable=False),
+        sa.Column("session_id", sa.Integer(), nullable=False),
+        sa.Column("server_item_id", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(["item_id"], ["items.id"]),
+        sa.ForeignKeyConstraint(["session_id"], ["sessions.id"]),
+        sa.PrimaryKeyConstraint("item_id", "session_id"),
+        sa.UniqueConstraint("session_id", "server_item_id", name="uq_server_items"),
+    )
+    op.execute(
+        "INSERT INTO server_items (item_id, session_id, server_item_id)"
+        " SELECT id, session_id, server_item_id FROM items"
+        " WHERE session_id IS NOT NULL AND server_item_id IS NOT NULL"
+    )
+    with op.batch_alter_table("items") as batch:
+        batch.drop_column("server_item_id")
+
+
+def downgrade() -> None:
+    """Revert this revision (each item keeps the server id of the session it was said in)."""
+    with op.batch_alter_table("items") as batch:
+        batch.add_column(sa.Column("server_item_id", sa.String(length=64), nullable=True))
+    op.execute(
+        "UPDATE items SET server_item_id = (SELECT s.server_item_id FROM server_items s"
+        " WHERE s.item_id = items.id AND s.session_id = items.session_id)"
+    )
+    op.drop_table("server_items")
