@@ -3,6 +3,16 @@
 Needs the ``store`` extra (SQLAlchemy, Alembic; psycopg for PostgreSQL).
 """
 
+from ..errors import ConfigurationError
+
+try:
+    import alembic  # noqa: F401
+    import sqlalchemy  # noqa: F401
+except ImportError as exc:  # the [store] extra is missing
+    raise ConfigurationError(
+        f"the conversation store needs {exc.name}: pip install 'context-manager[store]'"
+    ) from None
+
 from .aio import AsyncStore
 from .models import ITEM_STATUSES, ItemStatus
 from .repository import DEFAULT_URL, Store, StoredConversation, downgrade, upgrade

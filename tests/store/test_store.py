@@ -199,3 +199,18 @@ def test_passwords_never_show(caplog: pytest.LogCaptureFixture, capsys) -> None:
     err = capsys.readouterr().err
     assert err.startswith("error: cannot reach postgresql+psycopg://agent:***@127.0.0.1:9/none")
     assert "s3cr3t" not in err and "s3cr3t" not in caplog.text
+
+
+def test_without_the_store_extra_the_error_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    for name in [m for m in sys.modules if m.startswith("context_manager.store")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "sqlalchemy", None)  # as if it were not installed
+    with pytest.raises(SystemExit):
+        main(["db", "upgrade", "--url", "sqlite://"])
+    assert capsys.readouterr().err == (
+        "error: the conversation store needs sqlalchemy: pip install 'context-manager[store]'\n"
+    )
