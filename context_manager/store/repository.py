@@ -270,8 +270,9 @@ class Store:
                     c.execute(
                         insert(ItemRow), [{**r, "position": first + k} for k, r in enumerate(rows)]
                     )
-                    if session_id is not None and any(server_ids):
-                        _link(c, conversation_id, session_id, rows, server_ids)
+                    wanted = {r["uid"]: i for r, i in zip(rows, server_ids, strict=True) if i}
+                    if session_id is not None and wanted:
+                        _link(c, conversation_id, session_id, wanted)
                 return [r["uid"] for r in rows]
             except IntegrityError:
                 with self._tx() as s:
@@ -300,10 +301,8 @@ class Store:
 
         The items a new session was seeded with get new ids there.
         """
-        uids = list(server_ids)
         with self.engine.begin() as c:
-            rows = [{"uid": u} for u in uids]
-            _link(c, conversation_id, session_id, rows, [server_ids[u] for u in uids])
+            _link(c, conversation_id, session_id, server_ids)
 
     def server_ids(self, conversation_id: str, session_id: int) -> dict[str, str]:
         """The server's item id of each stored item in a session, ``{server_item_id: uid}``."""
@@ -322,23 +321,10 @@ class Store:
             raise StoreError(f"status must be one of {', '.join(ITEM_STATUSES)}, got {status!r}")
         with self._tx() as s:
             self._check(s, conversation_id)
-            self._ids(s, conversation_id, uids)
+            _item_ids(s, conversation_id, uids)
             s.execute(update(ItemRow)
                       .where(ItemRow.conversation_id == conversation_id, ItemRow.uid.in_(uids))
                       .values(status=status))  # fmt: skip
-
-    def _ids(self, s: Session, conversation_id: str, uids: Sequence[str]) -> list[int]:
-        query = select(ItemRow.uid, ItemRow.id).where(
-            ItemRow.conversation_id == conversation_id, ItemRow.uid.in_(uids)
-        )
-        found: dict[str, int] = dict(s.execute(query).all())
-        unknown = [u for u in uids if u not in found]
-        if unknown:
-            raise StoreError(
-                f"{len(unknown)} of {len(uids)} items are not in {conversation_id!r}:"
-                f" {', '.join(unknown[:3])}"
-            )
-        return [found[u] for u in uids]
 
     # ------------------------------------------------------------------ summaries, compactions
     def record_compaction(
@@ -360,7 +346,7 @@ class Store:
         """
         with self._tx() as s:
             self._check(s, conversation_id)
-            ids = self._ids(s, conversation_id, covers)
+            ids = _item_ids(s, conversation_id, covers)
             summary_id = None
             if summary is not None:
                 previous = self._newest_summary(s, conversation_id)
@@ -472,22 +458,24 @@ def _usage_counts(usage: Usage) -> tuple[int, ...]:
     return (i.text, i.audio, i.image, c.text, c.audio, c.image, o.text, o.audio)
 
 
-def _link(
-    c: Connection,
-    conversation_id: str,
-    session_id: int,
-    rows: Sequence[Mapping[str, Any]],
-    server_ids: Sequence[str | None],
-) -> None:
-    """Insert the server ids of items (by uid) in a session, in the caller's transaction."""
-    wanted = {r["uid"]: sid for r, sid in zip(rows, server_ids, strict=True) if sid}
+def _item_ids(c: Connection | Session, conversation_id: str, uids: Sequence[str]) -> list[int]:
+    """The row ids of items by their stable ids; a `StoreError` names any that are missing."""
     query = select(ItemRow.uid, ItemRow.id).where(
-        ItemRow.conversation_id == conversation_id, ItemRow.uid.in_(list(wanted))
+        ItemRow.conversation_id == conversation_id, ItemRow.uid.in_(list(uids))
     )
-    found = dict(c.execute(query).all())
-    missing = [u for u in wanted if u not in found]
-    if missing:
-        raise StoreError(f"{len(missing)} items are not in {conversation_id!r}: {missing[:3]}")
+    found: dict[str, int] = dict(c.execute(query).all())
+    unknown = [u for u in uids if u not in found]
+    if unknown:
+        raise StoreError(
+            f"{len(unknown)} of {len(uids)} items are not in {conversation_id!r}:"
+            f" {', '.join(unknown[:3])}"
+        )
+    return [found[u] for u in uids]
+
+
+def _link(c: Connection, conversation_id: str, session_id: int, wanted: Mapping[str, str]) -> None:
+    """Insert items' server ids in a session (``{uid: server_item_id}``), in the transaction."""
+    ids = _item_ids(c, conversation_id, list(wanted))
     taken = list(c.scalars(select(ServerItemRow.server_item_id).where(
         ServerItemRow.session_id == session_id,
         ServerItemRow.server_item_id.in_(list(wanted.values())))))  # fmt: skip
@@ -497,6 +485,6 @@ def _link(
         )
     c.execute(
         insert(ServerItemRow),
-        [{"item_id": found[u], "session_id": session_id, "server_item_id": sid}
-         for u, sid in wanted.items()],
+        [{"item_id": i, "session_id": session_id, "server_item_id": sid}
+         for i, sid in zip(ids, wanted.values(), strict=True)],
     )  # fmt: skip
