@@ -8,41 +8,31 @@ The log is JSONL, one event a line, in any of three shapes:
 * ``{"direction": "received" | "sent", "at": ..., "data": {...}}`` (the recorder's shape of
   the sessions in ``tests/data/realtime-logs``).
 
-The server's own events are the truth the conversation is rebuilt from: ``session.created``
-and ``session.updated`` give the instructions, tools and truncation the server uses;
-``conversation.item.added`` (or ``.created``) adds an input item where its
-``previous_item_id`` says; ``conversation.item.deleted`` and ``.truncated`` change it;
-``response.done`` gives the response's output items and the usage the model is compared with.
-Audio durations come from ``input_audio_buffer.speech_started``/``speech_stopped`` (user
-audio), from the bytes of ``response.output_audio.delta`` at the session's format (assistant
-audio), or, when the log holds no audio bytes, from the response's reported output audio
-tokens. Unknown event types are ignored, so newer logs still replay.
+The server's own events are the truth the conversation is rebuilt from, by the same
+`SessionMirror` the live engine uses (its docstring gives the rules): every ``response.done``
+gives the usage the model is compared with. Unknown event types are ignored, so newer logs
+still replay.
 
 `fit` searches the uncertain profile switches for the setting that matches the logs best.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from ._jsonl import json_objects
-from .errors import InputFormatError, ServerModelError, UnknownModelError
-from .items import Item, from_realtime_item
+from .errors import InputFormatError, UnknownModelError
+from .mirror import SessionMirror
 from .profiles import (
     ModelProfile,
     ProviderProfile,
     get_model_profile,
-    get_provider_profile,
     model_names,
 )
-from .server import ManualClock, PromptCache, ServerModel, Truncation, Usage
-from .tokens import TokenCounter
+from .server import ManualClock, Usage
 
 __all__ = [
     "LogEvent",
@@ -220,128 +210,6 @@ def profile_for_model(name: str | None, default: ModelProfile) -> ModelProfile:
         return get_model_profile(max(prefixes, key=len)) if prefixes else default
 
 
-class _Session:
-    """Rebuilds one server session from its events and drives a ServerModel."""
-
-    def __init__(
-        self,
-        index: int,
-        profile: ModelProfile,
-        provider: ProviderProfile,
-        cache: PromptCache,
-        counter: TokenCounter,
-    ) -> None:
-        self.index = index
-        self.clock = ManualClock()
-        self.server = ServerModel(
-            profile,
-            provider,
-            cache=cache,
-            clock=self.clock,
-            session_id=f"replay-{index}",
-            counter=counter,
-        )
-        self.output_format = "audio/pcm"
-        self.pending: list[tuple[Item, str | None]] = []  # input items not yet in the model
-        self.known: set[str] = set()
-        self.speech: dict[str, dict[str, int]] = {}  # item id -> audio_start_ms/audio_end_ms
-        self.audio_bytes: dict[str, int | None] = {}  # assistant item id -> bytes (None: unknown)
-        self.outputs: set[str] = set()
-        self.responses = 0
-
-    def configure(self, session: Mapping[str, Any]) -> None:
-        tools = session.get("tools")
-        audio = (session.get("audio") or {}).get("output") or {}
-        fmt = (audio.get("format") or {}).get("type")
-        if isinstance(fmt, str):
-            self.output_format = fmt
-        self.server.update_session(
-            instructions=session.get("instructions")
-            if isinstance(session.get("instructions"), str)
-            else None,
-            tools=tools if isinstance(tools, list) else None,
-            truncation=Truncation.from_realtime(session.get("truncation")),
-        )
-
-    def user_audio_ms(self, item_id: str) -> int | None:
-        marks = self.speech.get(item_id, {})
-        if "audio_start_ms" in marks and "audio_end_ms" in marks:
-            return marks["audio_end_ms"] - marks["audio_start_ms"]
-        return None
-
-    def add_input(self, raw: Mapping[str, Any], previous: str | None) -> None:
-        item_id = raw.get("id")
-        if not isinstance(item_id, str) or item_id in self.outputs:
-            return
-        waiting = [n for n, (item, _) in enumerate(self.pending) if item.id == item_id]
-        if item_id in self.known and not waiting:
-            return  # already in the model; later content changes arrive as their own events
-        audio = any((p or {}).get("type") == "input_audio" for p in raw.get("content") or [])
-        duration = self.user_audio_ms(item_id) if audio else None
-        try:
-            item = from_realtime_item(raw, audio_ms=duration if audio else None)
-        except InputFormatError:
-            return  # an item type the model does not hold (MCP) or audio of unknown length
-        if waiting:
-            # `.done` after `.added`: the finished content (a transcript, say) replaces it.
-            n = waiting[0]
-            self.pending[n] = (item, self.pending[n][1])
-            return
-        self.known.add(item_id)
-        self.pending.append((item, previous))
-
-    def flush(self) -> None:
-        for item, previous in self.pending:
-            if previous is not None and previous not in self.known:
-                previous = None
-            try:
-                self.server.create_item(item, previous_item_id=previous)
-            except ServerModelError:
-                self.server.create_item(item)
-        self.pending.clear()
-
-    def outputs_of(self, response: Mapping[str, Any], usage: Usage) -> list[Item]:
-        raw_items = [o for o in response.get("output") or [] if isinstance(o, Mapping)]
-        audio_items = [
-            o
-            for o in raw_items
-            if any(
-                (p or {}).get("type") in ("output_audio", "audio") for p in o.get("content") or []
-            )
-        ]
-        items = []
-        for raw in raw_items:
-            item_id = raw.get("id")
-            duration = None
-            if raw in audio_items:
-                known = self.audio_bytes.get(item_id) if isinstance(item_id, str) else None
-                if known is not None:
-                    duration = int(known / _bytes_per_ms(self.output_format))
-                else:
-                    # No audio bytes in the log: the reported output audio tokens give the
-                    # length (split evenly when one response speaks several items).
-                    ms = usage.output.audio * self.server.profile.audio_output_ms_per_token
-                    duration = int(ms / len(audio_items))
-            try:
-                items.append(from_realtime_item(raw, audio_ms=duration))
-            except InputFormatError:
-                continue
-            if isinstance(item_id, str):
-                self.known.add(item_id)
-        return items
-
-
-def _bytes_per_ms(fmt: str) -> float:
-    return 48.0 if fmt in ("audio/pcm", "pcm16") else 8.0
-
-
-def _decoded_size(data: str) -> int | None:
-    try:
-        return len(base64.b64decode(data, validate=True))
-    except (binascii.Error, ValueError):
-        return None  # a placeholder where the recorder dropped the audio
-
-
 def replay(
     events: Iterable[LogEvent],
     profile: ModelProfile | None = None,
@@ -360,138 +228,38 @@ def replay(
             False to force `profile`.
     """
     base = profile or get_model_profile("gpt-realtime")
-    prov = get_provider_profile(provider) if isinstance(provider, str) else provider
     report = ReplayReport(base)
-    cache = PromptCache(base.cache)
-    counter = TokenCounter(base)
-    session: _Session | None = None
-    sessions = 0
+    clock = ManualClock()
+    mirror = SessionMirror(base, provider, clock=clock)
     for log_event in events:
         if log_event.direction != "server":
             continue
         event = log_event.event
-        kind = event.get("type")
-        if kind == "session.created":
-            chosen = base
-            if follow_session_model and profile is None:
-                chosen = profile_for_model((event.get("session") or {}).get("model"), base)
-                if chosen is not report.profile and not report.rows:
-                    report.profile = chosen
-                    cache, counter = PromptCache(chosen.cache), TokenCounter(chosen)
-            session = _Session(sessions, report.profile, prov, cache, counter)
-            sessions += 1
-            session.configure(event.get("session") or {})
-            continue
-        if session is None:
-            session = _Session(sessions, report.profile, prov, cache, counter)
-            sessions += 1
+        if event.get("type") == "session.created" and follow_session_model and profile is None:
+            chosen = profile_for_model((event.get("session") or {}).get("model"), base)
+            if chosen is not report.profile and not report.rows:
+                report.profile = chosen
+                mirror.use_profile(chosen)
         if log_event.t is not None:
-            session.clock.set(max(log_event.t, session.clock.now))
-        _apply(session, event, report)
+            clock.set(max(log_event.t, clock.now))
+        outcome = mirror.feed(event)
+        if outcome is not None:
+            report.rows.append(
+                ReplayRow(
+                    session=outcome.session,
+                    response=outcome.response,
+                    status=outcome.status,
+                    predicted=outcome.predicted,
+                    observed=outcome.observed,
+                    compared=outcome.compared,
+                )
+            )
+        elif event.get("type") == "response.done":
+            report.notes.append(
+                f"session {mirror.index}: an out-of-band response (conversation none) was skipped"
+            )
+    report.notes.extend(mirror.notes)
     return report
-
-
-def _on_session_updated(s: _Session, event: Mapping[str, Any], report: ReplayReport) -> None:
-    s.configure(event.get("session") or {})
-
-
-def _on_speech(s: _Session, event: Mapping[str, Any], report: ReplayReport) -> None:
-    item_id = event.get("item_id")
-    if isinstance(item_id, str):
-        key = "audio_start_ms" if str(event.get("type")).endswith("started") else "audio_end_ms"
-        s.speech.setdefault(item_id, {})[key] = int(event.get(key) or 0)
-
-
-def _on_output_item(s: _Session, event: Mapping[str, Any], report: ReplayReport) -> None:
-    item = event.get("item") or {}
-    if isinstance(item.get("id"), str):
-        s.outputs.add(item["id"])
-
-
-def _on_item(s: _Session, event: Mapping[str, Any], report: ReplayReport) -> None:
-    raw = event.get("item") or {}
-    if raw.get("id") not in s.outputs:
-        s.add_input(raw, event.get("previous_item_id"))
-
-
-def _on_audio_delta(s: _Session, event: Mapping[str, Any], report: ReplayReport) -> None:
-    item_id = event.get("item_id")
-    if isinstance(item_id, str):
-        size = _decoded_size(str(event.get("delta") or ""))
-        before = s.audio_bytes.get(item_id, 0)
-        s.audio_bytes[item_id] = None if size is None or before is None else before + size
-
-
-def _on_response_created(s: _Session, event: Mapping[str, Any], report: ReplayReport) -> None:
-    s.flush()
-
-
-def _on_deleted(s: _Session, event: Mapping[str, Any], report: ReplayReport) -> None:
-    item_id = event.get("item_id")
-    if isinstance(item_id, str) and item_id in s.known:
-        s.flush()
-        with contextlib.suppress(ServerModelError):  # already gone: nothing to mirror
-            s.server.delete_item(item_id)
-
-
-def _on_truncated(s: _Session, event: Mapping[str, Any], report: ReplayReport) -> None:
-    item_id, end = event.get("item_id"), event.get("audio_end_ms")
-    if isinstance(item_id, str) and isinstance(end, int) and item_id in s.known:
-        try:
-            s.server.truncate_item(item_id, end)
-        except ServerModelError:
-            report.notes.append(f"could not truncate {item_id} at {end} ms")
-
-
-def _on_response_done(s: _Session, event: Mapping[str, Any], report: ReplayReport) -> None:
-    _response_done(s, event.get("response") or {}, report)
-
-
-_Handler = Callable[[_Session, Mapping[str, Any], ReplayReport], None]
-_HANDLERS: dict[str, _Handler] = {
-    "session.updated": _on_session_updated,
-    "input_audio_buffer.speech_started": _on_speech,
-    "input_audio_buffer.speech_stopped": _on_speech,
-    "response.output_item.added": _on_output_item,
-    "conversation.item.added": _on_item,
-    "conversation.item.created": _on_item,  # the beta name, still sent by Azure Voice Live
-    "conversation.item.done": _on_item,
-    "response.output_audio.delta": _on_audio_delta,
-    "response.audio.delta": _on_audio_delta,
-    "response.created": _on_response_created,
-    "conversation.item.deleted": _on_deleted,
-    "conversation.item.truncated": _on_truncated,
-    "response.done": _on_response_done,
-}
-
-
-def _apply(s: _Session, event: Mapping[str, Any], report: ReplayReport) -> None:
-    handler = _HANDLERS.get(str(event.get("type")))
-    if handler is not None:  # unknown types are ignored: newer logs still replay
-        handler(s, event, report)
-
-
-def _response_done(s: _Session, response: Mapping[str, Any], report: ReplayReport) -> None:
-    s.flush()
-    status = str(response.get("status") or "completed")
-    observed = Usage.from_dict(response.get("usage") or {})
-    if response.get("conversation_id", "") is None:
-        report.notes.append(
-            f"session {s.index}: an out-of-band response (conversation none) was skipped"
-        )
-        return
-    outputs = s.outputs_of(response, observed)
-    result = s.server.create_response(outputs)
-    report.rows.append(
-        ReplayRow(
-            session=s.index,
-            response=result.index,
-            status=status,
-            predicted=result.usage,
-            observed=observed,
-            compared=status == "completed" and observed.input_tokens > 0,
-        )
-    )
 
 
 # ------------------------------------------------------------------------- fitting
