@@ -55,6 +55,8 @@ class ResponseOutcome:
     """The response's output items, with the server's ids."""
     dropped: tuple[str, ...] = ()
     """Ids of the items the model predicts truncation dropped at this response."""
+    items: int = 0
+    """Conversation items in the response's input (as the model has it)."""
 
     @property
     def error(self) -> int:
@@ -284,6 +286,7 @@ class SessionMirror:
             compared=status == "completed" and observed.input_tokens > 0,
             outputs=with_ids,
             dropped=result.dropped_items,
+            items=result.retained_items,
         )
 
 

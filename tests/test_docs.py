@@ -29,9 +29,20 @@ def blocks(language: str) -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.parametrize(
-    ("where", "code"), blocks("python"), ids=lambda v: v if "#" in str(v) else ""
-)
+def python_examples() -> list[object]:
+    # Examples running the fake realtime server talk to it over loopback.
+    return [
+        pytest.param(
+            where,
+            code,
+            id=where,
+            marks=[pytest.mark.network_allowed] if "FakeRealtimeServer(" in code else [],
+        )
+        for where, code in blocks("python")
+    ]
+
+
+@pytest.mark.parametrize(("where", "code"), python_examples())
 def test_python_examples_run(where: str, code: str) -> None:
     exec(compile(code, where, "exec"), {"__name__": "__docs__"})
 

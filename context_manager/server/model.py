@@ -408,6 +408,29 @@ class ServerModel:
             total += seg.tokens
         return total
 
+    def _plan_drop(self, items: Sequence[Segment], extra: Sequence[int] = ()) -> int:
+        truncation = self.config.truncation
+        return plan_truncation(
+            [*(s.total for s in items), *extra],
+            limit=self._budget.history_limit,
+            ratio=truncation.retention_ratio,
+            disabled=truncation.mode == "disabled",
+        )
+
+    def preview_truncation(self, pending: Sequence[Item] = ()) -> tuple[str, ...]:
+        """Ids of the items the next response would drop, without changing anything.
+
+        What a response would see is `items` without these: the fake server gives that to
+        its responder before the response is made. `pending` are items about to join the
+        conversation after the retained ones (the live engine's items not yet requested).
+
+        Raises:
+            ContextOverflowError: the next response would fail (an overflow).
+        """
+        extra = [self.counter.item(i).full.total for i in pending]
+        drop = self._plan_drop(self._item_segments(), extra)
+        return tuple(e.item.id for e in self._entries[:drop] if e.item.id is not None)
+
     def create_response(self, output: Sequence[Item] = ()) -> ResponseResult:
         """Create a response (``response.create``) whose output items are `output`.
 
@@ -423,14 +446,8 @@ class ServerModel:
         index = self._responses
         self._responses += 1
         items = self._item_segments()
-        truncation = self.config.truncation
         try:
-            drop = plan_truncation(
-                [s.total for s in items],
-                limit=self._budget.history_limit,
-                ratio=truncation.retention_ratio,
-                disabled=truncation.mode == "disabled",
-            )
+            drop = self._plan_drop(items)
         except ContextOverflowError as exc:
             zero = Usage(input=ModalityTokens(), cached=ModalityTokens(), output=ModalityTokens())
             failed = ServerModelError(str(exc), code="context_length_exceeded")

@@ -84,6 +84,10 @@ class AsyncStore:
         """See `Store.create_conversation`."""
         return await self._run((await self._sync()).create_conversation, conversation_id, title)
 
+    async def conversations(self) -> list[str]:
+        """See `Store.conversations`."""
+        return await self._run((await self._sync()).conversations)
+
     async def start_session(
         self, conversation_id: str, *, provider: str, model: str, started_at: datetime | None = None
     ) -> int:
@@ -99,11 +103,22 @@ class AsyncStore:
         await self._run((await self._sync()).end_session, session_id, reason, ended_at)
 
     async def append(
-        self, conversation_id: str, items: Iterable[Item], *, session_id: int | None = None
+        self,
+        conversation_id: str,
+        items: Iterable[Item],
+        *,
+        session_id: int | None = None,
+        uids: Sequence[str] | None = None,
     ) -> list[str]:
         """See `Store.append`."""
         store = await self._sync()
-        return await self._run(store.append, conversation_id, list(items), session_id=session_id)
+        return await self._run(
+            store.append, conversation_id, list(items), session_id=session_id, uids=uids
+        )
+
+    async def update_item(self, conversation_id: str, uid: str, item: Item) -> None:
+        """See `Store.update_item`."""
+        await self._run((await self._sync()).update_item, conversation_id, uid, item)
 
     async def record_server_ids(
         self, conversation_id: str, session_id: int, server_ids: Mapping[str, str]

@@ -245,16 +245,27 @@ class Store:
 
     # ------------------------------------------------------------------ items
     def append(
-        self, conversation_id: str, items: Iterable[Item], *, session_id: int | None = None
+        self,
+        conversation_id: str,
+        items: Iterable[Item],
+        *,
+        session_id: int | None = None,
+        uids: Sequence[str] | None = None,
     ) -> list[str]:
         """Add items at the end of the conversation; returns their stable ids.
 
-        The stable ids are new. With `session_id`, each item's own `id` (the server's item id)
-        is recorded as its id in that session (`server_ids`). Concurrent appenders each get a
-        contiguous run of positions, in commit order.
+        The stable ids are new UUIDs unless `uids` gives them (one per item, unique: the live
+        engine names items before they are stored). With `session_id`, each item's own `id`
+        (the server's item id) is recorded as its id in that session (`server_ids`).
+        Concurrent appenders each get a contiguous run of positions, in commit order.
         """
         items = list(items)
+        if uids is not None and len(uids) != len(items):
+            raise StoreError(f"append got {len(items)} items but {len(uids)} uids")
         rows = [self._row(conversation_id, item, session_id) for item in items]
+        if uids is not None:
+            for row, uid in zip(rows, uids, strict=True):
+                row["uid"] = uid
         server_ids = [item.id for item in items]
         if not rows:
             return []
@@ -277,6 +288,10 @@ class Store:
             except IntegrityError:
                 with self._tx() as s:
                     self._check(s, conversation_id)  # a missing conversation, not a race
+                    if uids is not None:
+                        taken = s.scalars(select(ItemRow.uid).where(ItemRow.uid.in_(list(uids))))
+                        if taken.first() is not None or len(set(uids)) < len(uids):
+                            raise StoreError(f"uids must be new and unique: {uids[:3]}") from None
                 # Another writer took these positions first: read the new end and try again.
                 log.debug("append to %s conflicted with another writer; retrying", conversation_id)
         raise StoreError(
@@ -293,6 +308,20 @@ class Store:
             "role": item.role if isinstance(item, Message) else None, "content": record,
             "tokens": self.counter.item(item).full.total, "status": "live",
         }  # fmt: skip
+
+    def update_item(self, conversation_id: str, uid: str, item: Item) -> None:
+        """Replace a stored item's content (a transcript that arrived after the item).
+
+        The item keeps its place, status and server ids.
+        """
+        record = item_to_dict(item)
+        record.pop("id", None)
+        with self._tx() as s:
+            self._check(s, conversation_id)
+            (row_id,) = _item_ids(s, conversation_id, [uid])
+            s.execute(update(ItemRow).where(ItemRow.id == row_id).values(
+                content=record, kind=item.type, tokens=self.counter.item(item).full.total,
+                role=item.role if isinstance(item, Message) else None))  # fmt: skip
 
     def record_server_ids(
         self, conversation_id: str, session_id: int, server_ids: Mapping[str, str]
