@@ -2,7 +2,8 @@
 
 The window, truncation, prompt cache and cost of a realtime session, exactly and per model.
 
-The root re-exports the pure core (profiles, tokens, items, budget, errors). Parts with
+The root re-exports the pure core (profiles, tokens, items, budget, errors, the server model,
+the live engine). Parts with
 heavier dependencies are imported from their own modules: ``context_manager.cli``.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from importlib import metadata as _metadata
 
 from .budget import BudgetBreakdown, RunningBudget, compute_budget
+from .engine import ContextEngine
 from .errors import (
     BudgetExceededError,
     ConfigurationError,
@@ -36,6 +38,7 @@ from .items import (
     to_realtime_item,
     write_jsonl,
 )
+from .mirror import SessionMirror
 from .profiles import (
     CacheProfile,
     ModelProfile,
@@ -75,6 +78,7 @@ __all__ = [
     "BudgetExceededError",
     "CacheProfile",
     "ConfigurationError",
+    "ContextEngine",
     "ContextManagerError",
     "ContextOverflowError",
     "Cost",
@@ -99,6 +103,7 @@ __all__ = [
     "ServerModelError",
     "SessionConfig",
     "SessionExpiredError",
+    "SessionMirror",
     "StoreError",
     "TokenCounter",
     "TokenizationError",

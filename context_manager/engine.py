@@ -327,7 +327,10 @@ class ContextEngine:
         self.session_index = -1
         self.started_at: float | None = None
         self.total_cost_usd = 0.0
+        """What the call's responses cost, as the server reported their usage."""
         self.responses = 0
+        self.compactions = 0
+        """Compactions the server confirmed."""
         self.errors: list[dict[str, Any]] = []
         self.rate_limits: list[dict[str, Any]] = []
         self.expired = False
@@ -691,7 +694,9 @@ class ContextEngine:
         plan = pending.compaction
         replaced = set(pending.replaces.values())
         keys = tuple(
-            k for k in map(self._key_of, (d for d in plan.deletes if d not in replaced)) if k
+            dict.fromkeys(
+                k for k in map(self._key_of, (d for d in plan.deletes if d not in replaced)) if k
+            )
         )
         for key in keys:
             self._by_key[key].status = "compacted"
@@ -699,6 +704,7 @@ class ContextEngine:
                      and _is_system(c.item) and c.item.text]  # fmt: skip
         if summaries:
             self.summary = "\n".join(summaries)
+        self.compactions += 1
         self._records.append(
             Compacted(
                 keys=keys,
@@ -749,27 +755,38 @@ class ContextEngine:
         self._seeded = {}
         index = self.session_index + 1
         originals = {i.call_id: i.id for i in history if isinstance(i, FunctionCall)}
+        used: set[str] = set()
         for n, item in enumerate(seed):
             if isinstance(item, Message) and item.role == "system" and item.id is None:
                 sid = f"{SUMMARY_PREFIX}r{index}"
                 self._seeded[sid] = None
             else:
                 sid = f"seed{index}_{n}"
-                self._seeded[sid] = self._original_key(item, history, originals)
+                original = self._original_key(item, history, originals, used)
+                self._seeded[sid] = original
+                if original is not None:
+                    used.add(original)
             named.append(replace(item, id=sid))
         tokens = self.counter.items(named).total
         return RolloverPlan(reason, self.session_update(), tuple(named), tokens)
 
     def _original_key(
-        self, item: Item, history: Sequence[Item], originals: Mapping[str, str | None]
+        self,
+        item: Item,
+        history: Sequence[Item],
+        originals: Mapping[str, str | None],
+        used: set[str],
     ) -> str | None:
         if isinstance(item, FunctionCall):
             return originals.get(item.call_id)
-        # Seed items are the last turns, in order: the first history item equal in content.
-        form = replace(item, id=None)
+        # Seed items are the last turns, in order: the newest history item of equal content
+        # not already matched (the same words said twice are two items of the call).
+        form = replace(item, id=None, t=None)
         for original in reversed(history):
+            if original.id in used:
+                continue
             candidate = original.as_text() if isinstance(original, Message) else original
-            if replace(candidate, id=None, t=None) == replace(form, t=None):
+            if replace(candidate, id=None, t=None) == form:
                 return original.id
         return None
 

@@ -373,6 +373,7 @@ class Store:
         summary, the `covers` items become ``compacted`` and the event is logged, or, if any of
         it fails, none of it happens.
         """
+        covers = list(dict.fromkeys(covers))  # an item is covered once, however often named
         with self._tx() as s:
             self._check(s, conversation_id)
             ids = _item_ids(s, conversation_id, covers)
