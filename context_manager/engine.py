@@ -314,7 +314,14 @@ class ContextEngine:
         self.truncation = truncation
         self.calibrate = calibrate
         self.clock: Callable[[], float] = clock if clock is not None else time.monotonic
-        self.mirror = SessionMirror(self.profile, self.provider, clock=self.clock)
+        # Assistant audio is measured from the reported output tokens: the audio deltas, most
+        # of a call's events, then pass by in O(1).
+        self.mirror = SessionMirror(
+            self.profile, self.provider, clock=self.clock, audio_bytes=False
+        )
+        self._handled = (
+            frozenset(_HANDLERS) | self.mirror.event_types() | {"input_audio_buffer.committed"}
+        )
         self._base_overhead = self.profile.item_overhead_tokens
         self._fit = _Fit()
         self.history: list[_Entry] = []
@@ -361,7 +368,7 @@ class ContextEngine:
         """What the next response would drop, or whether it would fail."""
         server = self.mirror.server
         pending = [item for item, _ in self.mirror.pending]
-        limit = server.budget.history_limit
+        limit = server.history_limit
         try:
             drops = server.preview_truncation(pending)
         except ContextOverflowError:
@@ -435,6 +442,8 @@ class ContextEngine:
     def feed(self, event: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Apply one server event; returns the client events the engine wants sent."""
         kind = str(event.get("type"))
+        if kind not in self._handled:
+            return []  # deltas and the like: nothing to keep (most events of a call)
         if kind == "input_audio_buffer.committed":
             self._committed(event)
         outcome = self.mirror.feed(event)
@@ -639,7 +648,7 @@ class ContextEngine:
             )
 
     def _warn(self) -> list[dict[str, Any]]:
-        if self._warned:
+        if self._warned or self.mirror.history_tokens() <= self.mirror.server.history_limit:
             return []
         forecast = self.forecast()
         if forecast.drops or forecast.overflow:
@@ -666,8 +675,9 @@ class ContextEngine:
         context = CompactionContext(
             items=items,
             counter=self.counter,
-            limit=self.mirror.server.budget.history_limit,
+            limit=self.mirror.server.history_limit,
             cold=self._cold(),
+            total=self.mirror.history_tokens(),
         )
         plan = self.compaction.plan(context)
         if plan is None or plan.empty:

@@ -20,8 +20,6 @@ The mirror never enforces the provider's session maximum: it follows the server,
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import math
 from collections.abc import Callable, Mapping
@@ -69,11 +67,18 @@ def bytes_per_ms(audio_format: str) -> float:
     return 48.0 if audio_format in ("audio/pcm", "pcm16") else 8.0
 
 
+_BASE64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+
+
 def _decoded_size(data: str) -> int | None:
-    try:
-        return len(base64.b64decode(data, validate=True))
-    except (binascii.Error, ValueError):
-        return None  # a placeholder where a recorder dropped the audio
+    """Bytes of base64 `data`, from its length (the audio itself is never decoded).
+
+    ``None`` for what is not base64 (a placeholder where a recorder dropped the audio): a
+    length that is not a multiple of 4, or foreign characters at either end.
+    """
+    if len(data) % 4 or not (_BASE64.issuperset(data[:8]) and _BASE64.issuperset(data[-8:])):
+        return None
+    return len(data) // 4 * 3 - data.endswith("=") - data.endswith("==")
 
 
 class SessionMirror:
@@ -86,6 +91,9 @@ class SessionMirror:
             cache is shared by an organization's sessions).
         counter: a token counter for `profile` to share.
         clock: seconds, for the cache's time to live (a `ManualClock` at 0 by default).
+        audio_bytes: measure assistant audio from its ``response.output_audio.delta`` bytes
+            (else from the output audio tokens ``response.done`` reports: the same tokens, and
+            the live engine skips the deltas, most of a call's events, in O(1)).
     """
 
     def __init__(
@@ -96,7 +104,9 @@ class SessionMirror:
         cache: PromptCache | None = None,
         counter: TokenCounter | None = None,
         clock: Callable[[], float] | None = None,
+        audio_bytes: bool = True,
     ) -> None:
+        self.audio_bytes_counted = audio_bytes
         self.provider = get_provider_profile(provider) if isinstance(provider, str) else provider
         self.clock: Callable[[], float] = clock if clock is not None else ManualClock()
         self.index = 0
@@ -165,6 +175,10 @@ class SessionMirror:
         return self.server.retained_tokens().total + pending
 
     # ------------------------------------------------------------------ events
+
+    def event_types(self) -> frozenset[str]:
+        """The server event types this mirror reads (the others change nothing it holds)."""
+        return _TYPES if self.audio_bytes_counted else _TYPES - _AUDIO_DELTAS
 
     def feed(self, event: Mapping[str, Any]) -> ResponseOutcome | None:
         """Apply one server event; a ``response.done`` gives its `ResponseOutcome`."""
@@ -326,7 +340,7 @@ def _on_item(m: SessionMirror, event: Mapping[str, Any]) -> None:
 
 def _on_audio_delta(m: SessionMirror, event: Mapping[str, Any]) -> None:
     item_id = event.get("item_id")
-    if isinstance(item_id, str):
+    if isinstance(item_id, str) and m.audio_bytes_counted:
         size = _decoded_size(str(event.get("delta") or ""))
         before = m.audio_bytes.get(item_id, 0)
         m.audio_bytes[item_id] = None if size is None or before is None else before + size
@@ -379,3 +393,7 @@ _HANDLERS: dict[str, _Handler] = {
     "conversation.item.truncated": _on_truncated,
     "response.done": _on_response_done,
 }
+
+
+_TYPES = frozenset(_HANDLERS)
+_AUDIO_DELTAS = frozenset({"response.output_audio.delta", "response.audio.delta"})

@@ -63,9 +63,14 @@ class CompactionContext:
     cold: bool = False
     """The next request misses the prompt cache anyway (the cached prefix expired during a
     pause, the instructions changed, or the session is new): compacting now costs no hits."""
+    total: int | None = None
+    """The conversation's tokens when the caller keeps a running count (the live engine), so
+    strategies need not count every item again at every response."""
 
     def tokens(self, items: Sequence[Item] | None = None) -> int:
         """Tokens of `items` (default: the conversation) in context."""
+        if items is None and self.total is not None:
+            return self.total
         return self.counter.items(self.items if items is None else items).total
 
     def costs(self) -> list[int]:

@@ -66,13 +66,13 @@ def round_cached(matched: Sequence[ModalityTokens], profile: CacheProfile) -> Mo
     >>> round_cached([ModalityTokens(text=15, audio=27), ModalityTokens(text=12, audio=42)], p)
     ModalityTokens(text=27, audio=37, image=0)
     """
-    total = sum(m.total for m in matched)
+    if not matched:
+        return ModalityTokens()
+    text, audio, image = map(sum, zip(*matched, strict=True))  # by modality, in C
+    total = text + audio + image
     cached = total - total % profile.block_tokens
     if cached < profile.min_prefix_tokens:
         return ModalityTokens()
-    text = sum(m.text for m in matched)
-    audio = sum(m.audio for m in matched)
-    image = sum(m.image for m in matched)
     excess = total - cached
     # Remove the excess from the end: the last segment's image, then audio, then text, ...
     for seg in reversed(matched):
@@ -118,9 +118,10 @@ class PromptCache:
         count = 0
         if node is None:
             return 0
-        for seg in segments:
+        ttl = self.profile.ttl_seconds
+        for seg in segments:  # the hot loop of every response: `_live` inlined
             child = node.children.get(seg.key)
-            if child is None or not self._live(child, now):
+            if child is None or now - child.last_used >= ttl:
                 break
             node = child
             count += 1

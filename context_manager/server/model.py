@@ -164,6 +164,11 @@ class ServerModel:
         self.session_id = session_id
         self.started_at = self.clock()
         self._entries: list[_Entry] = []
+        # Running sums of the retained items (kept and demoted forms) and how many are
+        # assistant audio: the live engine asks for the retained tokens at every event.
+        self._kept_total = ModalityTokens()
+        self._demoted_total = ModalityTokens()
+        self._audio_entries = 0
         self._present: set[str] = set()  # ids of the retained items
         self._dropped: set[str] = set()
         self._ids = itertools.count()
@@ -187,7 +192,7 @@ class ServerModel:
         twin = copy.copy(self)
         twin.clock = ManualClock(self.clock.now)
         twin.cache = self.cache.copy()
-        twin._entries = list(self._entries)
+        twin._entries = list(self._entries)  # the running sums are values: copied as they are
         twin._present = set(self._present)
         twin._dropped = set(self._dropped)
         twin._ids = copy.copy(self._ids)
@@ -198,6 +203,11 @@ class ServerModel:
     def budget(self) -> BudgetBreakdown:
         """The window's breakdown for the current instructions, tools and truncation."""
         return replace(self._budget, history_tokens=self.retained_tokens().total)
+
+    @property
+    def history_limit(self) -> int:
+        """The history limit L: truncation runs when the retained items exceed it."""
+        return self._budget.history_limit
 
     def _check_open(self) -> None:
         elapsed = self.clock() - self.started_at
@@ -302,6 +312,16 @@ class ServerModel:
             return _Entry(item, tokens, kept, kept)
         return _Entry(item, tokens, kept, Segment(key + "\x1fas-text", tokens.text_only))
 
+    def _count_in(self, entry: _Entry, sign: int = 1) -> None:
+        if sign > 0:
+            self._kept_total += entry.kept.tokens
+            self._demoted_total += entry.demoted.tokens
+        else:
+            self._kept_total -= entry.kept.tokens
+            self._demoted_total -= entry.demoted.tokens
+        if entry.tokens.is_assistant_audio:
+            self._audio_entries += sign
+
     def create_item(self, item: Item, previous_item_id: str | None = None) -> str:
         """Add an item (``conversation.item.create``); returns its id.
 
@@ -325,7 +345,10 @@ class ServerModel:
             )
         entry = self._entry(item)
         self._present.add(item.id)
-        if previous_item_id is None:
+        self._count_in(entry)
+        if previous_item_id is None or (
+            self._entries and self._entries[-1].item.id == previous_item_id
+        ):  # after the newest item: the common case, without a search
             self._entries.append(entry)
         elif previous_item_id == _ROOT or previous_item_id in self._dropped:
             self._entries.insert(0, entry)
@@ -343,7 +366,9 @@ class ServerModel:
         if item_id in self._dropped:
             self._dropped.discard(item_id)
             return
-        del self._entries[self._index(item_id)]
+        n = self._index(item_id)
+        self._count_in(self._entries[n], -1)
+        del self._entries[n]
         self._present.discard(item_id)
 
     def truncate_item(self, item_id: str, audio_end_ms: int) -> None:
@@ -372,7 +397,9 @@ class ServerModel:
                 code="invalid_value",
                 param="audio_end_ms",
             )
+        self._count_in(self._entries[n], -1)
         self._entries[n] = self._entry(replace(item, text="", audio_ms=audio_end_ms))
+        self._count_in(self._entries[n])
 
     @property
     def items(self) -> list[Item]:
@@ -387,6 +414,8 @@ class ServerModel:
     # ------------------------------------------------------------------ requests
 
     def _latest_assistant(self) -> int:
+        if not self._audio_entries:
+            return -1
         for n in range(len(self._entries) - 1, -1, -1):
             if self._entries[n].tokens.is_assistant_audio:
                 return n
@@ -403,9 +432,13 @@ class ServerModel:
 
     def retained_tokens(self) -> ModalityTokens:
         """Tokens of the retained items as the next request would count them."""
-        total = ModalityTokens()
-        for seg in self._item_segments():
-            total += seg.tokens
+        if self._keep_earlier:  # "all"
+            return self._kept_total
+        total = self._demoted_total
+        latest = self._latest_assistant()
+        if latest >= 0 and self._keep_latest:
+            entry = self._entries[latest]
+            total = total + entry.kept.tokens - entry.demoted.tokens
         return total
 
     def _plan_drop(self, items: Sequence[Segment], extra: Sequence[int] = ()) -> int:
@@ -428,6 +461,8 @@ class ServerModel:
             ContextOverflowError: the next response would fail (an overflow).
         """
         extra = [self.counter.item(i).full.total for i in pending]
+        if self.retained_tokens().total + sum(extra) <= self._budget.history_limit:
+            return ()  # under the limit: nothing drops (the common case, in O(1))
         drop = self._plan_drop(self._item_segments(), extra)
         return tuple(e.item.id for e in self._entries[:drop] if e.item.id is not None)
 
@@ -447,7 +482,8 @@ class ServerModel:
         self._responses += 1
         items = self._item_segments()
         try:
-            drop = self._plan_drop(items)
+            over = self.retained_tokens().total > self._budget.history_limit
+            drop = self._plan_drop(items) if over else 0
         except ContextOverflowError as exc:
             zero = Usage(input=ModalityTokens(), cached=ModalityTokens(), output=ModalityTokens())
             failed = ServerModelError(str(exc), code="context_length_exceeded")
@@ -463,6 +499,8 @@ class ServerModel:
         if drop:
             self._dropped.update(dropped)
             self._present.difference_update(dropped)
+            for entry in self._entries[:drop]:
+                self._count_in(entry, -1)
             del self._entries[:drop]
             items = self._item_segments()
         segments = [*self._head, *items]
