@@ -60,6 +60,7 @@ from .simulate.rollover import RolloverPolicy
 from .tokens import TokenCounter
 
 __all__ = [
+    "DEFAULT_ROLLOVER",
     "Calibration",
     "Compacted",
     "ContextEngine",
@@ -76,6 +77,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+DEFAULT_ROLLOVER = RolloverPolicy(carry="summary")
+"""The seed of a new session unless told otherwise: a summary, then the latest turns."""
 
 # Session settings a client may send back in ``session.update`` (the rest is read-only).
 _UPDATABLE = (
@@ -280,7 +284,9 @@ class ContextEngine:
         profile: the model profile (or a built-in name).
         provider: the provider profile (or name): its maximum session length sets rollover.
         compaction: the strategy whose plans `feed` returns (``None``: the engine never compacts).
-        rollover: what a new session is seeded with (``None``: the engine never rolls over).
+        rollover: what a new session is seeded with (default: a summary and the latest turns
+            within 4,096 tokens; ``None``: the engine never rolls over, and an expired session
+            is seeded with this default).
         rollover_margin_seconds: roll over this long before the provider's maximum.
         truncation: the truncation the engine wants; when the server's differs, `feed` returns
             the ``session.update`` that sets it (``None``: keep the application's).
@@ -294,7 +300,7 @@ class ContextEngine:
         provider: ProviderProfile | str = "openai",
         *,
         compaction: CompactionStrategy | None = None,
-        rollover: RolloverPolicy | None = None,
+        rollover: RolloverPolicy | None = DEFAULT_ROLLOVER,
         rollover_margin_seconds: float = 120.0,
         truncation: Truncation | None = None,
         calibrate: bool = True,
@@ -308,7 +314,7 @@ class ContextEngine:
                 f" {self.provider.name}, got {rollover_margin_seconds:g}"
             )
         self.compaction = compaction
-        self.rollover = rollover if rollover is not None else RolloverPolicy(carry="summary")
+        self.rollover = rollover if rollover is not None else DEFAULT_ROLLOVER
         self.rolls_over = rollover is not None
         self.margin = rollover_margin_seconds
         self.truncation = truncation
