@@ -45,7 +45,7 @@ import itertools
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -87,6 +87,7 @@ __all__ = [
     "Responder",
     "ScriptExhaustedError",
     "ScriptedResponder",
+    "ScriptedSummarizer",
     "Transcriber",
     "echo_responder",
     "scripted",
@@ -215,6 +216,35 @@ def scripted(replies: Iterable[Reply | str]) -> ScriptedResponder:
     (400, 'Done.')
     """
     return ScriptedResponder(replies)
+
+
+@dataclass
+class ScriptedSummarizer:
+    """A summarizer that returns given summaries in order, and records what it was asked.
+
+    For testing compaction without a model: each call returns the next text (the last one
+    again once they run out), as given whatever the budget; `calls` records each call's items,
+    budget and previous summary for the test to check.
+
+    >>> summarizer = ScriptedSummarizer(["The user booked Oslo."])
+    >>> summarizer.summarize([Message(role="user", text="Book Oslo.")], budget_tokens=64)
+    'The user booked Oslo.'
+    >>> summarizer.calls[0][1:]
+    (64, None)
+    """
+
+    texts: Sequence[str]
+    calls: list[tuple[tuple[Item, ...], int, str | None]] = field(default_factory=list)
+
+    def summarize(
+        self, items: Sequence[Item], *, budget_tokens: int, previous: str | None = None
+    ) -> str:
+        """The next scripted summary (see the class)."""
+        if not self.texts:
+            raise ConfigurationError("a ScriptedSummarizer needs at least one text")
+        text = self.texts[min(len(self.calls), len(self.texts) - 1)]
+        self.calls.append((tuple(items), budget_tokens, previous))
+        return text
 
 
 # ------------------------------------------------------------------------- the session

@@ -9,13 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from context_manager.engine import ContextEngine, ItemChanged, ItemStored, ResponseUsage
+from context_manager.compaction import RollingSummary
+from context_manager.engine import Compacted, ContextEngine, ItemChanged, ItemStored, ResponseUsage
 from context_manager.errors import ConfigurationError
 from context_manager.items import FunctionCall, FunctionCallOutput, Item, Message
 from context_manager.profiles import get_model_profile
 from context_manager.server import ManualClock, Truncation
 from context_manager.simulate.rollover import RolloverPolicy
-from context_manager.testing import FakeSession, Reply
+from context_manager.testing import FakeSession, Reply, ScriptedSummarizer
 
 
 def exchange(engine: ContextEngine, session: FakeSession, event: Mapping[str, Any]) -> None:
@@ -237,3 +238,30 @@ def test_the_engine_sets_the_truncation_it_wants() -> None:
 def test_a_margin_beyond_the_session_is_refused() -> None:
     with pytest.raises(ConfigurationError, match=r"rollover margin must be in \[0, 1800\)"):
         ContextEngine("gpt-realtime", "azure", rollover_margin_seconds=1800)
+
+
+def test_a_compaction_is_sent_confirmed_and_recorded() -> None:
+    summarizer = ScriptedSummarizer(["The user listed eight trips."])
+    engine = ContextEngine(
+        "gpt-realtime", compaction=RollingSummary(trigger=0.01, keep=2, summarizer=summarizer)
+    )
+    session = FakeSession(responder=short)
+    start(engine, session)
+    for n in range(8):
+        say(engine, session, f"Trip {n}: " + "Oslo Lisbon Porto " * 10)
+        respond(engine, session)
+        if engine.compactions:
+            break
+    records = engine.take_records()
+    (compacted,) = [r for r in records if isinstance(r, Compacted)]
+    assert compacted.summary == "The user listed eight trips." == engine.summary
+    first = session.model.items[0]
+    assert isinstance(first, Message)
+    assert (first.role, first.text) == ("system", "The user listed eight trips.")
+    # The summary replaced everything before the last two turns (four items).
+    stored = [r.key for r in records if isinstance(r, ItemStored)]
+    assert compacted.keys == tuple(stored[: len(stored) - 4])
+    assert [e.status for e in engine.history].count("compacted") == len(compacted.keys)
+    assert compacted.tokens_after < compacted.tokens_before
+    assert engine.budget.history_tokens == session.model.retained_tokens().total
+    assert len(summarizer.calls) == 1
