@@ -44,6 +44,7 @@ import copy
 import itertools
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -321,6 +322,20 @@ _CONTENT_TYPES = {
     "user": ("input_text", "input_audio", "input_image"),
     "assistant": ("output_text",),
 }
+
+
+_PIECE = re.compile(r"\s*[\w']+|\s*[^\w\s]+|\s+")
+
+
+def _pieces(text: str) -> list[str]:
+    """`text` in the pieces the server streams it in, one per delta.
+
+    A word (with its leading space) or a run of punctuation, as recorded ("Hello", ",", " my").
+
+    >>> _pieces("Hello, my friend.")
+    ['Hello', ',', ' my', ' friend', '.']
+    """
+    return _PIECE.findall(text)
 
 
 def _text(obj: Mapping[str, Any], key: str, where: str = "item") -> str:
@@ -1126,7 +1141,10 @@ class FakeSession:
         if isinstance(item, FunctionCall):
             call = {**at, "call_id": item.call_id}
             events += [
-                self._event("response.function_call_arguments.delta", **call, delta=item.arguments),
+                *(
+                    self._event("response.function_call_arguments.delta", **call, delta=piece)
+                    for piece in _pieces(item.arguments)
+                ),
                 self._event(
                     "response.function_call_arguments.done",
                     **call,
@@ -1141,10 +1159,10 @@ class FakeSession:
                     "response.content_part.added", **part, part={"type": "audio", "transcript": ""}
                 )
             )
-            if item.text:
-                events.append(
-                    self._event("response.output_audio_transcript.delta", **part, delta=item.text)
-                )
+            events += [
+                self._event("response.output_audio_transcript.delta", **part, delta=piece)
+                for piece in _pieces(item.text)
+            ]
             if self.send_audio:
                 events += [
                     self._event("response.output_audio.delta", **part, delta=chunk)
@@ -1167,8 +1185,10 @@ class FakeSession:
                     "response.content_part.added", **part, part={"type": "text", "text": ""}
                 )
             )
-            if item.text:
-                events.append(self._event("response.output_text.delta", **part, delta=item.text))
+            events += [
+                self._event("response.output_text.delta", **part, delta=piece)
+                for piece in _pieces(item.text)
+            ]
             events += [
                 self._event("response.output_text.done", **part, text=item.text),
                 self._event(

@@ -512,7 +512,12 @@ class ServerModel:
                     ModalityTokens(self.profile.response_overhead_tokens),
                 )
             )
-        input_tokens = ModalityTokens(*map(sum, zip(*(s.tokens for s in segments), strict=True)))
+        # The request's tokens from the running sums (the same as summing its segments).
+        input_tokens = self.retained_tokens()
+        for seg in segments[: len(self._head)]:
+            input_tokens += seg.tokens
+        if self.profile.response_overhead_tokens:
+            input_tokens += segments[-1].tokens
         cached = self.cache.lookup(segments, now=now, session=self.session_id)
         output_ids = []
         output_tokens = ModalityTokens()
