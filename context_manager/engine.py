@@ -434,8 +434,10 @@ class ContextEngine:
 
     # ------------------------------------------------------------------ client events
 
-    def sent(self, event: Mapping[str, Any]) -> None:
+    def sent(self, event: Mapping[str, Any] | Any) -> None:
         """Note a client event the application sent (audio it buffered, mostly)."""
+        if not isinstance(event, Mapping):
+            event = _as_mapping(event)
         kind = event.get("type")
         if kind == "input_audio_buffer.append":
             audio = event.get("audio")
@@ -445,8 +447,16 @@ class ContextEngine:
 
     # ------------------------------------------------------------------ server events
 
-    def feed(self, event: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Apply one server event; returns the client events the engine wants sent."""
+    def feed(self, event: Mapping[str, Any] | Any) -> list[dict[str, Any]]:
+        """Apply one server event; returns the client events the engine wants sent.
+
+        The event is a dict as it arrives on the socket, or the ``openai`` SDK's event model.
+
+        Raises:
+            InputFormatError: `event` is neither.
+        """
+        if not isinstance(event, Mapping):
+            event = _as_mapping(event)
         kind = str(event.get("type"))
         if kind not in self._handled:
             return []  # deltas and the like: nothing to keep (most events of a call)
@@ -835,6 +845,17 @@ class ContextEngine:
         if not self.expired and self.session_index >= 0:
             self._records.append(SessionEnded(self.session_index, "disconnected"))
             self.expired = True
+
+
+def _as_mapping(event: Any) -> Mapping[str, Any]:
+    dump = getattr(event, "model_dump", None)
+    if dump is None:
+        raise InputFormatError(
+            f"an event must be a dict or an openai SDK event, got {type(event).__name__}",
+            source="realtime event",
+        )
+    data: dict[str, Any] = dump(mode="json", by_alias=True, exclude_none=True)
+    return data
 
 
 def _is_system(item: Item) -> bool:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from context_manager.compaction import RollingSummary
 from context_manager.engine import Compacted, ContextEngine, ItemChanged, ItemStored, ResponseUsage
-from context_manager.errors import ConfigurationError
+from context_manager.errors import ConfigurationError, InputFormatError
 from context_manager.items import FunctionCall, FunctionCallOutput, Item, Message
 from context_manager.profiles import get_model_profile
 from context_manager.server import ManualClock, Truncation
@@ -265,3 +265,21 @@ def test_a_compaction_is_sent_confirmed_and_recorded() -> None:
     assert compacted.tokens_after < compacted.tokens_before
     assert engine.budget.history_tokens == session.model.retained_tokens().total
     assert len(summarizer.calls) == 1
+
+
+def test_sdk_event_models_are_read_and_anything_else_is_refused() -> None:
+    from openai.types.realtime import ConversationItemAdded
+
+    engine = ContextEngine("gpt-realtime")
+    event = ConversationItemAdded.model_validate(
+        {
+            "type": "conversation.item.added",
+            "event_id": "e1",
+            "item": {"id": "u1", "type": "message", "role": "user",
+                     "content": [{"type": "input_text", "text": "Hello!"}]},
+        }
+    )  # fmt: skip
+    assert engine.feed(event) == []
+    assert engine.budget.history_tokens == 6
+    with pytest.raises(InputFormatError, match="an event must be a dict or an openai SDK event"):
+        engine.feed("conversation.item.added")
