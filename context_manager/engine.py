@@ -455,10 +455,10 @@ class ContextEngine:
         Raises:
             InputFormatError: `event` is neither.
         """
-        if not isinstance(event, Mapping):
+        if type(event) is not dict and not isinstance(event, Mapping):  # dicts: no ABC check
             event = _as_mapping(event)
-        kind = str(event.get("type"))
-        if kind not in self._handled:
+        kind = event.get("type")
+        if not isinstance(kind, str) or kind not in self._handled:
             return []  # deltas and the like: nothing to keep (most events of a call)
         if kind == "input_audio_buffer.committed":
             self._committed(event)

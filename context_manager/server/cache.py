@@ -29,7 +29,7 @@ ModalityTokens(text=104, audio=24, image=0)
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..profiles import CacheProfile
@@ -68,14 +68,22 @@ def round_cached(matched: Sequence[ModalityTokens], profile: CacheProfile) -> Mo
     """
     if not matched:
         return ModalityTokens()
-    text, audio, image = map(sum, zip(*matched, strict=True))  # by modality, in C
+    sums = ModalityTokens(*map(sum, zip(*matched, strict=True)))  # by modality, in C
+    return _rounded(sums, reversed(matched), profile)
+
+
+def _rounded(
+    sums: ModalityTokens, newest_first: Iterable[ModalityTokens], profile: CacheProfile
+) -> ModalityTokens:
+    """`sums` of a matched run rounded down to whole blocks, the excess taken from its end."""
+    text, audio, image = sums
     total = text + audio + image
     cached = total - total % profile.block_tokens
     if cached < profile.min_prefix_tokens:
         return ModalityTokens()
     excess = total - cached
     # Remove the excess from the end: the last segment's image, then audio, then text, ...
-    for seg in reversed(matched):
+    for seg in newest_first:
         if excess == 0:
             break
         for part in (2, 1, 0):
@@ -112,14 +120,28 @@ class PromptCache:
     def _live(self, node: _Node, now: float) -> bool:
         return now - node.last_used < self.profile.ttl_seconds
 
-    def matched(self, segments: Sequence[Segment], *, now: float, session: str) -> int:
-        """How many leading segments match a live cached prefix."""
+    def matched(
+        self,
+        segments: Sequence[Segment],
+        *,
+        now: float,
+        session: str,
+        start: Sequence[_Node] = (),
+    ) -> int:
+        """How many leading segments match a live cached prefix.
+
+        `start` may give the nodes of the first segments, as `store` returned them for an
+        earlier request with the same leading segments, all still live: the walk resumes
+        after them (the caller vouches for both conditions; `ServerModel` tracks them).
+        """
         node = self._root(session, create=False)
         count = 0
         if node is None:
             return 0
+        if start:
+            node, count = start[-1], len(start)
         ttl = self.profile.ttl_seconds
-        for seg in segments:  # the hot loop of every response: `_live` inlined
+        for seg in segments[count:]:  # the hot loop of every response: `_live` inlined
             child = node.children.get(seg.key)
             if child is None or now - child.last_used >= ttl:
                 break
@@ -127,18 +149,51 @@ class PromptCache:
             count += 1
         return count
 
-    def lookup(self, segments: Sequence[Segment], *, now: float, session: str) -> ModalityTokens:
-        """Cached tokens, by modality, of a request made of `segments` at time `now`."""
-        count = self.matched(segments, now=now, session=session)
-        return round_cached([s.tokens for s in segments[:count]], self.profile)
+    def lookup(
+        self,
+        segments: Sequence[Segment],
+        *,
+        now: float,
+        session: str,
+        start: Sequence[_Node] = (),
+        total: ModalityTokens | None = None,
+    ) -> ModalityTokens:
+        """Cached tokens, by modality, of a request made of `segments` at time `now`.
 
-    def store(self, segments: Sequence[Segment], *, now: float, session: str) -> None:
-        """Record a served request (and its output, if cached) as a prefix used at `now`."""
+        `start`: as for `matched`. `total`: the request's tokens, when the caller keeps them
+        (the matched run's are then the total less the unmatched tail, usually short).
+        """
+        count = self.matched(segments, now=now, session=session, start=start)
+        if total is None or count == 0:
+            return round_cached([s.tokens for s in segments[:count]], self.profile)
+        sums = total
+        for seg in segments[count:]:
+            sums = sums - seg.tokens
+        return _rounded(sums, (segments[n].tokens for n in range(count - 1, -1, -1)), self.profile)
+
+    def store(
+        self,
+        segments: Sequence[Segment],
+        *,
+        now: float,
+        session: str,
+        start: Sequence[_Node] = (),
+    ) -> list[_Node]:
+        """Record a served request (and its output, if cached) as a prefix used at `now`.
+
+        Returns the nodes of its segments, in order. `start`: as for `matched` (the nodes are
+        marked used without looking them up again).
+        """
         node = self._root(session, create=True)
         assert node is not None
         node.last_used = now
+        path = list(start)
+        for known in path:
+            known.last_used = now
+        if path:
+            node = path[-1]
         ttl = self.profile.ttl_seconds
-        for seg in segments:
+        for seg in segments[len(path) :]:
             children = node.children
             child = children.get(seg.key)
             if child is None:
@@ -151,6 +206,8 @@ class PromptCache:
             else:
                 child.last_used = now
             node = child
+            path.append(child)
+        return path
 
     def copy(self) -> PromptCache:
         """An independent copy (iterative: paths are too deep for `copy.deepcopy`)."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -173,6 +174,12 @@ class ServerModel:
         self._dropped: set[str] = set()
         self._ids = itertools.count()
         self._responses = 0
+        # The previous request's path in the cache: its first `_stable` segments are known
+        # unchanged since, so the next look-up resumes after them (while none can have expired).
+        self._path: list[Any] = []
+        self._path_time = -math.inf
+        self._stable = 0
+        self._stored_latest = -1
         self._keep_latest = self.counter.keeps_audio(is_latest_assistant=True)
         self._keep_earlier = self.counter.keeps_audio(is_latest_assistant=False)
         self.config = SessionConfig()
@@ -197,6 +204,7 @@ class ServerModel:
         twin._dropped = set(self._dropped)
         twin._ids = copy.copy(self._ids)
         twin._head = list(self._head)
+        twin._path = []  # the copy's cache has its own nodes
         return twin
 
     @property
@@ -281,6 +289,7 @@ class ServerModel:
                 )
             )
         self._head = head
+        self._stable = 0  # the head of every request changed
         return new
 
     # ------------------------------------------------------------------ items
@@ -311,6 +320,26 @@ class ServerModel:
         if not tokens.is_assistant_audio:
             return _Entry(item, tokens, kept, kept)
         return _Entry(item, tokens, kept, Segment(key + "\x1fas-text", tokens.text_only))
+
+    def _changed(self, index: int) -> None:
+        """The item at `index` (and all after it) no longer stands where the last request had it."""
+        self._stable = min(self._stable, len(self._head) + index)
+
+    def _resume_from(self, segments: Sequence[Segment], now: float, latest: int) -> list[Any]:
+        """The cache nodes of the leading segments the previous request had too, all still live.
+
+        `latest` is the index of the request's latest assistant audio item.
+        """
+        if not self._path or now - self._path_time >= self.profile.cache.ttl_seconds:
+            return []
+        stable = self._stable
+        if self._keep_latest and not self._keep_earlier:
+            # Under "latest", a new latest assistant item demotes the one before it.
+            before = self._stored_latest
+            if latest != before:
+                known = [i for i in (latest, before) if i >= 0]
+                stable = min(stable, len(self._head) + min(known))
+        return self._path[: min(stable, len(self._path), len(segments))]
 
     def _count_in(self, entry: _Entry, sign: int = 1) -> None:
         if sign > 0:
@@ -352,8 +381,11 @@ class ServerModel:
             self._entries.append(entry)
         elif previous_item_id == _ROOT or previous_item_id in self._dropped:
             self._entries.insert(0, entry)
+            self._changed(0)
         else:
-            self._entries.insert(self._index(previous_item_id) + 1, entry)
+            at = self._index(previous_item_id) + 1
+            self._entries.insert(at, entry)
+            self._changed(at)
         return item.id
 
     def delete_item(self, item_id: str) -> None:
@@ -369,6 +401,7 @@ class ServerModel:
         n = self._index(item_id)
         self._count_in(self._entries[n], -1)
         del self._entries[n]
+        self._changed(n)
         self._present.discard(item_id)
 
     def truncate_item(self, item_id: str, audio_end_ms: int) -> None:
@@ -400,6 +433,7 @@ class ServerModel:
         self._count_in(self._entries[n], -1)
         self._entries[n] = self._entry(replace(item, text="", audio_ms=audio_end_ms))
         self._count_in(self._entries[n])
+        self._changed(n)
 
     @property
     def items(self) -> list[Item]:
@@ -502,6 +536,7 @@ class ServerModel:
             for entry in self._entries[:drop]:
                 self._count_in(entry, -1)
             del self._entries[:drop]
+            self._changed(0)
             items = self._item_segments()
         segments = [*self._head, *items]
         if self.profile.response_overhead_tokens:
@@ -518,7 +553,11 @@ class ServerModel:
             input_tokens += seg.tokens
         if self.profile.response_overhead_tokens:
             input_tokens += segments[-1].tokens
-        cached = self.cache.lookup(segments, now=now, session=self.session_id)
+        latest = self._latest_assistant()
+        start = self._resume_from(segments, now, latest)
+        cached = self.cache.lookup(
+            segments, now=now, session=self.session_id, start=start, total=input_tokens
+        )
         output_ids = []
         output_tokens = ModalityTokens()
         stored = list(segments)
@@ -531,7 +570,10 @@ class ServerModel:
             stored.append(entry.kept if self._keep_latest else entry.demoted)
         if not self.profile.cache.include_output:
             stored = segments
-        self.cache.store(stored, now=now, session=self.session_id)
+        self._path = self.cache.store(stored, now=now, session=self.session_id, start=start)
+        self._path_time = now
+        self._stable = len(self._head) + len(items)
+        self._stored_latest = latest  # as it stood in the request, before the output
         usage = Usage(input=input_tokens, cached=cached, output=output_tokens)
         return ResponseResult(
             index=index,

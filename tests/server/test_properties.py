@@ -101,3 +101,67 @@ def test_a_lower_retention_ratio_never_truncates_more_often(script, ratios) -> N
         return sum(1 for result, *_ in run(script, spec) if result.dropped_items)
 
     assert events(low) <= events(high)
+
+
+# ------------------------------------------------------------------ the resumed cache walk
+
+# Operations between responses: add a user item (text or audio), insert one at the root, delete
+# or truncate an earlier item, change the instructions, wait; then respond (audio or text).
+operations = st.lists(
+    st.tuples(
+        st.sampled_from(["user", "audio", "root", "delete", "truncate", "instructions"]),
+        st.integers(min_value=1, max_value=300),
+        st.sampled_from([0.0, 5.0, 400.0]),
+        st.sampled_from(["audio", "text", "none", "two"]),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@given(operations, truncations, st.sampled_from(["latest", "all", "none"]))
+def test_resuming_the_cache_walk_gives_the_full_walks_figures(ops, truncation, in_context) -> None:
+    """Every response's usage is the same with the walk resumed after the unchanged prefix
+    (the live engine's fast path) as with every request walked from the root."""
+    profile = TINY_PROFILE.model_copy(update={"assistant_audio_in_context": in_context})
+
+    def session(resume: bool) -> tuple[ServerModel, ManualClock]:
+        clock = ManualClock()
+        s = ServerModel(profile, NO_EXPIRY, clock=clock,
+                        config=SessionConfig(instructions="word " * 40,
+                                             truncation=Truncation.parse(truncation)))  # fmt: skip
+        if not resume:
+            s._resume_from = lambda *_: []  # type: ignore[method-assign]
+        return s, clock
+
+    fast, fast_clock = session(True)
+    full, full_clock = session(False)
+    for n, (op, size, pause, reply) in enumerate(ops):
+        for s, clock in ((fast, fast_clock), (full, full_clock)):
+            ids = [i.id for i in s.items]
+            word = WORDS[n % len(WORDS)]
+            if op == "user" or (op in ("delete", "truncate") and len(ids) < 3):
+                s.create_item(Message(role="user", text=f"{word} " * size, id=f"u{n}"))
+            elif op == "audio":
+                s.create_item(Message(role="user", text=word, audio_ms=size * 100, id=f"u{n}"))
+            elif op == "root":
+                s.create_item(Message(role="system", text=f"{word} " * size, id=f"r{n}"), "root")
+            elif op == "delete":
+                s.delete_item(ids[size % (len(ids) - 1)])
+            elif op == "truncate":
+                audio = [i for i in s.items if i.role == "assistant" and i.audio_ms]
+                if audio:
+                    s.truncate_item(audio[0].id, audio[0].audio_ms // 2)
+            else:
+                s.update_session(instructions=f"{word} " * (size % 200 + 1))
+            clock.advance(pause)
+        output = {
+            "audio": [Message(role="assistant", text=f"{word} " * 5, audio_ms=size * 20)],
+            "text": [Message(role="assistant", text=f"{word} " * 5)],
+            "none": [],
+            "two": [Message(role="assistant", text="a b", audio_ms=700),
+                    Message(role="assistant", text="c d", audio_ms=900)],
+        }[reply]  # fmt: skip
+        got, want = fast.create_response(output), full.create_response(output)
+        assert got.usage == want.usage, n
+        assert got.dropped_items == want.dropped_items
