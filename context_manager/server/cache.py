@@ -22,7 +22,9 @@ the live prefixes, not the length of the conversation.
 ...            Segment("u1", ModalityTokens(4, 27))]
 >>> cache.lookup(request, now=0.0, session="s")
 ModalityTokens(text=0, audio=0, image=0)
->>> cache.store(request, now=0.0, session="s")
+>>> path = cache.store(request, now=0.0, session="s")  # the nodes of its two segments
+>>> len(path)
+2
 >>> cache.lookup([*request, Segment("a1", ModalityTokens(12, 42))], now=10.0, session="s")
 ModalityTokens(text=104, audio=24, image=0)
 """
