@@ -17,21 +17,22 @@ cuts every connection abruptly, to test reconnection.
 
 `FakeSession` is the same server without sockets: client events in, server events out.
 
->>> session = FakeSession(responder=scripted([Reply("Hi there!", audio_ms=750)]))
->>> [e["type"] for e in session.opening()]
-['session.created']
->>> events = session.receive({"type": "session.update", "session": {
-...     "type": "realtime", "instructions": "Answer in two or three words."}})
->>> events = session.receive({"type": "conversation.item.create", "item": {
-...     "type": "message", "role": "user",
-...     "content": [{"type": "input_text", "text": "Say a short greeting."}]}})
->>> [e["type"] for e in events]
-['conversation.item.added', 'conversation.item.done']
->>> done = session.receive({"type": "response.create"})[-2]
->>> done["type"], done["response"]["usage"]["input_tokens"]
-('response.done', 16)
->>> done["response"]["usage"]["output_token_details"]
-{'text_tokens': 3, 'audio_tokens': 15}
+Examples:
+    >>> session = FakeSession(responder=scripted([Reply("Hi there!", audio_ms=750)]))
+    >>> [e["type"] for e in session.opening()]
+    ['session.created']
+    >>> events = session.receive({"type": "session.update", "session": {
+    ...     "type": "realtime", "instructions": "Answer in two or three words."}})
+    >>> events = session.receive({"type": "conversation.item.create", "item": {
+    ...     "type": "message", "role": "user",
+    ...     "content": [{"type": "input_text", "text": "Say a short greeting."}]}})
+    >>> [e["type"] for e in events]
+    ['conversation.item.added', 'conversation.item.done']
+    >>> done = session.receive({"type": "response.create"})[-2]
+    >>> done["type"], done["response"]["usage"]["input_tokens"]
+    ('response.done', 16)
+    >>> done["response"]["usage"]["output_token_details"]
+    {'text_tokens': 3, 'audio_tokens': 15}
 """
 
 from __future__ import annotations
@@ -227,11 +228,12 @@ class ScriptedSummarizer:
     again once they run out), as given whatever the budget; `calls` records each call's items,
     budget and previous summary for the test to check.
 
-    >>> summarizer = ScriptedSummarizer(["The user booked Oslo."])
-    >>> summarizer.summarize([Message(role="user", text="Book Oslo.")], budget_tokens=64)
-    'The user booked Oslo.'
-    >>> summarizer.calls[0][1:]
-    (64, None)
+    Examples:
+        >>> summarizer = ScriptedSummarizer(["The user booked Oslo."])
+        >>> summarizer.summarize([Message(role="user", text="Book Oslo.")], budget_tokens=64)
+        'The user booked Oslo.'
+        >>> summarizer.calls[0][1:]
+        (64, None)
     """
 
     texts: Sequence[str]

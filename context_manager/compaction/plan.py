@@ -8,16 +8,17 @@ anything. `CompactionPlan.client_events` gives the ``conversation.item.create`` 
 `ServerModel`; `CompactionPlan.result` is the conversation the plan promises, and applying the
 plan gives exactly that (tested).
 
->>> from context_manager.items import Message
->>> history = [Message(role="user", text="hi", id="u1"),
-...            Message(role="assistant", text="hello", id="a1")]
->>> plan = CompactionPlan(
-...     creates=(Create(Message(role="system", text="Summary: greetings.", id="s1"), "root"),),
-...     deletes=("u1", "a1"), reason="example")
->>> [i.id for i in plan.result(history)]
-['s1']
->>> [e["type"] for e in plan.client_events()]
-['conversation.item.create', 'conversation.item.delete', 'conversation.item.delete']
+Examples:
+    >>> from context_manager.items import Message
+    >>> history = [Message(role="user", text="hi", id="u1"),
+    ...            Message(role="assistant", text="hello", id="a1")]
+    >>> plan = CompactionPlan(
+    ...     creates=(Create(Message(role="system", text="Summary: greetings.", id="s1"), "root"),),
+    ...     deletes=("u1", "a1"), reason="example")
+    >>> [i.id for i in plan.result(history)]
+    ['s1']
+    >>> [e["type"] for e in plan.client_events()]
+    ['conversation.item.create', 'conversation.item.delete', 'conversation.item.delete']
 """
 
 from __future__ import annotations

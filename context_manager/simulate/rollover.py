@@ -7,17 +7,18 @@ user item that opened it, so a function call is never separated from its output 
 never opens with the assistant. Audio cannot be re-sent (assistant audio cannot be created by a
 client), so every message goes in as its transcript.
 
->>> from context_manager.items import Message
->>> from context_manager.profiles import get_model_profile
->>> from context_manager.tokens import TokenCounter
->>> history = [Message(role="user", text="Book Oslo.", audio_ms=2000),
-...            Message(role="assistant", text="Which date?", audio_ms=1500),
-...            Message(role="user", text="The sixth.", audio_ms=1200),
-...            Message(role="assistant", text="Done.", audio_ms=900)]
->>> counter = TokenCounter(get_model_profile("gpt-realtime"))
->>> seed = RolloverPolicy(budget_tokens=20).seed(history, counter)
->>> [(m.role, m.text, m.audio_ms) for m in seed]
-[('user', 'The sixth.', None), ('assistant', 'Done.', None)]
+Examples:
+    >>> from context_manager.items import Message
+    >>> from context_manager.profiles import get_model_profile
+    >>> from context_manager.tokens import TokenCounter
+    >>> history = [Message(role="user", text="Book Oslo.", audio_ms=2000),
+    ...            Message(role="assistant", text="Which date?", audio_ms=1500),
+    ...            Message(role="user", text="The sixth.", audio_ms=1200),
+    ...            Message(role="assistant", text="Done.", audio_ms=900)]
+    >>> counter = TokenCounter(get_model_profile("gpt-realtime"))
+    >>> seed = RolloverPolicy(budget_tokens=20).seed(history, counter)
+    >>> [(m.role, m.text, m.audio_ms) for m in seed]
+    [('user', 'The sixth.', None), ('assistant', 'Done.', None)]
 """
 
 from __future__ import annotations
