@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -673,6 +674,107 @@ def _print_sweep(
     Console().print(table)
     if best is not None:
         Console().print(f"* cheapest: {best['model']} / {best['provider']} / {best['truncation']}")
+
+
+@app.command()
+def bench(
+    dataset: Annotated[
+        str, typer.Option("--dataset", help="Comma-separated: synthetic, chitchat.")
+    ] = "synthetic,chitchat",
+    conversations: Annotated[
+        int, typer.Option("--conversations", help="Conversations per dataset and seed.")
+    ] = 10,
+    seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds.")] = "0,1",
+    minutes: Annotated[float, typer.Option("--minutes", help="Length of each call.")] = 50.0,
+    locomo_path: Annotated[
+        Path | None, typer.Option("--locomo", help="A LoCoMo JSON file of your own.")
+    ] = None,
+    longmemeval_path: Annotated[
+        Path | None, typer.Option("--longmemeval", help="A LongMemEval JSON file of your own.")
+    ] = None,
+    strategy: Annotated[
+        str | None, typer.Option("--strategies", help="Comma-separated strategy names.")
+    ] = None,
+    model: Annotated[str, typer.Option("--model", help="The model profile.")] = "gpt-realtime",
+    quick: Annotated[
+        bool, typer.Option("--quick", help="2 conversations a dataset, one seed.")
+    ] = False,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Write the rows as CSV.")] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Cost against facts kept, as PNG.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Benchmark compaction: what each strategy costs, and which planted facts it keeps."""
+    from .bench import chitchat, locomo, longmemeval, synthetic
+    from .bench.report import plot_pareto, verdict, write_rows
+    from .bench.run import STRATEGIES, pareto_front, run_bench
+
+    seed_list = [int(x) for x in seeds.split(",") if x.strip()] if not quick else [0]
+    count = 2 if quick else conversations
+    loaders = {"synthetic": synthetic, "chitchat": chitchat}
+    convs = []
+    for name in (d.strip() for d in dataset.split(",") if d.strip()):
+        if name not in loaders:
+            raise ConfigurationError(f"unknown dataset {name!r}; known: {', '.join(loaders)}")
+        for seed in seed_list:
+            convs += loaders[name](count, minutes=minutes, seed=seed)
+    if locomo_path is not None:
+        convs += locomo(locomo_path)
+    if longmemeval_path is not None:
+        convs += longmemeval(longmemeval_path)
+    names = [x.strip() for x in strategy.split(",")] if strategy else list(STRATEGIES)
+    with _progress_bar(not as_json, f"{len(names)} strategies x {len(convs)} calls") as progress:
+        reports = run_bench(convs, names, profile=model, progress=progress)
+    summaries = [r.summary() for r in reports]
+    rows = [row for r in reports for row in r.rows]
+    if csv_path is not None:
+        write_rows(rows, csv_path)
+    if plot is not None:
+        plot_pareto(summaries, plot, title=f"{len(convs)} calls of {minutes:g} min, {model}")
+    front, text = pareto_front(summaries), verdict(summaries)
+    if as_json:
+        _emit_json({"strategies": summaries, "pareto_front": front, "verdict": text})
+        return
+    _print_bench(
+        summaries, front, f"{len(convs)} calls of {minutes:g} minutes ({dataset}), {model}"
+    )
+    Console().print(text)
+
+
+def _print_bench(summaries: list[dict[str, Any]], front: list[str], title: str) -> None:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left", title=title)
+    base = next((s for s in summaries if s["strategy"] == "retention-0.8"), None)
+    columns = ("strategy", "USD/call", "x r0.8", "hits", "peak", "compact", "facts", "exact",
+               "BM25", "stale", "compress", "plan ms")  # fmt: skip
+    for col in columns:
+        table.add_column(col, justify="left" if col == "strategy" else "right", no_wrap=True)
+
+    def number(value: Any, fmt: str) -> str:
+        return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else (
+            format(value, fmt))  # fmt: skip
+
+    for s in summaries:
+        ratio = s["cost_usd"] / base["cost_usd"] if base else math.nan
+        mark = " *" if s["strategy"] in front else ""
+        table.add_row(
+            s["strategy"] + mark, number(s["cost_usd"], ".4f"), number(ratio, ".2f"),
+            number(s["cache_hit"], ".1%"), number(s["peak_tokens"], ",.0f"),
+            number(s["compactions"], ".1f"), f"{s['fact_presence']:.1%}",
+            f"{s['fact_presence_exact']:.1%}", f"{s['answerable']:.1%}",
+            f"{s['stale']:.2f}", number(s["compression"], ".1f"), f"{s['compaction_ms']:.0f}",
+        )  # fmt: skip
+    Console().print(table)
+    kinds = sorted({k for s in summaries for k in s["by_kind"]})
+    by_kind = Table(box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left",
+                    title="facts present (normalized) by type")  # fmt: skip
+    by_kind.add_column("strategy", no_wrap=True)
+    for kind in kinds:
+        by_kind.add_column(kind.replace("_", " "), justify="right", no_wrap=True)
+    for s in summaries:
+        by_kind.add_row(s["strategy"], *(number(s["by_kind"].get(k), ".0%") for k in kinds))
+    Console().print(by_kind)
+    Console().print("* on the Pareto front of cost and facts kept")
 
 
 db_app = typer.Typer(help="The conversation store: migrate its schema.", no_args_is_help=True)

@@ -1,0 +1,260 @@
+"""Benchmark datasets: long voice conversations with facts planted early and probed late.
+
+* `synthetic`: the simulator's seeded workloads with one fact of each type planted (name, code,
+  preference, constraint, decision, open task, an updated value with its stale value, an entity
+  and its role), in varied surface forms.
+* `chitchat`: real human conversations from the ``chitchat-dataset`` package (MIT; its data
+  ships in the wheel) joined into long sessions, with the same facts planted in the user's turns.
+* `locomo` and `longmemeval`: the user's own copies of those benchmarks, read from a path (never
+  downloaded); their question/answer pairs are the probes.
+
+Every conversation is a list of items in the library's format (user and assistant audio with
+transcripts) and a list of `PlantedFact` with one question each, for retrieval-based metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigurationError, InputFormatError
+from ..items import Item, Message
+from ..simulate.workloads import DEFAULT_FACTS, PlantedFact, WorkloadSpec, generate
+
+__all__ = ["QUESTIONS", "BenchConversation", "chitchat", "locomo", "longmemeval", "synthetic"]
+
+QUESTIONS: dict[str, str] = {
+    "name": "What is the caller's name?",
+    "code": "What is the booking reference?",
+    "preference": "What does the caller always prefer?",
+    "constraint": "What can the caller not do?",
+    "decision": "Which option did we go with?",
+    "open_task": "What must be remembered before we finish?",
+    "updated": "What is the caller's phone number?",
+    "entity_role": "Who is the caller's travel manager?",
+}
+"""The question each planted fact type answers (for retrieval over the retained context)."""
+
+_USER_MS_PER_WORD = 400  # about 150 words a minute
+_ASSISTANT_MS_PER_WORD = 330
+
+
+@dataclass(frozen=True, slots=True)
+class BenchConversation:
+    """One conversation of a benchmark dataset."""
+
+    name: str
+    items: tuple[Item, ...]
+    facts: tuple[PlantedFact, ...]
+    questions: tuple[str, ...]
+    """One question per fact, in the same order."""
+
+
+def _question(fact: PlantedFact) -> str:
+    return QUESTIONS.get(fact.kind, fact.statement)
+
+
+def synthetic(count: int, *, minutes: float = 50.0, seed: int = 0) -> list[BenchConversation]:
+    """`count` seeded voice-agent calls of `minutes`, one planted fact of each type."""
+    spec = WorkloadSpec(name="voice-agent", minutes=minutes, facts=DEFAULT_FACTS)
+    batch = generate(spec, count, np.random.default_rng(seed))
+    out = []
+    for n in range(count):
+        facts = tuple(batch.facts[n])
+        out.append(BenchConversation(f"synthetic-{seed}-{n}", tuple(batch.items(n)), facts,
+                                     tuple(_question(f) for f in facts)))  # fmt: skip
+    return out
+
+
+def _spoken(role: str, text: str, t: float) -> tuple[Message, float]:
+    words = max(len(text.split()), 1)
+    per_word = _USER_MS_PER_WORD if role == "user" else _ASSISTANT_MS_PER_WORD
+    ms = words * per_word
+    return Message(role="user" if role == "user" else "assistant", text=text, audio_ms=ms, t=t), (
+        t + ms / 1000 + 1.0
+    )
+
+
+def _plant(
+    turns: list[tuple[str, str]], rng: np.random.Generator
+) -> tuple[list[tuple[str, str]], list[tuple[int, str, str, tuple[str, ...], tuple[str, ...]]]]:
+    """Insert a user statement of each default fact type into `turns`, where the spec says.
+
+    Returns the new turns and, per fact, (index of the statement that holds it, kind, statement,
+    probes, stale values); an updated fact is held by its correction.
+    """
+    # (position in the original turns, statement, the fact it holds or None for an old value)
+    inserts: list[tuple[int, str, tuple[str, str, tuple[str, ...], tuple[str, ...]] | None]] = []
+    for spec in DEFAULT_FACTS:
+        choice = int(rng.integers(len(spec.values)))
+        value = str(spec.values[choice])
+        at = max(1, int(spec.at * len(turns)))
+        if spec.update_at is not None and spec.update_template is not None:
+            old = str(spec.values[(choice + 1) % len(spec.values)])
+            inserts.append((at, spec.template.format(old=old, value=old), None))
+            later = max(at + 1, int(spec.update_at * len(turns)))
+            correction = spec.update_template.format(value=value, old=old)
+            inserts.append((later, correction, (spec.kind, correction, (value,), (old,))))
+        else:
+            statement = spec.template.format(value=value)
+            inserts.append((at, statement, (spec.kind, statement, (value,), ())))
+    inserts.sort(key=lambda x: x[0])  # stable: facts at one place keep their order
+    out: list[tuple[str, str]] = []
+    planted = []
+    pending = iter(inserts)
+    upcoming = next(pending, None)
+    for n, turn in enumerate([*turns, ("", "")]):
+        while upcoming is not None and upcoming[0] <= n:
+            if upcoming[2] is not None:
+                planted.append((len(out), *upcoming[2]))
+            out.append(("user", upcoming[1]))
+            upcoming = next(pending, None)
+        if turn[0]:
+            out.append(turn)
+    return out, planted
+
+
+def _conversation(
+    name: str, turns: list[tuple[str, str]], rng: np.random.Generator
+) -> BenchConversation:
+    turns, planted = _plant(turns, rng)
+    items: list[Item] = []
+    index_of_turn: list[int] = []
+    t = 0.0
+    for role, text in turns:
+        index_of_turn.append(len(items))
+        item, t = _spoken(role, text, t)
+        items.append(item)
+    facts = tuple(
+        PlantedFact(kind, index_of_turn[turn], statement, probes, stale)  # type: ignore[arg-type]
+        for turn, kind, statement, probes, stale in planted
+    )
+    return BenchConversation(name, tuple(items), facts, tuple(_question(f) for f in facts))
+
+
+def chitchat(count: int, *, minutes: float = 50.0, seed: int = 0) -> list[BenchConversation]:
+    """`count` long sessions of real human chit-chat, joined to `minutes` each, facts planted.
+
+    Conversations of the ``chitchat-dataset`` package (shuffled with `seed`) follow each other
+    until the session's speech lasts `minutes`; the first speaker of each is the user.
+    """
+    data = _chitchat_data()
+    keys = sorted(data)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(keys))
+    out = []
+    cursor = 0
+    for n in range(count):
+        turns: list[tuple[str, str]] = []
+        spoken_ms = 0.0
+        # Room for the planted statements: the call's speech stops short of `minutes`.
+        limit = 0.95 * minutes * 60_000 - 60_000
+        while spoken_ms < limit:
+            convo = data[keys[order[cursor % len(keys)]]]
+            cursor += 1
+            first = None
+            for turn in convo.get("messages") or []:
+                if not turn or spoken_ms >= limit:
+                    continue
+                sender = turn[0].get("sender")
+                first = first or sender
+                text = " ".join(str(m.get("text") or "").strip() for m in turn).strip()
+                if not text:
+                    continue
+                role = "user" if sender == first else "assistant"
+                if turns and turns[-1][0] == role:
+                    turns[-1] = (role, f"{turns[-1][1]} {text}")
+                else:
+                    turns.append((role, text))
+                per_word = _USER_MS_PER_WORD if role == "user" else _ASSISTANT_MS_PER_WORD
+                spoken_ms += len(text.split()) * per_word + 1000
+        out.append(_conversation(f"chitchat-{seed}-{n}", turns, rng))
+    return out
+
+
+def _chitchat_data() -> dict[str, Any]:
+    """The chitchat conversations, read from the JSON file the package ships."""
+    try:
+        from importlib.resources import files
+
+        source = files("chitchat_dataset") / "dataset.json"
+        with source.open("r", encoding="utf-8") as handle:
+            data: dict[str, Any] = json.load(handle)
+    except (ImportError, ModuleNotFoundError, FileNotFoundError):
+        raise ConfigurationError(
+            'the chitchat dataset needs its package: pip install "context-manager[bench]"'
+        ) from None
+    return data
+
+
+def _read_json(path: str | Path) -> Any:
+    p = Path(path)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputFormatError(f"cannot read: {exc.strerror}", source=str(p)) from exc
+    except json.JSONDecodeError as exc:
+        raise InputFormatError(f"not JSON: {exc.msg}", source=str(p), line=exc.lineno) from exc
+
+
+def _qa_conversation(
+    name: str, turns: Sequence[tuple[str, str]], qa: Iterable[tuple[str, str]]
+) -> BenchConversation:
+    items: list[Item] = []
+    t = 0.0
+    for role, text in turns:
+        item, t = _spoken(role, text, t)
+        items.append(item)
+    facts, questions = [], []
+    for question, answer in qa:
+        if answer:
+            facts.append(PlantedFact("qa", 0, question, (answer,)))  # type: ignore[arg-type]
+            questions.append(question)
+    return BenchConversation(name, tuple(items), tuple(facts), tuple(questions))
+
+
+def locomo(path: str | Path) -> list[BenchConversation]:
+    """Read a LoCoMo file (``locomo10.json``): each sample's sessions in order, its QA as probes.
+
+    Speaker A is the user. Answers that are not strings (adversarial questions) are skipped.
+    """
+    data = _read_json(path)
+    if not isinstance(data, list):
+        raise InputFormatError("a LoCoMo file is a list of samples", source=str(path))
+    out = []
+    for n, sample in enumerate(data):
+        convo = sample.get("conversation") or {}
+        speaker_a = convo.get("speaker_a")
+        keys = sorted((k for k in convo if k.startswith("session_") and k[8:].isdigit()),
+                      key=lambda k: int(k[8:]))  # fmt: skip
+        turns = [
+            ("user" if turn.get("speaker") == speaker_a else "assistant", str(turn.get("text")))
+            for key in keys
+            for turn in convo.get(key) or []
+        ]
+        qa = [(str(q.get("question")), q.get("answer")) for q in sample.get("qa") or []]
+        qa_str = [(q, str(a)) for q, a in qa if isinstance(a, str | int)]
+        out.append(_qa_conversation(str(sample.get("sample_id", f"locomo-{n}")), turns, qa_str))
+    return out
+
+
+def longmemeval(path: str | Path) -> list[BenchConversation]:
+    """Read a LongMemEval file: each question's haystack sessions in order, its answer as probe."""
+    data = _read_json(path)
+    if not isinstance(data, list):
+        raise InputFormatError("a LongMemEval file is a list of questions", source=str(path))
+    out = []
+    for n, entry in enumerate(data):
+        turns = [
+            ("user" if turn.get("role") == "user" else "assistant", str(turn.get("content")))
+            for session in entry.get("haystack_sessions") or []
+            for turn in session
+        ]
+        qa = [(str(entry.get("question")), str(entry.get("answer")))]
+        out.append(_qa_conversation(str(entry.get("question_id", f"longmemeval-{n}")), turns, qa))
+    return out

@@ -1,0 +1,281 @@
+"""Run strategies over a dataset and measure what each costs and keeps.
+
+A strategy is the server's truncation, a client compaction (optional), the provider and a
+rollover seed. Every conversation runs through the reference simulator (`simulate_call`), and
+each run gives: cost, cache-hit ratio, peak input tokens, compaction events and the time spent
+planning them, fact presence by type (verbatim and normalized), stale values still in context,
+answerability (BM25 over the retained items: is the fact in the top 3 items retrieved for its
+question), and the compression of summaries (tokens of history no longer in context, per token of
+summary or ledger). The full-context oracle keeps every item and costs nothing to compute.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..compaction.strategies import (
+    AudioToText,
+    CompactionContext,
+    CompactionStrategy,
+    DropOldest,
+    Hierarchical,
+    Ledger,
+    RollingSummary,
+    WhenCold,
+)
+from ..errors import ConfigurationError
+from ..items import FunctionCall, Item, Message
+from ..profiles import ModelProfile, get_model_profile
+from ..server import SessionConfig, Truncation
+from ..simulate.facts import fact_presence, normalize
+from ..simulate.reference import simulate_call
+from ..simulate.rollover import RolloverPolicy
+from ..tokens import TokenCounter
+from .datasets import BenchConversation
+
+__all__ = ["STRATEGIES", "BenchStrategy", "StrategyReport", "pareto_front", "run_bench"]
+
+
+@dataclass(frozen=True, slots=True)
+class BenchStrategy:
+    """What a run does to keep the context: server truncation, client compaction, sessions."""
+
+    name: str
+    truncation: str = "auto"
+    compaction: Callable[[], CompactionStrategy] | None = None
+    provider: str = "openai"
+    rollover: RolloverPolicy | None = RolloverPolicy()
+    oracle: bool = False
+    """Keep every item (the upper bound on what any strategy can keep)."""
+
+
+STRATEGIES: dict[str, BenchStrategy] = {
+    s.name: s
+    for s in (
+        BenchStrategy("auto"),
+        BenchStrategy("retention-0.8", truncation="retention_ratio:0.8"),
+        BenchStrategy("retention-0.5", truncation="retention_ratio:0.5"),
+        BenchStrategy("drop-oldest", compaction=DropOldest),
+        BenchStrategy("audio-to-text", compaction=AudioToText),
+        BenchStrategy("rolling-summary", compaction=RollingSummary),
+        BenchStrategy("rolling-summary+cold", compaction=lambda: WhenCold(RollingSummary())),
+        BenchStrategy("hierarchical", compaction=Hierarchical),
+        BenchStrategy("ledger", compaction=Ledger),
+        BenchStrategy("ledger+summary", compaction=lambda: Ledger(summary_budget=384)),
+        BenchStrategy("rollover-recent", provider="azure", rollover=RolloverPolicy()),
+        BenchStrategy(
+            "rollover-summary", provider="azure", rollover=RolloverPolicy(carry="summary")
+        ),
+        BenchStrategy("rollover-ledger", provider="azure", rollover=RolloverPolicy(carry="ledger")),
+        BenchStrategy("oracle", oracle=True),
+    )
+}
+"""The strategies `run_bench` knows, by name."""
+
+
+class _Timed:
+    """A strategy that records the time its plans take."""
+
+    def __init__(self, strategy: CompactionStrategy) -> None:
+        self.strategy = strategy
+        self.seconds = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.strategy.name
+
+    def plan(self, context: CompactionContext) -> Any:
+        start = time.perf_counter()
+        try:
+            return self.strategy.plan(context)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def _text(item: Item) -> str:
+    if isinstance(item, Message):
+        return item.text
+    if isinstance(item, FunctionCall):
+        return item.arguments
+    return item.output
+
+
+def _is_memory(item: Item) -> bool:
+    return isinstance(item, Message) and item.role == "system"
+
+
+def answerable(conversation: BenchConversation, items: Sequence[Item], top: int = 3) -> list[bool]:
+    """For each fact: is one of its probes in the `top` items BM25 retrieves for its question?"""
+    try:
+        from rank_bm25 import BM25Okapi  # type: ignore[import-untyped]
+    except ImportError:
+        raise ConfigurationError(
+            'answerability needs rank-bm25: pip install "context-manager[bench]"'
+        ) from None
+
+    texts = [normalize(_text(i)) for i in items if _text(i)]
+    if not texts:
+        return [False] * len(conversation.facts)
+    bm25 = BM25Okapi([t.split() or [""] for t in texts])
+    out = []
+    for fact, question in zip(conversation.facts, conversation.questions, strict=True):
+        scores = bm25.get_scores(normalize(question).split())
+        best = sorted(range(len(texts)), key=lambda n: -scores[n])[:top]
+        probes = [f" {normalize(p)} " for p in fact.probes]
+        out.append(any(p in f" {texts[n]} " for n in best for p in probes))
+    return out
+
+
+def _compression(
+    call: Sequence[Item], final: Sequence[Item], counter: TokenCounter
+) -> float | None:
+    """Tokens (as text) of the call's items no longer in context, per token of summary/ledger."""
+    memory = sum(counter.text(_text(i)) for i in final if _is_memory(i))
+    if not memory:
+        return None
+    kept = {(getattr(i, "role", i.type), _text(i)) for i in final}
+    gone = sum(
+        counter.text(_text(i)) for i in call if (getattr(i, "role", i.type), _text(i)) not in kept
+    )
+    return gone / memory
+
+
+def run_one(
+    conversation: BenchConversation,
+    strategy: BenchStrategy,
+    profile: ModelProfile,
+    instructions: str = "",
+) -> dict[str, Any]:
+    """One conversation under one strategy: the metrics as a flat record."""
+    counter = TokenCounter(profile)
+    row: dict[str, Any] = {"strategy": strategy.name, "conversation": conversation.name}
+    if strategy.oracle:
+        final: Sequence[Item] = conversation.items
+        row |= {"cost_usd": math.nan, "cache_hit": math.nan, "peak_tokens": math.nan,
+                "compactions": 0, "compaction_ms": 0.0, "sessions": 1}  # fmt: skip
+    else:
+        timed = _Timed(strategy.compaction()) if strategy.compaction is not None else None
+        config = SessionConfig(
+            instructions=instructions, truncation=Truncation.parse(strategy.truncation)
+        )
+        result = simulate_call(
+            conversation.items, profile, strategy.provider, config=config,
+            rollover=strategy.rollover, compaction=timed,
+        )  # fmt: skip
+        totals = result.totals()
+        final = result.final_items
+        row |= {
+            "cost_usd": result.cost().total,
+            "cache_hit": totals["cached_tokens"] / max(totals["input_tokens"], 1),
+            "peak_tokens": max((r.usage.input_tokens for r in result.responses), default=0),
+            "compactions": result.compactions,
+            "compaction_ms": 1000 * (timed.seconds if timed else 0.0),
+            "sessions": len(set(result.sessions)) or 1,
+        }
+    presence = fact_presence(conversation.facts, final)
+    row |= {
+        "facts": presence["facts"],
+        "present": presence["present"],
+        "present_normalized": presence["present_normalized"],
+        "stale": presence["stale"],
+        "by_kind": presence["by_kind"],
+    }
+    scored = [
+        (f, a)
+        for f, a in zip(conversation.facts, answerable(conversation, final), strict=True)
+        if f.stale or f.kind != "updated"
+    ]
+    row["answerable"] = sum(a for _, a in scored)
+    row["compression"] = _compression(conversation.items, final, counter)
+    return row
+
+
+@dataclass
+class StrategyReport:
+    """One strategy's results over a dataset."""
+
+    strategy: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """Means over the conversations (fact rates over all facts), and presence by type."""
+        rows = self.rows
+        facts = sum(r["facts"] for r in rows) or 1
+
+        def mean(key: str) -> float:
+            return float(sum(r[key] for r in rows)) / len(rows)
+
+        ratios = [r["compression"] for r in rows if r["compression"] is not None]
+        by_kind: dict[str, list[int]] = {}
+        for r in rows:
+            for kind, counts in r["by_kind"].items():
+                total = by_kind.setdefault(kind, [0, 0])
+                total[0] += counts["present_normalized"]
+                total[1] += counts["facts"]
+        return {
+            "strategy": self.strategy,
+            "conversations": len(rows),
+            "cost_usd": mean("cost_usd"),
+            "cache_hit": mean("cache_hit"),
+            "peak_tokens": mean("peak_tokens"),
+            "compactions": mean("compactions"),
+            "compaction_ms": mean("compaction_ms"),
+            "fact_presence": sum(r["present_normalized"] for r in rows) / facts,
+            "fact_presence_exact": sum(r["present"] for r in rows) / facts,
+            "answerable": sum(r["answerable"] for r in rows) / facts,
+            "stale": sum(r["stale"] for r in rows) / len(rows),
+            "compression": sum(ratios) / len(ratios) if ratios else None,
+            "by_kind": {k: p / n for k, (p, n) in sorted(by_kind.items())},
+        }
+
+
+def run_bench(
+    conversations: Sequence[BenchConversation],
+    strategies: Iterable[str] = tuple(STRATEGIES),
+    *,
+    profile: ModelProfile | str = "gpt-realtime",
+    instructions: str = "",
+    progress: Callable[[int, int], None] | None = None,
+) -> list[StrategyReport]:
+    """Run every strategy on every conversation; one report per strategy, in order.
+
+    Raises:
+        ConfigurationError: an unknown strategy name (the known ones are listed).
+    """
+    chosen = []
+    for name in strategies:
+        if name not in STRATEGIES:
+            raise ConfigurationError(
+                f"unknown bench strategy {name!r}; known: {', '.join(STRATEGIES)}"
+            )
+        chosen.append(STRATEGIES[name])
+    model = get_model_profile(profile) if isinstance(profile, str) else profile
+    reports = [StrategyReport(s.name) for s in chosen]
+    total, done = len(chosen) * len(conversations), 0
+    for report, strategy in zip(reports, chosen, strict=True):
+        for conversation in conversations:
+            report.rows.append(run_one(conversation, strategy, model, instructions))
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    return reports
+
+
+def pareto_front(summaries: Sequence[dict[str, Any]]) -> list[str]:
+    """The strategies no other beats on both cost (lower) and fact presence (higher)."""
+    priced = [s for s in summaries if not math.isnan(s["cost_usd"])]
+    front = []
+    for s in priced:
+        beaten = any(
+            o["cost_usd"] <= s["cost_usd"]
+            and o["fact_presence"] >= s["fact_presence"]
+            and (o["cost_usd"] < s["cost_usd"] or o["fact_presence"] > s["fact_presence"])
+            for o in priced
+        )
+        if not beaten:
+            front.append(s["strategy"])
+    return front
