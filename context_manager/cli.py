@@ -679,8 +679,13 @@ def _print_sweep(
 @app.command()
 def bench(
     dataset: Annotated[
-        str, typer.Option("--dataset", help="Comma-separated: synthetic, chitchat.")
-    ] = "synthetic,chitchat",
+        str,
+        typer.Option(
+            "--dataset",
+            help="Comma-separated: voice-agent, support-call, tool-heavy (seeded synthetic"
+            " calls), chitchat (real conversations).",
+        ),
+    ] = "voice-agent,support-call,tool-heavy,chitchat",
     conversations: Annotated[
         int, typer.Option("--conversations", help="Conversations per dataset and seed.")
     ] = 10,
@@ -712,13 +717,16 @@ def bench(
 
     seed_list = [int(x) for x in seeds.split(",") if x.strip()] if not quick else [0]
     count = 2 if quick else conversations
-    loaders = {"synthetic": synthetic, "chitchat": chitchat}
+    known = ("voice-agent", "support-call", "tool-heavy", "chitchat")
     convs = []
     for name in (d.strip() for d in dataset.split(",") if d.strip()):
-        if name not in loaders:
-            raise ConfigurationError(f"unknown dataset {name!r}; known: {', '.join(loaders)}")
+        if name not in known:
+            raise ConfigurationError(f"unknown dataset {name!r}; known: {', '.join(known)}")
         for seed in seed_list:
-            convs += loaders[name](count, minutes=minutes, seed=seed)
+            if name == "chitchat":
+                convs += chitchat(count, minutes=minutes, seed=seed)
+            else:
+                convs += synthetic(count, minutes=minutes, seed=seed, workload_name=name)
     if locomo_path is not None:
         convs += locomo(locomo_path)
     if longmemeval_path is not None:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import ConfigurationError, InputFormatError
 from ..items import Item, Message
-from ..simulate.workloads import DEFAULT_FACTS, PlantedFact, WorkloadSpec, generate
+from ..simulate.workloads import DEFAULT_FACTS, PlantedFact, generate, workload
 
 __all__ = ["QUESTIONS", "BenchConversation", "chitchat", "locomo", "longmemeval", "synthetic"]
 
@@ -59,14 +59,16 @@ def _question(fact: PlantedFact) -> str:
     return QUESTIONS.get(fact.kind, fact.statement)
 
 
-def synthetic(count: int, *, minutes: float = 50.0, seed: int = 0) -> list[BenchConversation]:
-    """`count` seeded voice-agent calls of `minutes`, one planted fact of each type."""
-    spec = WorkloadSpec(name="voice-agent", minutes=minutes, facts=DEFAULT_FACTS)
+def synthetic(
+    count: int, *, minutes: float = 50.0, seed: int = 0, workload_name: str = "voice-agent"
+) -> list[BenchConversation]:
+    """`count` seeded calls of `minutes` of a simulator workload, one fact of each type planted."""
+    spec = workload(workload_name, minutes=minutes, facts=DEFAULT_FACTS)
     batch = generate(spec, count, np.random.default_rng(seed))
     out = []
     for n in range(count):
         facts = tuple(batch.facts[n])
-        out.append(BenchConversation(f"synthetic-{seed}-{n}", tuple(batch.items(n)), facts,
+        out.append(BenchConversation(f"{workload_name}-{seed}-{n}", tuple(batch.items(n)), facts,
                                      tuple(_question(f) for f in facts)))  # fmt: skip
     return out
 

@@ -91,6 +91,7 @@ def plot_pareto(summaries: Sequence[dict[str, Any]], path: str | Path, title: st
     ax.legend(loc="lower right")
     fig.tight_layout()
     out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out

@@ -141,7 +141,7 @@ def test_run_bench_refuses_unknown_strategies_and_writes_csv(tmp_path: Path) -> 
 
 
 def test_the_command_line_runs_quick_and_reports_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(capsys, "bench", "--quick", "--dataset", "synthetic", "--minutes",
+    code, out, err = run_cli(capsys, "bench", "--quick", "--dataset", "voice-agent", "--minutes",
                              "15", "--strategies", "auto,retention-0.8,ledger,oracle", "--json")  # fmt: skip
     assert code == 0, err
     data = json.loads(out)
