@@ -704,6 +704,10 @@ def bench(
     quick: Annotated[
         bool, typer.Option("--quick", help="2 conversations a dataset, one seed.")
     ] = False,
+    judge_model: Annotated[
+        str | None,
+        typer.Option("--judge", help="Also ask this OpenAI model if each fact is still there."),
+    ] = None,
     csv_path: Annotated[Path | None, typer.Option("--csv", help="Write the rows as CSV.")] = None,
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Cost against facts kept, as PNG.")
@@ -733,7 +737,12 @@ def bench(
         convs += longmemeval(longmemeval_path)
     names = [x.strip() for x in strategy.split(",")] if strategy else list(STRATEGIES)
     with _progress_bar(not as_json, f"{len(names)} strategies x {len(convs)} calls") as progress:
-        reports = run_bench(convs, names, profile=model, progress=progress)
+        judge = None
+        if judge_model is not None:
+            from .bench.judge import OpenAIJudge
+
+            judge = OpenAIJudge(model=judge_model)
+        reports = run_bench(convs, names, profile=model, progress=progress, judge=judge)
     summaries = [r.summary() for r in reports]
     rows = [row for r in reports for row in r.rows]
     if csv_path is not None:
@@ -753,8 +762,9 @@ def bench(
 def _print_bench(summaries: list[dict[str, Any]], front: list[str], title: str) -> None:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left", title=title)
     base = next((s for s in summaries if s["strategy"] == "retention-0.8"), None)
+    judged = any(s["judged"] is not None for s in summaries)
     columns = ("strategy", "USD/call", "x r0.8", "hits", "peak", "compact", "facts", "exact",
-               "BM25", "stale", "compress", "plan ms")  # fmt: skip
+               "BM25", *(["judged"] if judged else []), "stale", "compress", "plan ms")  # fmt: skip
     for col in columns:
         table.add_column(col, justify="left" if col == "strategy" else "right", no_wrap=True)
 
@@ -770,7 +780,8 @@ def _print_bench(summaries: list[dict[str, Any]], front: list[str], title: str) 
             number(s["cache_hit"], ".1%"), number(s["peak_tokens"], ",.0f"),
             number(s["compactions"], ".1f"), f"{s['fact_presence']:.1%}",
             f"{s['fact_presence_exact']:.1%}", f"{s['answerable']:.1%}",
-            f"{s['stale']:.2f}", number(s["compression"], ".1f"), f"{s['compaction_ms']:.0f}",
+            *([number(s["judged"], ".1%")] if judged else []), f"{s['stale']:.2f}",
+            number(s["compression"], ".1f"), f"{s['compaction_ms']:.0f}",
         )  # fmt: skip
     Console().print(table)
     kinds = sorted({k for s in summaries for k in s["by_kind"]})

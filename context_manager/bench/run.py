@@ -149,8 +149,12 @@ def run_one(
     strategy: BenchStrategy,
     profile: ModelProfile,
     instructions: str = "",
+    judge: Any = None,
 ) -> dict[str, Any]:
-    """One conversation under one strategy: the metrics as a flat record."""
+    """One conversation under one strategy: the metrics as a flat record.
+
+    With `judge` (an `OpenAIJudge`), ``judged`` counts the facts the model finds in the context.
+    """
     counter = TokenCounter(profile)
     row: dict[str, Any] = {"strategy": strategy.name, "conversation": conversation.name}
     if strategy.oracle:
@@ -190,6 +194,13 @@ def run_one(
         if f.stale or f.kind != "updated"
     ]
     row["answerable"] = sum(a for _, a in scored)
+    if judge is not None:
+        verdicts = judge.judge(conversation, final)
+        row["judged"] = sum(
+            v
+            for f, v in zip(conversation.facts, verdicts, strict=True)
+            if f.stale or f.kind != "updated"
+        )
     row["compression"] = _compression(conversation.items, final, counter)
     return row
 
@@ -229,6 +240,9 @@ class StrategyReport:
             "answerable": sum(r["answerable"] for r in rows) / facts,
             "stale": sum(r["stale"] for r in rows) / len(rows),
             "compression": sum(ratios) / len(ratios) if ratios else None,
+            "judged": (
+                sum(r["judged"] for r in rows) / facts if all("judged" in r for r in rows) else None
+            ),
             "by_kind": {k: p / n for k, (p, n) in sorted(by_kind.items())},
         }
 
@@ -240,6 +254,7 @@ def run_bench(
     profile: ModelProfile | str = "gpt-realtime",
     instructions: str = "",
     progress: Callable[[int, int], None] | None = None,
+    judge: Any = None,
 ) -> list[StrategyReport]:
     """Run every strategy on every conversation; one report per strategy, in order.
 
@@ -258,7 +273,7 @@ def run_bench(
     total, done = len(chosen) * len(conversations), 0
     for report, strategy in zip(reports, chosen, strict=True):
         for conversation in conversations:
-            report.rows.append(run_one(conversation, strategy, model, instructions))
+            report.rows.append(run_one(conversation, strategy, model, instructions, judge))
             done += 1
             if progress is not None:
                 progress(done, total)

@@ -153,3 +153,46 @@ def test_the_command_line_runs_quick_and_reports_json(capsys: pytest.CaptureFixt
     code, _, err = run_cli(capsys, "bench", "--quick", "--strategies", "nope")
     assert code == 2
     assert "unknown bench strategy 'nope'" in err
+
+
+class _StandInClient:
+    """Stands in for openai.OpenAI (the real one needs the internet): answers yes when the
+    expected answer is in the context it was given, and records the requests."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, object]] = []
+        self.chat = self
+        self.completions = self
+
+    def create(self, **request: object) -> object:
+        self.requests.append(request)
+        prompt = str(request["messages"][1]["content"])  # type: ignore[index]
+        context, _, rest = prompt.partition("\n\nQuestion: ")
+        expected = rest.split("Expected answer: ")[1]
+        answer = "yes" if expected.lower() in context.lower() else "no"
+        message = type("M", (), {"content": answer})
+        return type("R", (), {"choices": [type("C", (), {"message": message})]})
+
+
+def test_the_judged_tier_asks_once_per_fact_and_counts_yes() -> None:
+    from context_manager.bench.judge import OpenAIJudge
+
+    client = _StandInClient()
+    judge = OpenAIJudge(model="gpt-4.1-mini", client=client)
+    conv = _tiny()
+    assert judge.judge(conv, conv.items[2:]) == [False, True]
+    assert judge.calls == 2
+    request = client.requests[0]
+    assert request["model"] == "gpt-4.1-mini"
+    assert "Question: What is the booking reference?" in str(request["messages"])
+    (report,) = run_bench([conv], ["auto"], judge=OpenAIJudge(client=_StandInClient()))
+    assert report.rows[0]["judged"] == 2
+    assert report.summary()["judged"] == 1.0
+
+
+def test_the_judged_tier_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from context_manager.bench.judge import OpenAIJudge
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="needs OPENAI_API_KEY"):
+        OpenAIJudge()

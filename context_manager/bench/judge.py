@@ -1,0 +1,80 @@
+"""The optional judged tier: a model says whether the retained context still answers each probe.
+
+String probes miss paraphrases (a summary that says "the caller's reference, K7QX2P" keeps the
+fact; one that says "a seven-character booking code" does not, and neither string-matches every
+form). With a key, `OpenAIJudge` asks a model, per fact: given only this context, does it state
+the answer to this question, the expected answer being this? It answers yes or no. The tier is
+off unless asked for (``context-manager bench --judge MODEL``) and needs ``OPENAI_API_KEY``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigurationError
+from ..items import FunctionCall, Item, Message
+from .datasets import BenchConversation
+
+__all__ = ["JUDGE_PROMPT", "OpenAIJudge"]
+
+JUDGE_PROMPT = (
+    "You check a voice assistant's memory. Below is everything the assistant still has of a"
+    " conversation. Does it state the answer to the question? The expected answer is given; a"
+    " paraphrase or another spelling of it counts, an older value that was later corrected does"
+    " not. Reply with one word: yes or no."
+)
+
+
+def _line(item: Item) -> str:
+    if isinstance(item, Message):
+        return f"{item.role}: {item.text}"
+    if isinstance(item, FunctionCall):
+        return f"tool call {item.name}: {item.arguments}"
+    return f"tool output: {item.output}"
+
+
+@dataclass
+class OpenAIJudge:
+    """Judges with an OpenAI chat model (``client``: an ``openai.OpenAI``; default from the env).
+
+    Raises:
+        ConfigurationError: no client given and ``OPENAI_API_KEY`` unset.
+    """
+
+    model: str = "gpt-4.1-mini"
+    client: Any = None
+    calls: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        if self.client is None:
+            if not os.environ.get("OPENAI_API_KEY"):
+                raise ConfigurationError("the judged tier needs OPENAI_API_KEY (or a client)")
+            import openai
+
+            self.client = openai.OpenAI()
+
+    def judge(self, conversation: BenchConversation, items: Sequence[Item]) -> list[bool]:
+        """For each fact of `conversation`: does the model find its answer in `items`?"""
+        context = "\n".join(_line(i) for i in items)
+        verdicts = []
+        for fact, question in zip(conversation.facts, conversation.questions, strict=True):
+            reply = self.client.chat.completions.create(
+                model=self.model,
+                messages=[
+                    {"role": "system", "content": JUDGE_PROMPT},
+                    {
+                        "role": "user",
+                        "content": f"Context:\n{context}\n\nQuestion: {question}\n"
+                        f"Expected answer: {fact.probes[0]}",
+                    },
+                ],  # fmt: skip
+                max_completion_tokens=4,
+                temperature=0,
+            )
+            self.calls += 1
+            text = str(reply.choices[0].message.content or "").strip().lower()
+            verdicts.append(text.startswith("yes"))
+        return verdicts
