@@ -19,7 +19,14 @@ def test_the_site_builds_without_a_warning(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     pages = {p.parent.name for p in (tmp_path / "site").rglob("index.html")}
-    assert {"agent-builders", "cost-analysts", "researchers", "compaction", "engine", "cli"} <= pages
+    assert {
+        "agent-builders",
+        "cost-analysts",
+        "researchers",
+        "compaction",
+        "engine",
+        "cli",
+    } <= pages
     api = (tmp_path / "site" / "api" / "engine" / "index.html").read_text(encoding="utf-8")
     assert "ContextEngine" in api
     assert "plan_rollover" in api
