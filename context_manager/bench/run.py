@@ -28,10 +28,10 @@ from ..compaction.strategies import (
     WhenCold,
 )
 from ..errors import ConfigurationError
-from ..items import FunctionCall, Item, Message
+from ..items import Item, Message
 from ..profiles import ModelProfile, get_model_profile
 from ..server import SessionConfig, Truncation
-from ..simulate.facts import fact_presence, normalize
+from ..simulate.facts import fact_presence, item_text, normalize
 from ..simulate.reference import simulate_call
 from ..simulate.rollover import RolloverPolicy
 from ..tokens import TokenCounter
@@ -96,14 +96,6 @@ class _Timed:
             self.seconds += time.perf_counter() - start
 
 
-def _text(item: Item) -> str:
-    if isinstance(item, Message):
-        return item.text
-    if isinstance(item, FunctionCall):
-        return item.arguments
-    return item.output
-
-
 def _is_memory(item: Item) -> bool:
     return isinstance(item, Message) and item.role == "system"
 
@@ -117,7 +109,7 @@ def answerable(conversation: BenchConversation, items: Sequence[Item], top: int 
             'answerability needs rank-bm25: pip install "context-manager[bench]"'
         ) from None
 
-    texts = [normalize(_text(i)) for i in items if _text(i)]
+    texts = [normalize(item_text(i)) for i in items if item_text(i)]
     if not texts:
         return [False] * len(conversation.facts)
     bm25 = BM25Okapi([t.split() or [""] for t in texts])
@@ -134,13 +126,15 @@ def _compression(
     call: Sequence[Item], final: Sequence[Item], counter: TokenCounter
 ) -> float | None:
     """Tokens (as text) of the call's items no longer in context, per token of summary/ledger."""
-    memory = sum(counter.text(_text(i)) for i in final if _is_memory(i))
+    memory = sum(counter.text(item_text(i)) for i in final if _is_memory(i))
     if not memory:
         return None
-    kept = {(getattr(i, "role", i.type), _text(i)) for i in final}
-    gone = sum(
-        counter.text(_text(i)) for i in call if (getattr(i, "role", i.type), _text(i)) not in kept
-    )
+
+    def key(item: Item) -> tuple[str, str]:
+        return getattr(item, "role", item.type), item_text(item)
+
+    kept = {key(i) for i in final}
+    gone = sum(counter.text(item_text(i)) for i in call if key(i) not in kept)
     return gone / memory
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from ..items import FunctionCall, Item, Message
 from .workloads import PlantedFact
 
-__all__ = ["fact_presence", "normalize"]
+__all__ = ["fact_presence", "item_text", "normalize"]
 
 _NOT_WORD = re.compile(r"[^0-9a-z]+")
 
@@ -31,7 +31,8 @@ def normalize(text: str) -> str:
     return _NOT_WORD.sub(" ", text.lower()).strip()
 
 
-def _text(item: Item) -> str:
+def item_text(item: Item) -> str:
+    """The text an item holds: a message's text, a call's arguments, a tool's output."""
     if isinstance(item, Message):
         return item.text
     if isinstance(item, FunctionCall):
@@ -44,7 +45,7 @@ def fact_presence(facts: Sequence[PlantedFact], items: Sequence[Item]) -> dict[s
 
     Verbatim and normalized, by kind; and the stale values still present.
     """
-    text = "\n".join(_text(i) for i in items)
+    text = "\n".join(item_text(i) for i in items)
     flat = f" {normalize(text)} "
     out: dict[str, Any] = {"facts": 0, "present": 0, "present_normalized": 0, "stale": 0,
                            "by_kind": {}}  # fmt: skip
