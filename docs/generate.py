@@ -355,6 +355,40 @@ def compact_now_or_later() -> str:
     return "\n".join(lines)
 
 
+def bench_results() -> str:
+    """The full compaction benchmark (timings left out: they vary by machine)."""
+    plot = ("--plot", "docs/img/bench-pareto.png") if WRITE_PLOTS else ()
+    data = cli_json("bench", *plot)
+    summaries = data["strategies"]
+    base = next(s for s in summaries if s["strategy"] == "retention-0.8")
+
+    def cell(value: float | None, fmt: str) -> str:
+        return "-" if value is None or value != value else format(value, fmt)
+
+    lines = [
+        "| strategy | USD/call | x r0.8 | cache hits | peak tokens | compactions | facts kept"
+        " | BM25 top-3 | stale/call | compression |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in summaries:
+        mark = " *" if s["strategy"] in data["pareto_front"] else ""
+        lines.append(
+            f"| {s['strategy']}{mark} | {cell(s['cost_usd'], '.4f')}"
+            f" | {cell(s['cost_usd'] / base['cost_usd'], '.2f')} | {cell(s['cache_hit'], '.1%')}"
+            f" | {cell(s['peak_tokens'], ',.0f')} | {s['compactions']:.1f}"
+            f" | {s['fact_presence']:.1%} | {s['answerable']:.1%} | {s['stale']:.2f}"
+            f" | {cell(s['compression'], '.1f')} |"
+        )
+    kinds = sorted({k for s in summaries for k in s["by_kind"]})
+    lines += ["", data["verdict"], "", "Facts kept (normalized) by type:", ""]
+    lines.append("| strategy | " + " | ".join(k.replace("_", " ") for k in kinds) + " |")
+    lines.append("|---|" + "---:|" * len(kinds))
+    for s in summaries:
+        row = " | ".join(format(s["by_kind"].get(k, 0.0), ".0%") for k in kinds)
+        lines.append(f"| {s['strategy']} | {row} |")
+    return "\n".join(lines)
+
+
 BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "now-or-later": ("compaction.md", compact_now_or_later),
     "cold-timing": ("compaction.md", cold_timing),
@@ -366,6 +400,7 @@ BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "worked-example": ("server-model.md", worked_example),
     "replay-table": ("server-model.md", replay_table),
     "fit-table": ("server-model.md", fit_table),
+    "bench-results": ("researchers.md", bench_results),
 }
 
 
