@@ -1154,48 +1154,36 @@ class FakeSession:
                     arguments=item.arguments,
                 ),
             ]
-        elif isinstance(item, Message) and item.audio_ms is not None:
+        else:
+            assert isinstance(item, Message)
+            # One content part: audio (with its transcript) or text, streamed a piece a delta.
+            audio = item.audio_ms is not None
             part = {**at, "content_index": 0}
+            field_name, stream = ("transcript", "output_audio_transcript") if audio else (
+                "text", "output_text")  # fmt: skip
+            kind = "audio" if audio else "text"
             events.append(
                 self._event(
-                    "response.content_part.added", **part, part={"type": "audio", "transcript": ""}
-                )
+                    "response.content_part.added", **part, part={"type": kind, field_name: ""}
+                )  # fmt: skip
             )
             events += [
-                self._event("response.output_audio_transcript.delta", **part, delta=piece)
+                self._event(f"response.{stream}.delta", **part, delta=piece)
                 for piece in _pieces(item.text)
             ]
-            if self.send_audio:
+            if audio and self.send_audio:
+                assert item.audio_ms is not None
                 events += [
                     self._event("response.output_audio.delta", **part, delta=chunk)
                     for chunk in self._chunks(item.audio_ms)
                 ]
+            if audio:
+                events.append(self._event("response.output_audio.done", **part))
             events += [
-                self._event("response.output_audio.done", **part),
-                self._event("response.output_audio_transcript.done", **part, transcript=item.text),
+                self._event(f"response.{stream}.done", **part, **{field_name: item.text}),
                 self._event(
-                    "response.content_part.done",
-                    **part,
-                    part={"type": "audio", "transcript": item.text},
-                ),
-            ]
-        else:
-            assert isinstance(item, Message)
-            part = {**at, "content_index": 0}
-            events.append(
-                self._event(
-                    "response.content_part.added", **part, part={"type": "text", "text": ""}
-                )
-            )
-            events += [
-                self._event("response.output_text.delta", **part, delta=piece)
-                for piece in _pieces(item.text)
-            ]
-            events += [
-                self._event("response.output_text.done", **part, text=item.text),
-                self._event(
-                    "response.content_part.done", **part, part={"type": "text", "text": item.text}
-                ),
+                    "response.content_part.done", **part, part={"type": kind, field_name: item.text}
+                ),  # fmt: skip
             ]
         # Recorded order: conversation.item.done, then response.output_item.done.
         if not out_of_band:
