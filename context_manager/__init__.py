@@ -2,9 +2,11 @@
 
 The window, truncation, prompt cache and cost of a realtime session, exactly and per model.
 
-The root re-exports the pure core (profiles, tokens, items, budget, errors, the server model,
-the live engine). Parts with
-heavier dependencies are imported from their own modules: ``context_manager.cli``.
+The root exports what users hold: the live engine and what it returns (forecast, calibration,
+rollover plans, response outcomes, records), rollover policies, profiles, items, tokens, the
+budget, the server model with its usage and cost, and every error. Everything else stays in its
+module (`context_manager.live`, `.wire`, `.compaction`, `.simulate`, `.store`, `.realtime`,
+`.testing`, `.bench`, `.cli`), and parts with heavier dependencies are imported only from there.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 from importlib import metadata as _metadata
 
 from .budget import BudgetBreakdown, RunningBudget, compute_budget
-from .engine import ContextEngine
 from .errors import (
     BudgetExceededError,
     ConfigurationError,
@@ -20,7 +21,10 @@ from .errors import (
     ContextOverflowError,
     InputFormatError,
     InstructionsToolsLimitError,
+    JudgeError,
     ProfileError,
+    RolloverError,
+    ScriptExhaustedError,
     ServerModelError,
     SessionExpiredError,
     StoreError,
@@ -33,12 +37,23 @@ from .items import (
     Image,
     Item,
     Message,
-    from_realtime_item,
     read_jsonl,
-    to_realtime_item,
     write_jsonl,
 )
-from .mirror import SessionMirror
+from .live import (
+    Calibration,
+    Compacted,
+    ContextEngine,
+    Forecast,
+    ItemChanged,
+    ItemStored,
+    ItemsTruncated,
+    Record,
+    ResponseOutcome,
+    SeedLinked,
+    SessionEnded,
+    SessionStarted,
+)
 from .profiles import (
     CacheProfile,
     ModelProfile,
@@ -54,17 +69,9 @@ from .profiles import (
     register_provider_profile,
     save_profile,
 )
-from .server import (
-    Cost,
-    ManualClock,
-    PromptCache,
-    ResponseResult,
-    ServerModel,
-    SessionConfig,
-    Truncation,
-    Usage,
-    price,
-)
+from .rollover import DEFAULT_ROLLOVER, RolloverPlan, RolloverPolicy
+from .sdk import from_realtime_item, to_realtime_item
+from .server import Cost, ManualClock, ServerModel, SessionConfig, Truncation, Usage, price
 from .tokens import ItemTokens, ModalityTokens, TokenCounter, encoding_for_model, get_encoding
 from .tools import render_tools
 
@@ -77,33 +84,47 @@ __all__ = [
     "BudgetBreakdown",
     "BudgetExceededError",
     "CacheProfile",
+    "Calibration",
+    "Compacted",
     "ConfigurationError",
     "ContextEngine",
     "ContextManagerError",
     "ContextOverflowError",
     "Cost",
+    "DEFAULT_ROLLOVER",
+    "Forecast",
     "FunctionCall",
     "FunctionCallOutput",
     "Image",
     "InputFormatError",
     "InstructionsToolsLimitError",
     "Item",
+    "ItemChanged",
+    "ItemStored",
     "ItemTokens",
+    "ItemsTruncated",
+    "JudgeError",
     "ManualClock",
     "Message",
     "ModalityTokens",
     "ModelProfile",
     "Prices",
     "ProfileError",
-    "PromptCache",
     "ProviderProfile",
-    "ResponseResult",
+    "Record",
+    "ResponseOutcome",
+    "RolloverError",
+    "RolloverPlan",
+    "RolloverPolicy",
     "RunningBudget",
+    "ScriptExhaustedError",
+    "SeedLinked",
     "ServerModel",
     "ServerModelError",
     "SessionConfig",
+    "SessionEnded",
     "SessionExpiredError",
-    "SessionMirror",
+    "SessionStarted",
     "StoreError",
     "TokenCounter",
     "TokenizationError",

@@ -15,7 +15,10 @@ Every error the library raises on purpose derives from `ContextManagerError`, so
     ├── ServerModelError             what the Realtime server would answer with an `error`
     │   └── SessionExpiredError      the session reached the provider's maximum duration
     ├── TokenizationError            the offline tokenizer could not be built or verified
-    └── StoreError                   the conversation store refused a read or write
+    ├── StoreError                   the conversation store refused a read or write
+    ├── RolloverError                a new session could not be opened or seeded
+    ├── JudgeError                   the benchmark's judge model could not answer
+    └── ScriptExhaustedError         a scripted fake-server responder ran out of replies
 
 Messages always carry the numbers involved, and the same numbers are attributes, so
 callers can branch on them without parsing text.
@@ -29,12 +32,14 @@ __all__ = [
     "ContextManagerError",
     "ContextOverflowError",
     "InputFormatError",
-    "StoreError",
     "InstructionsToolsLimitError",
     "JudgeError",
     "ProfileError",
+    "RolloverError",
+    "ScriptExhaustedError",
     "ServerModelError",
     "SessionExpiredError",
+    "StoreError",
     "TokenizationError",
     "UnknownModelError",
 ]
@@ -214,3 +219,11 @@ class JudgeError(ContextManagerError):
         super().__init__(message)
         self.model = model
         self.calls = calls
+
+
+class RolloverError(ContextManagerError):
+    """A new session could not be opened or seeded."""
+
+
+class ScriptExhaustedError(ContextManagerError):
+    """A scripted fake-server responder was asked for more replies than it was given."""

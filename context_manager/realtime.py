@@ -41,26 +41,16 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from .engine import (
-    Compacted,
-    ContextEngine,
-    ItemChanged,
-    ItemStored,
-    ItemsTruncated,
-    Record,
-    ResponseUsage,
-    RolloverPlan,
-    SeedLinked,
-    SessionEnded,
-    SessionStarted,
-)
-from .errors import ConfigurationError, ContextManagerError
+from .errors import ConfigurationError, RolloverError
+from .live import ContextEngine, Record
+from .rollover import RolloverPlan
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
     from openai.resources.realtime.realtime import AsyncRealtimeConnection
 
     from .store import AsyncStore
+    from .store.recorder import Recorder
 
 __all__ = ["ManagedConnection", "RolloverEvent", "connect"]
 
@@ -78,10 +68,6 @@ class RolloverEvent:
     seed_items: int
     seed_tokens: int
     type: Literal["context_manager.rollover"] = "context_manager.rollover"
-
-
-class RolloverError(ContextManagerError):
-    """A new session could not be opened or seeded."""
 
 
 def connect(
@@ -163,7 +149,7 @@ class ManagedConnection:
         self._lock = asyncio.Lock()
         self._queue: asyncio.Queue[Record | _Flush] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
-        self._sessions: dict[int, int] = {}  # engine session index -> store session id
+        self._recorder: Recorder | None = None
         self._resume = False
         self._closing = False
         self._notices: deque[RolloverEvent] = deque()
@@ -185,6 +171,14 @@ class ManagedConnection:
                 self._resume = True
             else:
                 self.conversation_id = await self.store.create_conversation(self.conversation_id)
+            from .store.recorder import Recorder  # the store extra: only with a store
+
+            self._recorder = Recorder(
+                self.store,
+                self.conversation_id,
+                provider=self.engine.provider.name,
+                model=self.model,
+            )
             self._writer = asyncio.create_task(self._write())
         self._conn = await self._open()
         first = await self._first_event(self._conn)
@@ -420,54 +414,12 @@ class ManagedConnection:
             if isinstance(record, _Flush):
                 record.done.set()
                 continue
+            assert self._recorder is not None
             try:
-                await self._persist(record)
+                await self._recorder.write(record)
             except Exception as exc:  # logged, kept, raised at close
                 log.error("could not store %s: %s", type(record).__name__, exc)
                 self.persist_errors.append(exc)
-
-    async def _persist(self, record: Record) -> None:
-        store, cid = self.store, self.conversation_id
-        assert store is not None
-        assert cid is not None
-        if isinstance(record, SessionStarted):
-            sid = await store.start_session(
-                cid, provider=self.engine.provider.name, model=record.model or self.model
-            )
-            self._sessions[record.session] = sid
-        elif isinstance(record, SessionEnded):
-            if record.session in self._sessions:
-                await store.end_session(self._sessions[record.session], record.reason)
-        elif isinstance(record, ItemStored):
-            session = self._sessions.get(record.session)
-            await store.append(cid, [record.item], session_id=session, uids=[record.key])
-        elif isinstance(record, ItemChanged):
-            await store.update_item(cid, record.key, record.item)
-        elif isinstance(record, ItemsTruncated):
-            await store.mark(cid, list(record.keys), "truncated")
-        elif isinstance(record, Compacted):
-            await store.record_compaction(
-                cid,
-                covers=list(record.keys),
-                summary=record.summary,
-                strategy=record.strategy,
-                session_id=self._sessions.get(record.session),
-                tokens_before=record.tokens_before,
-                tokens_after=record.tokens_after,
-            )
-        elif isinstance(record, ResponseUsage):
-            o = record.outcome
-            await store.record_usage(
-                cid,
-                o.observed,
-                predicted=o.predicted,
-                cost_usd=record.cost_usd,
-                session_id=self._sessions.get(o.session),
-                response_id=o.response_id,
-            )
-        elif isinstance(record, SeedLinked) and record.server_ids:
-            sid = self._sessions[record.session]
-            await store.record_server_ids(cid, sid, dict(record.server_ids))
 
 
 class _Closed(Exception):

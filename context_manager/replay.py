@@ -25,7 +25,8 @@ from typing import Any, Literal
 
 from ._jsonl import json_objects
 from .errors import InputFormatError, UnknownModelError
-from .mirror import SessionMirror
+from .live.mirror import ResponseDone, SessionMirror
+from .live.records import ResponseOutcome
 from .profiles import (
     ModelProfile,
     ProviderProfile,
@@ -37,7 +38,6 @@ from .server import ManualClock, Usage
 __all__ = [
     "LogEvent",
     "ReplayReport",
-    "ReplayRow",
     "fit_profile",
     "read_event_log",
     "replay",
@@ -112,28 +112,15 @@ def read_event_log(path: str | Path) -> list[LogEvent]:
     return events
 
 
-@dataclass(frozen=True, slots=True)
-class ReplayRow:
-    """One response: what the model predicted and what the server reported."""
-
-    session: int
-    response: int
-    status: str
-    predicted: Usage
-    observed: Usage
-    compared: bool
-    """Whether the row counts in the comparison (completed responses of the conversation)."""
-
-
 @dataclass(slots=True)
 class ReplayReport:
     """Every response of one or more logs, predicted against observed."""
 
     profile: ModelProfile
-    rows: list[ReplayRow] = field(default_factory=list)
+    rows: list[ResponseOutcome] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def compared(self) -> list[ReplayRow]:
+    def compared(self) -> list[ResponseOutcome]:
         """The rows that count in the comparison."""
         return [r for r in self.rows if r.compared]
 
@@ -242,22 +229,16 @@ def replay(
                 mirror.use_profile(chosen)
         if log_event.t is not None:
             clock.set(max(log_event.t, clock.now))
-        outcome = mirror.feed(event)
-        if outcome is not None:
-            report.rows.append(
-                ReplayRow(
-                    session=outcome.session,
-                    response=outcome.response,
-                    status=outcome.status,
-                    predicted=outcome.predicted,
-                    observed=outcome.observed,
-                    compared=outcome.compared,
+        for change in mirror.feed(event):
+            if not isinstance(change, ResponseDone):
+                continue
+            if change.outcome.in_band:
+                report.rows.append(change.outcome)
+            else:
+                report.notes.append(
+                    f"session {mirror.index}: an out-of-band response (conversation none)"
+                    " was skipped"
                 )
-            )
-        elif event.get("type") == "response.done":
-            report.notes.append(
-                f"session {mirror.index}: an out-of-band response (conversation none) was skipped"
-            )
     report.notes.extend(mirror.notes)
     return report
 

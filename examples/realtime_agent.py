@@ -28,7 +28,7 @@ from context_manager import ContextEngine, ManualClock, Message
 from context_manager.compaction import RollingSummary
 from context_manager.items import FunctionCallOutput, Item
 from context_manager.realtime import ManagedConnection, connect
-from context_manager.simulate.rollover import RolloverPolicy
+from context_manager.rollover import RolloverPolicy
 from context_manager.store import AsyncStore
 from context_manager.testing import FakeRealtimeServer, Reply
 

@@ -26,7 +26,8 @@ from context_manager import (
     to_realtime_item,
     write_jsonl,
 )
-from context_manager.items import audio_ms_from_bytes, item_from_dict, item_to_dict, iter_jsonl
+from context_manager.items import item_from_dict, item_to_dict, iter_jsonl
+from context_manager.wire import audio_ms_from_bytes
 
 from .strategies import items, items_strategy
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from context_manager import Message, TokenCounter, get_model_profile
-from context_manager.items import from_realtime_item
+from context_manager.sdk import from_realtime_item
 
 LOGS = Path(__file__).resolve().parent / "data" / "realtime-logs"
 

@@ -35,10 +35,10 @@ from ..compaction.summarizers import Summarizer
 from ..errors import ConfigurationError
 from ..items import Item, Message
 from ..profiles import ModelProfile, get_model_profile
+from ..rollover import DEFAULT_ROLLOVER, RolloverPolicy
 from ..server import SessionConfig, Truncation
 from ..simulate.facts import fact_presence, item_text, normalize
 from ..simulate.reference import simulate_call
-from ..simulate.rollover import RolloverPolicy
 from ..simulate.runner import map_tasks
 from ..tokens import TokenCounter
 from .datasets import BenchConversation
@@ -63,7 +63,7 @@ class BenchStrategy:
     truncation: str = "auto"
     compaction: Callable[[], CompactionStrategy] | None = None
     provider: str = "openai"
-    rollover: RolloverPolicy | None = RolloverPolicy()
+    rollover: RolloverPolicy | None = DEFAULT_ROLLOVER
     oracle: bool = False
     """Keep every item (the upper bound on what any strategy can keep)."""
 
@@ -86,7 +86,7 @@ STRATEGIES: dict[str, BenchStrategy] = {
         BenchStrategy("hierarchical", compaction=Hierarchical),
         BenchStrategy("ledger", compaction=Ledger),
         BenchStrategy("ledger+summary", compaction=partial(Ledger, summary_budget=384)),
-        BenchStrategy("rollover-recent", provider="azure", rollover=RolloverPolicy()),
+        BenchStrategy("rollover-recent", provider="azure", rollover=DEFAULT_ROLLOVER),
         BenchStrategy(
             "rollover-summary", provider="azure", rollover=RolloverPolicy(carry="summary")
         ),

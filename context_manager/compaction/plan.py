@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
-from ..items import Item, Message, to_realtime_item
+from ..items import Item, Message
+from ..wire import create_event, delete_event
 
 if TYPE_CHECKING:
     from ..server import ServerModel
@@ -80,17 +81,8 @@ class CompactionPlan:
 
     def client_events(self) -> list[dict[str, Any]]:
         """The Realtime client events, in the order to send them (creates, then deletes)."""
-        events: list[dict[str, Any]] = []
-        for create in self.creates:
-            event: dict[str, Any] = {
-                "type": "conversation.item.create",
-                "item": to_realtime_item(create.item).model_dump(exclude_none=True),
-            }
-            if create.previous_item_id is not None:
-                event["previous_item_id"] = create.previous_item_id
-            events.append(event)
-        events.extend({"type": "conversation.item.delete", "item_id": i} for i in self.deletes)
-        return events
+        creates = [create_event(c.item, c.previous_item_id) for c in self.creates]
+        return [*creates, *map(delete_event, self.deletes)]
 
     def apply(self, server: ServerModel) -> None:
         """Perform the plan on a `ServerModel` (creates, then deletes)."""

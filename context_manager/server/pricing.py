@@ -14,11 +14,15 @@ with the profile's prices in US dollars per million tokens (DESIGN.md, "Cost").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, overload
+
+import numpy as np
+from numpy.typing import NDArray
 
 from ..profiles import Prices
 from .usage import Usage
 
-__all__ = ["Cost", "price"]
+__all__ = ["Cost", "price", "seed_cost"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,3 +51,18 @@ def price(usage: Usage, prices: Prices) -> Cost:
     audio += o.audio * prices.audio_output
     image = (i.image - c.image) * prices.image_input + c.image * prices.image_cached
     return Cost(text / 1e6, audio / 1e6, image / 1e6)
+
+
+@overload
+def seed_cost(tokens: float, prices: Prices) -> float: ...
+@overload
+def seed_cost(tokens: NDArray[Any], prices: Prices) -> NDArray[np.float64]: ...
+
+
+def seed_cost(tokens: float | NDArray[Any], prices: Prices) -> float | NDArray[np.float64]:
+    """What re-sending `tokens` of text into a new session costs (a rollover seed).
+
+    The seed is uncached text input of the new session's first request, priced as `price`
+    prices it; `tokens` may be an array (the vectorized simulator's calls at once).
+    """
+    return tokens * prices.text_input / 1e6

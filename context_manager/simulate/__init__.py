@@ -11,12 +11,10 @@ from .reference import (
     simulate_call,
     simulate_conversation,
 )
-from .rollover import RolloverPolicy
 
 __all__ = [
     "GAP_SECONDS",
     "Rollover",
-    "RolloverPolicy",
     "SimulationResult",
     "Turn",
     "plan_turns",

@@ -30,9 +30,9 @@ from typing import Any
 from ..compaction.strategies import CompactionContext, CompactionStrategy
 from ..items import FunctionCall, Item, Message
 from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
+from ..rollover import DEFAULT_ROLLOVER, RolloverPolicy, seed_text_tokens
 from ..server import ManualClock, PromptCache, ResponseResult, ServerModel, SessionConfig
-from ..server.pricing import Cost
-from .rollover import RolloverPolicy, seed_text_tokens
+from ..server.pricing import Cost, seed_cost
 
 __all__ = [
     "GAP_SECONDS",
@@ -221,7 +221,7 @@ def simulate_call(
     provider: ProviderProfile | str = "openai",
     *,
     config: SessionConfig | None = None,
-    rollover: RolloverPolicy | None = None,
+    rollover: RolloverPolicy | None = DEFAULT_ROLLOVER,
     compaction: CompactionStrategy | None = None,
     pinned: frozenset[str] = frozenset(),
     gap: float = GAP_SECONDS,
@@ -263,8 +263,8 @@ def simulate_call(
         for item in seed:
             server.create_item(item)
         tokens = sum(seed_text_tokens(i, server.counter) for i in seed)
-        price = profile.prices_per_million.text_input
-        result.rollovers.append(Rollover(clock.now, len(seed), tokens, tokens * price / 1e6))
+        cost = seed_cost(tokens, profile.prices_per_million)
+        result.rollovers.append(Rollover(clock.now, len(seed), tokens, cost))
         return True
 
     def compact(server: ServerModel, *, cold: bool) -> None:

@@ -27,10 +27,10 @@ import numpy as np
 from ..compaction.strategies import CompactionStrategy
 from ..errors import ConfigurationError
 from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
+from ..rollover import DEFAULT_ROLLOVER, RolloverPolicy
 from ..server import SessionConfig
 from .facts import fact_presence
 from .reference import SimulationResult, simulate_call
-from .rollover import RolloverPolicy
 from .vectorized import simulate_batch
 from .workloads import CallBatch, WorkloadSpec, generate
 
@@ -215,7 +215,7 @@ def run_sessions(
     profile: ModelProfile,
     provider: ProviderProfile | str = "openai",
     config: SessionConfig | None = None,
-    rollover: RolloverPolicy | None = RolloverPolicy(),  # noqa: B008 - immutable
+    rollover: RolloverPolicy | None = DEFAULT_ROLLOVER,
     seed: int = 0,
     path: Path = "vectorized",
     executor: Executor | None = None,

@@ -20,8 +20,8 @@ import numpy as np
 from ..compaction.strategies import CompactionStrategy, parse_compaction
 from ..errors import ConfigurationError
 from ..profiles import ModelProfile, ProviderProfile
+from ..rollover import DEFAULT_ROLLOVER, RolloverPolicy
 from ..server import SessionConfig, Truncation
-from .rollover import RolloverPolicy
 from .runner import CHUNK_CALLS, RunResult, map_tasks, run_chunk
 from .workloads import WorkloadSpec
 
@@ -58,7 +58,7 @@ def sweep(
     compactions: Sequence[str] = ("none",),
     instructions: str = "",
     tools: Sequence[Mapping[str, Any]] = (),
-    rollover: RolloverPolicy | None = RolloverPolicy(),  # noqa: B008 - immutable
+    rollover: RolloverPolicy | None = DEFAULT_ROLLOVER,
     seed: int = 0,
     executor: Executor | None = None,
     progress: Callable[[int, int], None] | None = None,

@@ -35,13 +35,13 @@ from ..budget import compute_budget
 from ..errors import ConfigurationError
 from ..items import FunctionCall, FunctionCallOutput, Message
 from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
+from ..rollover import DEFAULT_ROLLOVER, RolloverPolicy
 from ..server import SessionConfig
-from .rollover import RolloverPolicy
+from ..server.pricing import seed_cost
 from .workloads import ASSISTANT, CALL, OUTPUT, USER, CallBatch
 
 __all__ = ["RESPONSE_FIELDS", "VectorResult", "simulate_batch"]
 
-_DEFAULT_ROLLOVER = RolloverPolicy()
 
 I64 = np.int64
 
@@ -207,7 +207,7 @@ def simulate_batch(
     provider: ProviderProfile | str = "openai",
     *,
     config: SessionConfig | None = None,
-    rollover: RolloverPolicy | None = _DEFAULT_ROLLOVER,
+    rollover: RolloverPolicy | None = DEFAULT_ROLLOVER,
     keep_responses: bool = False,
 ) -> VectorResult:
     """Simulate every call of `batch` at once (see the module docstring).
@@ -282,9 +282,7 @@ def simulate_batch(
     totals["rollovers"] = np.maximum(totals["sessions"] - 1, 0)
     seed = np.bincount(units.call, weights=units.seed_tokens, minlength=calls)
     totals["rollover_seed_tokens"] = np.rint(seed).astype(I64)
-    totals["rollover_cost"] = (
-        totals["rollover_seed_tokens"] * profile.prices_per_million.text_input / 1e6
-    )
+    totals["rollover_cost"] = seed_cost(totals["rollover_seed_tokens"], profile.prices_per_million)
     totals["session_expired"] = units.expired.astype(I64)
     for name in totals:
         totals[name][fallback] = 0

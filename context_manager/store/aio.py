@@ -27,8 +27,8 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from ..items import Item
+from ..rollover import RolloverPolicy
 from ..server.usage import Usage
-from ..simulate.rollover import RolloverPolicy
 from ..tokens import TokenCounter
 from .models import ItemStatus
 from .repository import DEFAULT_URL, Store, StoredConversation

@@ -42,9 +42,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..errors import ConfigurationError, StoreError
 from ..items import Item, Message, item_from_dict, item_to_dict
 from ..profiles import get_model_profile
+from ..rollover import DEFAULT_ROLLOVER, RolloverPolicy
 from ..server.pricing import price
 from ..server.usage import Usage
-from ..simulate.rollover import RolloverPolicy
 from ..tokens import TokenCounter
 from .models import (
     ITEM_STATUSES,
@@ -477,7 +477,7 @@ class Store:
         The stored summary, folded with the older turns by `policy` (a `RolloverPolicy`;
         default ``summary``), then the most recent turns within its budget.
         """
-        policy = policy or RolloverPolicy(carry="summary")
+        policy = policy or DEFAULT_ROLLOVER
         stored = self.load(conversation_id)
         return policy.seed(stored.items, self.counter, previous=stored.summary)
 

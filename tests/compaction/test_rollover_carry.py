@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from context_manager import ConfigurationError, Message, TokenCounter, get_model_profile
+from context_manager.rollover import RolloverPolicy
 from context_manager.server import SessionConfig
-from context_manager.simulate import RolloverPolicy, simulate_call
+from context_manager.simulate import simulate_call
 from context_manager.simulate.facts import fact_presence
 from context_manager.simulate.workloads import DEFAULT_FACTS, generate, workload
 

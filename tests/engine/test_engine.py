@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from context_manager.compaction import RollingSummary
-from context_manager.engine import Compacted, ContextEngine, ItemChanged, ItemStored, ResponseUsage
 from context_manager.errors import ConfigurationError, InputFormatError
 from context_manager.items import FunctionCall, FunctionCallOutput, Item, Message
+from context_manager.live import Compacted, ContextEngine, ItemChanged, ItemStored, ResponseOutcome
 from context_manager.profiles import get_model_profile
+from context_manager.rollover import RolloverPolicy
 from context_manager.server import ManualClock, Truncation
-from context_manager.simulate.rollover import RolloverPolicy
 from context_manager.testing import FakeSession, Reply, ScriptedSummarizer
 
 
@@ -75,9 +75,9 @@ def test_the_forecast_names_exactly_what_truncation_drops(sizes: list[int], rati
         assert set(forecast.drops) == set(session.model.dropped_ids) - before
         # Never over budget: after the response the history fits the limit.
         assert session.model.retained_tokens().total <= limit + 10  # + the reply "ok"
-        usage = [r for r in engine.take_records() if isinstance(r, ResponseUsage)]
-        assert usage[-1].outcome.predicted == usage[-1].outcome.observed
-        assert usage[-1].outcome.observed.cached_tokens <= usage[-1].outcome.observed.input_tokens
+        usage = [r for r in engine.take_records() if isinstance(r, ResponseOutcome)]
+        assert usage[-1].predicted == usage[-1].observed
+        assert usage[-1].observed.cached_tokens <= usage[-1].observed.input_tokens
 
 
 def test_calibration_learns_the_item_overhead_and_the_error_goes_to_zero() -> None:

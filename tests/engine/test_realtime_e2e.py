@@ -21,11 +21,11 @@ from sqlalchemy import create_engine, select
 
 from context_manager import Message
 from context_manager.compaction import RollingSummary
-from context_manager.engine import ContextEngine
 from context_manager.items import FunctionCallOutput, Item
+from context_manager.live import ContextEngine
 from context_manager.realtime import ManagedConnection, connect
+from context_manager.rollover import RolloverPolicy
 from context_manager.server import ManualClock
-from context_manager.simulate.rollover import RolloverPolicy
 from context_manager.store import AsyncStore, Store
 from context_manager.store.models import ItemRow
 from context_manager.testing import FakeRealtimeServer, Reply

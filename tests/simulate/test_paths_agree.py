@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from context_manager import ProviderProfile, get_model_profile
+from context_manager.rollover import RolloverPolicy
 from context_manager.server import SessionConfig, Truncation
-from context_manager.simulate import RolloverPolicy, simulate_call
+from context_manager.simulate import simulate_call
 from context_manager.simulate.runner import run_chunk
 from context_manager.simulate.vectorized import simulate_batch
 from context_manager.simulate.workloads import generate, workload

@@ -10,8 +10,8 @@ from sqlalchemy import create_engine, inspect
 
 from context_manager import FunctionCall, FunctionCallOutput, Message, StoreError
 from context_manager.cli import main
+from context_manager.rollover import RolloverPolicy
 from context_manager.server.usage import Usage
-from context_manager.simulate import RolloverPolicy
 from context_manager.store import Store, models
 from context_manager.tokens import ModalityTokens as M
 

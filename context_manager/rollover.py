@@ -1,11 +1,18 @@
-"""What a new session is seeded with when the provider ends the old one.
+"""Rollover: what a new session is seeded with when the provider ends the old one.
 
 A provider ends a session at its maximum duration (OpenAI 60 minutes, Azure 30), and a new
-session starts empty. The rollover policy here re-sends the most recent turns as text within a
-token budget ([Compaction] adds summaries): whole turns, newest first, each beginning with the
-user item that opened it, so a function call is never separated from its output and the seed
-never opens with the assistant. Audio cannot be re-sent (assistant audio cannot be created by a
-client), so every message goes in as its transcript.
+session starts empty. A `RolloverPolicy` re-sends the most recent whole turns as text within a
+token budget, newest first, each beginning with the user item that opened it (so a function
+call is never separated from its output and the seed never opens with the assistant), and may
+carry the older history ahead of them as one system item: an extractive summary or the fact
+ledger. Audio cannot be re-sent (assistant audio cannot be created by a client), so every
+message goes in as its transcript. A `RolloverPlan` is the live engine's plan for the next
+session: its ``session.update`` and seed as client events.
+
+`DEFAULT_ROLLOVER` is the one default of every entry point: the live engine, the store's
+`seed`, the simulator (`simulate_call`, `run_calls`, sweeps) and the command line's
+``--rollover``. It carries the recent turns within 4,096 tokens, which the vectorized simulator
+prices at full speed; ``RolloverPolicy(carry="summary")`` keeps a summary of what no longer fits.
 
 Examples:
     >>> from context_manager.items import Message
@@ -25,15 +32,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
-from ..compaction.strategies import Ledger
-from ..compaction.summarizers import ExtractiveSummarizer
-from ..errors import ConfigurationError
-from ..items import FunctionCall, FunctionCallOutput, Item, Message, turn_starts
-from ..tokens import TokenCounter
+from .compaction.strategies import Ledger
+from .compaction.summarizers import ExtractiveSummarizer
+from .errors import ConfigurationError
+from .items import FunctionCall, FunctionCallOutput, Item, Message, turn_starts
+from .tokens import TokenCounter
+from .wire import create_event
 
-__all__ = ["RolloverPolicy", "seed_text_tokens"]
+__all__ = ["DEFAULT_ROLLOVER", "RolloverPlan", "RolloverPolicy", "seed_text_tokens"]
 
 
 def as_seed_item(item: Item) -> Item:
@@ -159,3 +167,29 @@ class RolloverPolicy:
         # `recent` reaches here only with a previous summary; older turns that no longer fit
         # are then summarized into it rather than silently lost.
         return ExtractiveSummarizer().summarize(older, budget_tokens=room, previous=previous)
+
+
+DEFAULT_ROLLOVER = RolloverPolicy()
+"""The seed of a new session unless told otherwise, at every entry point: the latest whole
+turns within 4,096 tokens."""
+
+
+@dataclass(frozen=True, slots=True)
+class RolloverPlan:
+    """How to continue a live call in a new session.
+
+    Send `session_update` first, then the `seed` events (``conversation.item.create``, in order).
+    """
+
+    reason: str
+    """``rollover`` (planned), ``expired``, ``disconnected`` or ``resume``."""
+    session_update: dict[str, Any]
+    seed: tuple[Item, ...]
+    """The seeded items (ids ``seed...``/``summary_...``), in order."""
+    seed_tokens: int
+    """Tokens the seed takes in the new session's context."""
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The client events: the ``session.update``, then one create per seeded item."""
+        return [self.session_update, *(create_event(item) for item in self.seed)]

@@ -1,0 +1,520 @@
+"""`ContextEngine`: the live session loop's context manager, events in and events out.
+
+Feed it every server event of a Realtime connection (`ContextEngine.feed`) and every client
+event the application sends (`ContextEngine.sent`). It keeps
+
+* a **mirror** of the server's conversation (`SessionMirror`, the one reader of server
+  events: the engine reacts to the changes it reports), so it knows the live budget and
+  predicts what truncation will drop before the server does it (`ContextEngine.forecast`);
+* the **history** of the whole call, across sessions: every user, assistant and function item
+  once, with a stable key, transcripts filled in as they arrive (`ContextEngine.history`);
+* **calibration**: at each ``response.done`` the model's predicted usage is compared with the
+  server's, and the per-item overhead is refitted so the prediction converges
+  (`ContextEngine.calibration`);
+* **compaction**: at safe points its strategy's plans come back from `feed` as client events
+  to send (creates first, deletes after);
+* **rollover**: before the provider's maximum (less a margin), at a safe point (after a
+  ``response.done``, no function call waiting for its output, the user not speaking),
+  `ContextEngine.rollover_due` turns true and `ContextEngine.plan_rollover` gives the new
+  session's ``session.update`` and seed (summary and latest turns as text, within the seed
+  budget, pending function calls carried). An unexpected ``session_expired`` or disconnect is
+  planned the same way, from the history or from a store.
+
+What must be persisted comes out as records (`ContextEngine.take_records`): items added and
+completed, server truncations, compactions, every response's usage with its prediction and
+cost (out-of-band ones included), session starts and ends. The openai adapter
+(`context_manager.realtime`) writes them to a store through `context_manager.store.recorder`;
+plain-Python users may do as they please. The engine does no I/O and reads time only from its clock.
+
+>>> from context_manager.server import ManualClock
+>>> clock = ManualClock()
+>>> engine = ContextEngine("gpt-realtime", "azure", clock=clock)
+>>> _ = engine.feed({"type": "session.created", "session": {"instructions": "Be brief."}})
+>>> _ = engine.feed({"type": "conversation.item.added", "item": {"id": "u1", "type": "message",
+...     "role": "user", "content": [{"type": "input_text", "text": "Hello!"}]}})
+>>> engine.budget.history_tokens
+6
+>>> clock.advance(1700.0)
+1700.0
+>>> engine.rollover_due  # 100 s before Azure's 30 minutes, but no response has ended yet
+False
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from ..budget import BudgetBreakdown
+from ..compaction.strategies import SUMMARY_PREFIX, CompactionContext, CompactionStrategy
+from ..errors import ConfigurationError
+from ..items import FunctionCall, Item, Message
+from ..profiles import ModelProfile, ProviderProfile, get_model_profile, get_provider_profile
+from ..rollover import DEFAULT_ROLLOVER, RolloverPlan, RolloverPolicy
+from ..server import Truncation
+from ..tokens import TokenCounter
+from ..wire import as_event
+from .calibration import Calibration, OverheadFit
+from .confirm import PendingCompaction, is_system
+from .history import CallHistory
+from .mirror import (
+    Change,
+    Forecast,
+    ItemAdded,
+    ItemDeleted,
+    RateLimits,
+    ResponseDone,
+    ServerError,
+    SessionBegan,
+    SessionChanged,
+    SessionMirror,
+    TranscriptArrived,
+)
+from .records import (
+    ItemChanged,
+    ItemStored,
+    ItemsTruncated,
+    Record,
+    ResponseOutcome,
+    SeedLinked,
+    SessionEnded,
+    SessionStarted,
+)
+
+__all__ = ["ContextEngine"]
+
+log = logging.getLogger(__name__)
+
+# Session settings a client may send back in ``session.update`` (the rest is read-only).
+_UPDATABLE = (
+    "type", "instructions", "tools", "tool_choice", "truncation", "max_output_tokens",
+    "output_modalities", "audio", "include", "prompt", "tracing",
+)  # fmt: skip
+
+
+class ContextEngine:
+    """The context of one call, kept live from its Realtime events.
+
+    Args:
+        profile: the model profile (or a built-in name).
+        provider: the provider profile (or name): its maximum session length sets rollover.
+        compaction: the strategy whose plans `feed` returns (``None``: the engine never compacts).
+        rollover: what a new session is seeded with (`DEFAULT_ROLLOVER` unless told;
+            ``None``: the engine never rolls over, and an expired session is seeded with
+            the default).
+        rollover_margin_seconds: roll over this long before the provider's maximum.
+        truncation: the truncation the engine wants; when the server's differs, `feed` returns
+            the ``session.update`` that sets it (``None``: keep the application's).
+        calibrate: refit the per-item overhead from observed usage.
+        clock: seconds (``time.monotonic`` by default; a `ManualClock` in tests).
+    """
+
+    def __init__(
+        self,
+        profile: ModelProfile | str = "gpt-realtime",
+        provider: ProviderProfile | str = "openai",
+        *,
+        compaction: CompactionStrategy | None = None,
+        rollover: RolloverPolicy | None = DEFAULT_ROLLOVER,
+        rollover_margin_seconds: float = 120.0,
+        truncation: Truncation | None = None,
+        calibrate: bool = True,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.profile = get_model_profile(profile) if isinstance(profile, str) else profile
+        self.provider = get_provider_profile(provider) if isinstance(provider, str) else provider
+        if not 0 <= rollover_margin_seconds < self.provider.max_session_seconds:
+            raise ConfigurationError(
+                f"rollover margin must be in [0, {self.provider.max_session_seconds:g}) s for"
+                f" {self.provider.name}, got {rollover_margin_seconds:g}"
+            )
+        self.compaction = compaction
+        self.rollover = rollover if rollover is not None else DEFAULT_ROLLOVER
+        self.rolls_over = rollover is not None
+        self.margin = rollover_margin_seconds
+        self.truncation = truncation
+        self.calibrate = calibrate
+        self.clock: Callable[[], float] = clock if clock is not None else time.monotonic
+        # Assistant audio is measured from the reported output tokens: the audio deltas, most
+        # of a call's events, then pass by in O(1).
+        self.mirror = SessionMirror(
+            self.profile, self.provider, clock=self.clock, audio_bytes=False
+        )
+        self._fit = OverheadFit(self.profile.item_overhead_tokens)
+        self.history = CallHistory()
+        """Every item of the call once, oldest first, under stable keys."""
+        self.session_index = -1
+        self.started_at: float | None = None
+        self.total_cost_usd = 0.0
+        """What the call's responses cost (out-of-band ones included), as the server reported
+        their usage."""
+        self.responses = 0
+        """Responses the server reported (``response.done``), in band or not."""
+        self.compactions = 0
+        """Compactions the server confirmed."""
+        self.errors: list[dict[str, Any]] = []
+        self.rate_limits: list[dict[str, Any]] = []
+        self.expired = False
+        """The server said ``session_expired``: the session is over."""
+        self._records: list[Record] = []
+        self._pending = PendingCompaction()
+        self._last_response_at: float | None = None
+        self._warned = False
+        self._config: dict[str, Any] = {}  # the session settings the application chose
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def counter(self) -> TokenCounter:
+        """The token counter of the (calibrated) profile."""
+        return self.mirror.counter
+
+    @property
+    def summary(self) -> str | None:
+        """The newest summary of compacted history."""
+        return self.history.summary
+
+    @property
+    def budget(self) -> BudgetBreakdown:
+        """The live window: reserve, instructions, tools, history, free."""
+        return replace(self.mirror.server.budget, history_tokens=self.mirror.history_tokens())
+
+    def forecast(self) -> Forecast:
+        """What the next response would drop, or whether it would fail."""
+        return self.mirror.forecast()
+
+    @property
+    def calibration(self) -> Calibration:
+        """The prediction error so far and the overhead in use."""
+        return self._fit.view(self.mirror.profile.item_overhead_tokens)
+
+    def conversation(self) -> list[Item]:
+        """The call as the client remembers it: history not compacted, stable keys as ids."""
+        return self.history.conversation()
+
+    def take_records(self) -> list[Record]:
+        """The records produced since the last call (then forgotten)."""
+        records, self._records = self._records, []
+        return records
+
+    @property
+    def session_age(self) -> float:
+        """Seconds since the current session began (0 before the first)."""
+        return 0.0 if self.started_at is None else self.clock() - self.started_at
+
+    @property
+    def pending_calls(self) -> tuple[str, ...]:
+        """Call ids of function calls still waiting for their output."""
+        return self.history.pending_calls
+
+    @property
+    def safe(self) -> bool:
+        """No response running, no function call waiting, the user not speaking, no plan out."""
+        mirror = self.mirror
+        return not (
+            mirror.responding or mirror.speaking or self.history.pending_calls
+            or self._pending.waiting
+        )  # fmt: skip
+
+    @property
+    def rollover_due(self) -> bool:
+        """Time to roll over: past the provider's maximum less the margin, at a safe point.
+
+        Within a quarter of the margin of the cut the engine stops waiting for a safe point
+        (the session ends anyway; pending calls are carried over).
+        """
+        if not self.rolls_over or self.started_at is None or self._last_response_at is None:
+            return False
+        left = self.provider.max_session_seconds - self.session_age
+        if left <= self.margin / 4:
+            return True
+        return left <= self.margin and self.safe
+
+    # ------------------------------------------------------------------ events
+
+    def sent(self, event: Mapping[str, Any] | Any) -> None:
+        """Note a client event the application sent (audio it buffered, mostly).
+
+        Raises:
+            InputFormatError: `event` is neither a dict nor an ``openai`` SDK event.
+        """
+        self.mirror.sent(as_event(event))
+
+    def feed(self, event: Mapping[str, Any] | Any) -> list[dict[str, Any]]:
+        """Apply one server event; returns the client events the engine wants sent.
+
+        The event is a dict as it arrives on the socket, or the ``openai`` SDK's event model.
+
+        Raises:
+            InputFormatError: `event` is neither.
+        """
+        changes = self.mirror.feed(as_event(event))
+        if not changes:
+            return []  # deltas and the like: nothing to keep (most events of a call)
+        out: list[dict[str, Any]] = []
+        for change in changes:
+            out.extend(self._react(change))
+        return out
+
+    def _react(self, change: Change) -> list[dict[str, Any]]:
+        if isinstance(change, ItemAdded):
+            return self._item_added(change)
+        if isinstance(change, TranscriptArrived):
+            self._transcript(change)
+        elif isinstance(change, ResponseDone):
+            return self._response_done(change.outcome)
+        elif isinstance(change, ItemDeleted):
+            self._confirm(change.item_id)
+        elif isinstance(change, SessionBegan):
+            return self._session_began(change)
+        elif isinstance(change, SessionChanged):
+            self._config = {**self._config, **change.session}
+            return self._wanted_truncation(change.session)
+        elif isinstance(change, ServerError):
+            self._error(dict(change.error))
+        elif isinstance(change, RateLimits):
+            self.rate_limits = [dict(r) for r in change.limits]
+        return []
+
+    def _session_began(self, change: SessionBegan) -> list[dict[str, Any]]:
+        if self.session_index >= 0 and not self.expired:
+            self._records.append(SessionEnded(self.session_index, "rollover"))
+        self.session_index += 1
+        self.started_at = self.clock()
+        self._last_response_at = None
+        self.expired = False
+        self.history.new_session()
+        self._pending = PendingCompaction()
+        session = change.session
+        if self.session_index == 0:
+            self._config = dict(session)  # later sessions start with defaults, not the app's
+        sid, model = session.get("id"), session.get("model")
+        self._records.append(
+            SessionStarted(
+                self.session_index,
+                sid if isinstance(sid, str) else None,
+                model if isinstance(model, str) else None,
+            )
+        )
+        return self._wanted_truncation(session)
+
+    def _wanted_truncation(self, session: Mapping[str, Any]) -> list[dict[str, Any]]:
+        if self.truncation is None or "truncation" not in session:
+            return []
+        if Truncation.from_realtime(session.get("truncation")) == self.truncation:
+            return []
+        update = {"type": "realtime", "truncation": self.truncation.to_realtime()}
+        return [{"type": "session.update", "session": update}]
+
+    def _item_added(self, change: ItemAdded) -> list[dict[str, Any]]:
+        item = change.item
+        item_id = item.id
+        assert item_id is not None  # the mirror adds items by their server id
+        replaced = self._pending.replaces.get(item_id)
+        if replaced is not None and (key := self.history.key_of(replaced)) is not None:
+            self.history.link(item_id, key)  # the same item of the call, in another form
+        if item_id in self._pending.created:
+            self._confirm(item_id)
+            return []
+        if self.history.is_seed(item_id):
+            return []
+        key = self.history.key_of(item_id)
+        if key is None:
+            self._add(item, item_id)
+        elif item != self.history.entry(key).item:
+            self._change(key, item)
+        return self._warn()
+
+    def _add(self, item: Item, item_id: str) -> str:
+        key = self.history.add(item, item_id)
+        self._records.append(ItemStored(key, item, self.session_index))
+        return key
+
+    def _change(self, key: str, item: Item) -> None:
+        self.history.entry(key).item = item
+        self._records.append(ItemChanged(key, item))
+
+    def _transcript(self, change: TranscriptArrived) -> None:
+        key = self.history.key_of(change.item_id)
+        if key is None or self.history.is_seed(change.item_id):
+            return
+        item = self.history.entry(key).item
+        if isinstance(item, Message) and item.text != change.text:
+            self._change(key, replace(item, text=change.text))
+
+    def _error(self, error: dict[str, Any]) -> None:
+        self.errors.append(error)
+        if error.get("code") == "session_expired":
+            self.expired = True
+            self._records.append(SessionEnded(self.session_index, "expired"))
+        elif self._pending.waiting:
+            # A planned create or delete was refused: give the plan up, keep the history.
+            log.warning("compaction step refused by the server: %s", error.get("code"))
+            self._pending = PendingCompaction()
+
+    # ------------------------------------------------------------------ responses
+
+    def _response_done(self, outcome: ResponseOutcome) -> list[dict[str, Any]]:
+        self.responses += 1
+        self.total_cost_usd += outcome.observed_cost.total
+        if not outcome.in_band:
+            self._records.append(outcome)
+            return []
+        self._last_response_at = self.clock()
+        for item in outcome.outputs:
+            if item.id is not None and self.history.key_of(item.id) is None:
+                self._add(item, item.id)
+        dropped = (self.history.key_of(i) for i in outcome.dropped)
+        kept = tuple(k for k in dropped if k is not None)
+        if kept:
+            self.history.mark(kept, "truncated")
+            self._records.append(ItemsTruncated(kept))
+        self._records.append(outcome)
+        if outcome.compared:
+            self._calibrate(outcome)
+        self._warned = False
+        return self._compact()
+
+    def _calibrate(self, outcome: ResponseOutcome) -> None:
+        current = self.mirror.profile.item_overhead_tokens
+        self._fit.add(outcome, current)
+        best = self._fit.overhead() if self.calibrate else None
+        if best is not None and best != current:
+            log.info("calibration: item overhead %d -> %d tokens", current, best)
+            self.mirror.use_profile(
+                self.mirror.profile.model_copy(update={"item_overhead_tokens": best}),
+                keep_cache=True,
+            )
+
+    def _warn(self) -> list[dict[str, Any]]:
+        if self._warned or self.mirror.history_tokens() <= self.mirror.history_limit:
+            return []
+        forecast = self.forecast()
+        if forecast.drops or forecast.overflow:
+            self._warned = True
+            log.warning(
+                "the next response will %s (%d of %d history tokens)",
+                "overflow" if forecast.overflow else f"truncate {len(forecast.drops)} items",
+                forecast.history_tokens,
+                forecast.history_limit,
+            )
+        return []
+
+    # ------------------------------------------------------------------ compaction
+
+    def _cold(self) -> bool:
+        if self._last_response_at is None or self.mirror.server.responses_created <= 1:
+            return True
+        return self.clock() - self._last_response_at >= self.profile.cache.ttl_seconds
+
+    def _compact(self) -> list[dict[str, Any]]:
+        if self.compaction is None or not self.safe or self.expired:
+            return []
+        tokens = self.mirror.history_tokens()
+        context = CompactionContext(
+            items=self.mirror.items,
+            counter=self.counter,
+            limit=self.mirror.history_limit,
+            cold=self._cold(),
+            total=tokens,
+        )
+        plan = self.compaction.plan(context)
+        if plan is None or plan.empty:
+            return []
+        self._pending = PendingCompaction.of(plan, tokens)
+        return plan.client_events()
+
+    def _confirm(self, item_id: str) -> None:
+        strategy = getattr(self.compaction, "name", "compaction")
+        done = self._pending.confirm(
+            item_id, self.history, session=self.session_index, strategy=strategy
+        )
+        if done is None:
+            return
+        self.compactions += 1
+        self._records.append(replace(done, tokens_after=self.mirror.history_tokens()))
+        self._pending = PendingCompaction()
+
+    # ------------------------------------------------------------------ rollover
+
+    def session_update(self) -> dict[str, Any]:
+        """The ``session.update`` that configures a new session as the current one."""
+        session = {k: v for k, v in self._config.items() if k in _UPDATABLE}
+        session.setdefault("type", "realtime")
+        if self.truncation is not None:
+            session["truncation"] = self.truncation.to_realtime()
+        return {"type": "session.update", "session": session}
+
+    def plan_rollover(
+        self,
+        reason: str = "rollover",
+        *,
+        history: Sequence[Item] | None = None,
+        summary: str | None = None,
+    ) -> RolloverPlan:
+        """Plan the next session: its ``session.update`` and its seed.
+
+        The seed comes from the engine's own history, or from `history` and `summary` (a
+        store's `load`, after a restart): summary first as a system item, then the latest
+        whole turns as text within the policy's budget, then any function call still waiting
+        for its output (so its output can follow in the new session).
+        """
+        if history is None:
+            history, summary = self.conversation(), self.history.summary
+        else:
+            self.history.restore(history, summary)
+        seed = self.rollover.seed(history, self.counter, previous=summary)
+        carried = {i.call_id for i in seed if isinstance(i, FunctionCall)}
+        for key, call in self.history.waiting_calls():
+            if call.call_id not in carried:
+                seed.append(replace(call, id=key))
+        named: list[Item] = []
+        seeded: dict[str, str | None] = {}
+        index = self.session_index + 1
+        originals = {i.call_id: i.id for i in history if isinstance(i, FunctionCall)}
+        used: set[str] = set()
+        for n, item in enumerate(seed):
+            if is_system(item) and item.id is None:
+                sid = f"{SUMMARY_PREFIX}r{index}"
+                seeded[sid] = None
+            else:
+                sid = f"seed{index}_{n}"
+                original = _original_key(item, history, originals, used)
+                seeded[sid] = original
+                if original is not None:
+                    used.add(original)
+            named.append(replace(item, id=sid))
+        self.history.seed(seeded)
+        tokens = self.counter.items(named).total
+        return RolloverPlan(reason, self.session_update(), tuple(named), tokens)
+
+    def seeded(self, plan: RolloverPlan) -> None:
+        """Record that `plan`'s seed was sent into the current session (links for the store)."""
+        self._records.append(SeedLinked(self.session_index, self.history.seeded()))
+
+    def disconnected(self) -> None:
+        """The connection dropped without the server ending the session."""
+        if not self.expired and self.session_index >= 0:
+            self._records.append(SessionEnded(self.session_index, "disconnected"))
+            self.expired = True
+
+
+def _original_key(
+    item: Item, history: Sequence[Item], originals: Mapping[str, str | None], used: set[str]
+) -> str | None:
+    """The history key a seeded copy stands for."""
+    if isinstance(item, FunctionCall):
+        return originals.get(item.call_id)
+    # Seed items are the last turns, in order: the newest history item of equal content
+    # not already matched (the same words said twice are two items of the call).
+    form = replace(item, id=None, t=None)
+    for original in reversed(history):
+        if original.id in used:
+            continue
+        candidate = original.as_text() if isinstance(original, Message) else original
+        if replace(candidate, id=None, t=None) == form:
+            return original.id
+    return None

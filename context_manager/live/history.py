@@ -1,0 +1,133 @@
+"""The call's history as the client remembers it: every item once, under a stable key.
+
+Server ids change with every session (a seed re-sends an item under a new id); the history's
+keys do not, so a store can keep one row per item of the call. The history knows which server
+id of the current session stands for which key (items seen in this session, and the items a
+rollover seeded), which function calls still wait for their output, and the newest summary.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from itertools import count
+from typing import Literal
+
+from ..items import FunctionCall, FunctionCallOutput, Item
+
+__all__ = ["CallHistory", "Entry", "Status"]
+
+Status = Literal["live", "truncated", "compacted"]
+
+
+@dataclass(slots=True)
+class Entry:
+    """One item of the call: its stable key, its latest content and where it stands."""
+
+    key: str
+    item: Item
+    status: Status = "live"
+
+
+class CallHistory:
+    """Every item of the call once, oldest first (seed copies and summaries excluded)."""
+
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+        self.summary: str | None = None
+        """The newest summary of compacted history."""
+        self._by_key: dict[str, Entry] = {}
+        self._ids: dict[str, str] = {}  # server id in this session -> key
+        self._seeded: dict[str, str | None] = {}  # seeded server id -> key (None: a summary)
+        self._calls: dict[str, str] = {}  # call_id -> key of the call awaiting its output
+        # Keys: a random prefix per history and a counter (unique across processes, cheap).
+        self._prefix = uuid.uuid4().hex[:16]
+        self._serial = count()
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.entries)
+
+    def entry(self, key: str) -> Entry:
+        """The entry under `key`."""
+        return self._by_key[key]
+
+    @property
+    def pending_calls(self) -> tuple[str, ...]:
+        """Call ids of function calls still waiting for their output."""
+        return tuple(self._calls)
+
+    def waiting_calls(self) -> list[tuple[str, FunctionCall]]:
+        """The function calls still waiting for their output, with their keys."""
+        out = []
+        for key in self._calls.values():
+            item = self._by_key[key].item
+            if isinstance(item, FunctionCall):
+                out.append((key, item))
+        return out
+
+    def new_session(self) -> None:
+        """A new session began: the server ids of the last one mean nothing any more."""
+        self._ids.clear()
+
+    def key_of(self, server_id: str) -> str | None:
+        """The key of the item a server id of this session stands for."""
+        if server_id in self._seeded:
+            return self._seeded[server_id]
+        return self._ids.get(server_id)
+
+    def is_seed(self, server_id: str) -> bool:
+        """Whether `server_id` is an item the last rollover seeded (a copy, or a summary)."""
+        return server_id in self._seeded
+
+    def link(self, server_id: str, key: str) -> None:
+        """`server_id` stands for the item `key` in this session."""
+        self._ids[server_id] = key
+
+    def add(self, item: Item, server_id: str) -> str:
+        """A new item of the call, under a new key."""
+        key = f"{self._prefix}{next(self._serial):06x}"
+        self._append(key, item)
+        self._ids[server_id] = key
+        return key
+
+    def _append(self, key: str, item: Item) -> None:
+        entry = Entry(key, item)
+        self.entries.append(entry)
+        self._by_key[key] = entry
+        if isinstance(item, FunctionCall):
+            self._calls[item.call_id] = key
+        elif isinstance(item, FunctionCallOutput):
+            self._calls.pop(item.call_id, None)
+
+    def mark(self, keys: Iterable[str], status: Status) -> None:
+        """Set where these items stand (truncated by the server, compacted by the client)."""
+        for key in keys:
+            self._by_key[key].status = status
+
+    def conversation(self) -> list[Item]:
+        """The call as the client remembers it: items not compacted, keys as ids."""
+        return [replace(e.item, id=e.key) for e in self.entries if e.status != "compacted"]
+
+    def restore(self, items: Sequence[Item], summary: str | None) -> None:
+        """Adopt a stored conversation (after a restart); ids are the stored keys."""
+        if self.entries:
+            return  # the history remembers the call itself; the store holds the same
+        for item in items:
+            if item.id is not None:
+                self._append(item.id, item)
+        self.summary = summary
+
+    def seed(self, seeded: Mapping[str, str | None]) -> None:
+        """The server ids a rollover is about to seed, and the keys they stand for."""
+        self._seeded = dict(seeded)
+
+    def seeded(self) -> dict[str, str]:
+        """Link the seeded ids into this session; returns ``{key: server id}``."""
+        links = {key: sid for sid, key in self._seeded.items() if key is not None}
+        for key, sid in links.items():
+            self._ids[sid] = key
+        return links

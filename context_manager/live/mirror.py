@@ -1,0 +1,590 @@
+"""`SessionMirror`: the one reader of a Realtime session's server events.
+
+Fed every server event of a Realtime connection (live, or read back from a log), the mirror
+keeps a `ServerModel` holding what the server holds, so the model predicts the next request's
+tokens, what truncation will drop, what the cache will hit, and, at each ``response.done``, the
+usage the server reports (`ResponseOutcome`: predicted beside observed, each priced once). It
+says what changed as typed changes (`SessionBegan`, `ItemAdded`, `TranscriptArrived`,
+`ItemDeleted`, `ResponseDone`, `ServerError`, `RateLimits`); the live engine reacts to those and
+never reads an event itself, and the ``replay`` command reads the same changes, so a recording
+and a live session are read by one rule.
+
+The server's events are the truth: ``session.created``/``session.updated`` give instructions,
+tools and truncation; ``conversation.item.added`` (or the beta ``.created``) adds an input item
+where its ``previous_item_id`` says, and a later ``.done`` of the same item completes it (a
+transcript arrives); ``conversation.item.deleted``/``.truncated`` change it; ``response.done``
+gives the output items. Audio durations come from ``input_audio_buffer.speech_started``/
+``speech_stopped`` (user audio), from what the client appended before a manual commit
+(`SessionMirror.sent`), from the bytes of ``response.output_audio.delta`` at the session's
+format (assistant audio) or, when no audio bytes were seen, from the response's reported
+output audio tokens. Unknown event types are ignored (forward compatible).
+
+The mirror never enforces the provider's session maximum: it follows the server, which decides.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..errors import ContextOverflowError, InputFormatError, ServerModelError
+from ..items import Item, Message
+from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
+from ..server import ManualClock, PromptCache, ServerModel, SessionConfig, Truncation, Usage, price
+from ..tokens import TokenCounter
+from ..wire import AUDIO_FORMATS, audio_ms_from_size, base64_size, item_from_wire
+from .records import ResponseOutcome
+
+__all__ = [
+    "Change",
+    "Forecast",
+    "ItemAdded",
+    "ItemDeleted",
+    "RateLimits",
+    "ResponseDone",
+    "ServerError",
+    "SessionBegan",
+    "SessionChanged",
+    "SessionMirror",
+    "TranscriptArrived",
+]
+
+
+# ---------------------------------------------------------------------------- changes
+
+
+@dataclass(frozen=True, slots=True)
+class SessionBegan:
+    """A new server session (``session.created``), with its session object."""
+
+    index: int
+    session: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionChanged:
+    """The session's settings changed (``session.updated``): the changed fields."""
+
+    session: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemAdded:
+    """A new input item of the conversation, with its server id.
+
+    `modelled` is false for an item the model cannot place (audio of unknown length): it is
+    still the client's to remember, with ``audio_ms=0``.
+    """
+
+    item: Item
+    modelled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptArrived:
+    """An item's transcript arrived (``conversation.item.done`` or input transcription)."""
+
+    item_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDeleted:
+    """The server deleted an item (``conversation.item.deleted``)."""
+
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseDone:
+    """A ``response.done``: its outcome (in band or out of band)."""
+
+    outcome: ResponseOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class ServerError:
+    """The server's ``error`` event's error object."""
+
+    error: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """The server's ``rate_limits.updated``."""
+
+    limits: tuple[Mapping[str, Any], ...]
+
+
+Change = (
+    SessionBegan
+    | SessionChanged
+    | ItemAdded
+    | TranscriptArrived
+    | ItemDeleted
+    | ResponseDone
+    | ServerError
+    | RateLimits
+)
+"""What one server event changed, as the mirror reports it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    """What the next response would do to the context, as the model predicts it."""
+
+    history_tokens: int
+    history_limit: int
+    drops: tuple[str, ...]
+    """Server ids of the items truncation would drop."""
+    overflow: bool
+    """The response would fail (``disabled`` truncation, or one item larger than the limit)."""
+
+    @property
+    def fill(self) -> float:
+        """History tokens as a fraction of the limit."""
+        return self.history_tokens / self.history_limit if self.history_limit else math.inf
+
+
+_NOTHING: tuple[Change, ...] = ()
+
+
+class SessionMirror:
+    """The server's conversation, rebuilt from server events, driving a `ServerModel`.
+
+    Args:
+        profile: the model profile predictions use.
+        provider: the provider profile (or name); the mirror reports it but never enforces it.
+        cache: the prompt cache (shared by the sessions of one mirror by default, as the server's
+            cache is shared by an organization's sessions).
+        counter: a token counter for `profile` to share.
+        clock: seconds, for the cache's time to live (a `ManualClock` at 0 by default).
+        audio_bytes: measure assistant audio from its ``response.output_audio.delta`` bytes
+            (else from the output audio tokens ``response.done`` reports: the same tokens, and
+            the live engine skips the deltas, most of a call's events, in O(1)).
+    """
+
+    def __init__(
+        self,
+        profile: ModelProfile,
+        provider: ProviderProfile | str = "openai",
+        *,
+        cache: PromptCache | None = None,
+        counter: TokenCounter | None = None,
+        clock: Callable[[], float] | None = None,
+        audio_bytes: bool = True,
+    ) -> None:
+        self.audio_bytes_counted = audio_bytes
+        self.provider = get_provider_profile(provider) if isinstance(provider, str) else provider
+        self.clock: Callable[[], float] = clock if clock is not None else ManualClock()
+        self.index = 0
+        """0-based index of the current session (a log may begin before its ``session.created``)."""
+        self.session: dict[str, Any] = {}
+        """The server's last session object (``session.created``/``.updated``)."""
+        self.notes: list[str] = []
+        """What the model could not follow (a truncation it cannot place, say)."""
+        self._touched = False
+        self._handlers = _HANDLERS if audio_bytes else _NO_DELTAS
+        self._set_profile(profile, cache, counter)
+        self._new_server()
+
+    # ------------------------------------------------------------------ set-up
+
+    def _set_profile(
+        self, profile: ModelProfile, cache: PromptCache | None, counter: TokenCounter | None
+    ) -> None:
+        self.profile = profile
+        self.cache = cache if cache is not None else PromptCache(profile.cache)
+        self.counter = counter if counter is not None else TokenCounter(profile)
+
+    def use_profile(self, profile: ModelProfile, *, keep_cache: bool = False) -> None:
+        """Predict with another profile from now on; the conversation is kept, re-counted.
+
+        With `keep_cache` the prompt cache stays (text items keep their cached prefix; audio
+        items are new to the cache, so the next prediction may under-count cached tokens once).
+        """
+        items, config = self.server.items, self.server.config
+        self._set_profile(profile, self.cache if keep_cache else None, None)
+        self._new_server(config=config)
+        self._pending_tokens: int | None = None
+        for item in items:
+            self.server.create_item(item)
+
+    def _new_server(self, config: SessionConfig | None = None) -> None:
+        # The mirror follows the server: the provider's maximum is the server's to enforce.
+        unlimited = self.provider.model_copy(update={"max_session_seconds": math.inf})
+        self.server = ServerModel(
+            self.profile,
+            unlimited,
+            config=config,
+            cache=self.cache,
+            clock=self.clock,
+            session_id=f"mirror-{self.index}",
+            counter=self.counter,
+        )
+        if config is not None:
+            return  # the same session, re-counted: the event bookkeeping stays
+        self.output_format = "audio/pcm"
+        self.input_format = "audio/pcm"
+        self._pending: list[tuple[Item, str | None]] = []  # input items not yet in the model
+        self._pending_tokens = 0  # their tokens (None: to count again)
+        self._known: set[str] = set()
+        self._speech: dict[str, dict[str, int]] = {}  # item id -> audio_start_ms/audio_end_ms
+        self._audio_bytes: dict[str, int | None] = {}  # assistant item -> bytes (None: unknown)
+        self._outputs: set[str] = set()
+        self._buffered = 0  # bytes the client appended since the last commit or clear
+        self.responding = False
+        """A response is running (``response.created`` seen, its ``response.done`` not yet)."""
+        self.speaking = False
+        """The user is speaking (``speech_started`` seen, not yet stopped or committed)."""
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def items(self) -> list[Item]:
+        """The conversation as the next request will hold it (before truncation)."""
+        return [*self.server.items, *(item for item, _ in self._pending)]
+
+    @property
+    def history_limit(self) -> int:
+        """The most history tokens a request may hold before truncation."""
+        return self.server.history_limit
+
+    def history_tokens(self) -> int:
+        """Tokens of the conversation's items in the next request (before truncation)."""
+        if self._pending_tokens is None:
+            self._pending_tokens = self.counter.items([i for i, _ in self._pending]).total
+        return self.server.retained_tokens().total + self._pending_tokens
+
+    def forecast(self) -> Forecast:
+        """What the next response would drop, or whether it would fail."""
+        tokens, limit = self.history_tokens(), self.server.history_limit
+        try:
+            drops = self.server.preview_truncation([item for item, _ in self._pending])
+        except ContextOverflowError:
+            return Forecast(tokens, limit, (), True)
+        return Forecast(tokens, limit, drops, False)
+
+    def is_output(self, item_id: str) -> bool:
+        """Whether `item_id` is an item a response of this session produced."""
+        return item_id in self._outputs
+
+    # ------------------------------------------------------------------ events
+
+    def feed(self, event: Mapping[str, Any]) -> tuple[Change, ...]:
+        """Apply one server event; returns what it changed (most events change nothing)."""
+        handler = self._handlers.get(event.get("type"))  # type: ignore[arg-type]
+        if handler is None:
+            return _NOTHING  # deltas, unknown or irrelevant types: newer servers still mirror
+        changes = handler(self, event)
+        self._touched = True
+        return changes
+
+    def sent(self, event: Mapping[str, Any]) -> None:
+        """Note a client event: audio appended or cleared by hand (push-to-talk)."""
+        kind = event.get("type")
+        if kind == "input_audio_buffer.append":
+            audio = event.get("audio")
+            self._buffered += (base64_size(audio) or 0) if isinstance(audio, str) else 0
+        elif kind == "input_audio_buffer.clear":
+            self._buffered = 0
+
+    def configure(self, session: Mapping[str, Any]) -> None:
+        """Apply a session object (``session.created``/``.updated``'s ``session``)."""
+        self.session = {**self.session, **session}
+        tools = session.get("tools")
+        audio = session.get("audio") or {}
+        for side in ("input", "output"):
+            fmt = ((audio.get(side) or {}).get("format") or {}).get("type")
+            if isinstance(fmt, str) and fmt in AUDIO_FORMATS:  # an unknown one keeps the last
+                setattr(self, f"{side}_format", fmt)
+        instructions = session.get("instructions")
+        self.server.update_session(
+            instructions=instructions if isinstance(instructions, str) else None,
+            tools=tools if isinstance(tools, list) else None,
+            truncation=Truncation.from_realtime(session.get("truncation"))
+            if "truncation" in session
+            else None,
+        )
+
+    def _user_audio_ms(self, item_id: str) -> int | None:
+        marks = self._speech.get(item_id, {})
+        if "audio_start_ms" in marks and "audio_end_ms" in marks:
+            return marks["audio_end_ms"] - marks["audio_start_ms"]
+        return None
+
+    def add_input(self, raw: Mapping[str, Any], previous: str | None) -> tuple[Change, ...]:
+        """Add (or complete) an input item from its server form."""
+        item_id = raw.get("id")
+        if not isinstance(item_id, str) or item_id in self._outputs:
+            return _NOTHING
+        waiting = next((n for n, (i, _) in enumerate(self._pending) if i.id == item_id), None)
+        if item_id in self._known and waiting is None:
+            return _transcript_of(item_id, raw)  # in the model already: only words can arrive
+        audio = any((p or {}).get("type") == "input_audio" for p in raw.get("content") or [])
+        duration = self._user_audio_ms(item_id) if audio else None
+        try:
+            item = item_from_wire(raw, audio_ms=duration, audio_format=self.input_format)
+        except InputFormatError:
+            if waiting is not None:
+                return _NOTHING
+            # An item type the model does not hold (MCP), or audio of unknown length: the
+            # latter is still the call's, with no duration.
+            try:
+                unplaced = item_from_wire(raw, audio_ms=0, audio_format=self.input_format)
+            except InputFormatError:
+                return _NOTHING
+            self._known.add(item_id)
+            return (ItemAdded(unplaced, modelled=False),)
+        self._pending_tokens = None
+        if waiting is not None:
+            # `.done` after `.added`: the finished content (a transcript, say) replaces it.
+            before = self._pending[waiting][0]
+            self._pending[waiting] = (item, self._pending[waiting][1])
+            if isinstance(item, Message) and item != before and item.text:
+                return (TranscriptArrived(item_id, item.text),)
+            return _NOTHING
+        self._known.add(item_id)
+        self._pending.append((item, previous))
+        return (ItemAdded(item),)
+
+    def flush(self) -> None:
+        """Move the waiting input items into the model (a response is about to read them)."""
+        if not self._pending:
+            return
+        for item, previous in self._pending:
+            if previous is not None and previous not in self._known:
+                previous = None
+            try:
+                self.server.create_item(item, previous_item_id=previous)
+            except ServerModelError:
+                self.server.create_item(item)
+        self._pending.clear()
+        self._pending_tokens = 0
+
+    def _outputs_of(self, response: Mapping[str, Any], usage: Usage) -> list[Item]:
+        raw_items = [o for o in response.get("output") or [] if isinstance(o, Mapping)]
+        audio_items = [
+            o
+            for o in raw_items
+            if any(
+                (p or {}).get("type") in ("output_audio", "audio") for p in o.get("content") or []
+            )
+        ]
+        items = []
+        for raw in raw_items:
+            item_id = raw.get("id")
+            duration = None
+            if raw in audio_items:
+                known = self._audio_bytes.get(item_id) if isinstance(item_id, str) else None
+                if known is not None:
+                    duration = audio_ms_from_size(known, self.output_format)
+                else:
+                    # No audio bytes seen: the reported output audio tokens give the length
+                    # (split evenly when one response speaks several items).
+                    ms = usage.output.audio * self.profile.audio_output_ms_per_token
+                    duration = int(ms / len(audio_items))
+            try:
+                items.append(item_from_wire(raw, audio_ms=duration))
+            except InputFormatError:
+                continue
+            if isinstance(item_id, str):
+                self._known.add(item_id)
+        return items
+
+    def response_done(self, response: Mapping[str, Any]) -> ResponseOutcome:
+        """Run the model on a ``response.done``'s response and compare it with the report."""
+        self.flush()
+        self.responding = False
+        status = str(response.get("status") or "completed")
+        observed = Usage.from_dict(response.get("usage") or {})
+        prices = self.profile.prices_per_million
+        response_id = response.get("id")
+        response_id = response_id if isinstance(response_id, str) else None
+        zero = Usage.from_dict({})
+        if response.get("conversation_id", "") is None:
+            # Out of band (conversation "none"): nothing joined the conversation, but the
+            # server was paid for it.
+            return ResponseOutcome(
+                session=self.index,
+                response=-1,
+                response_id=response_id,
+                status=status,
+                predicted=zero,
+                observed=observed,
+                predicted_cost=price(zero, prices),
+                observed_cost=price(observed, prices),
+                compared=False,
+                in_band=False,
+            )
+        outputs = self._outputs_of(response, observed)
+        result = self.server.create_response(outputs)
+        with_ids = tuple(
+            replace(o, id=i) for o, i in zip(outputs, result.output_item_ids, strict=True)
+        )
+        return ResponseOutcome(
+            session=self.index,
+            response=result.index,
+            response_id=response_id,
+            status=status,
+            predicted=result.usage,
+            observed=observed,
+            predicted_cost=result.cost,
+            observed_cost=price(observed, prices),
+            compared=status == "completed" and observed.input_tokens > 0,
+            outputs=with_ids,
+            dropped=result.dropped_items,
+            items=result.retained_items,
+        )
+
+
+def _transcript_of(item_id: str, raw: Mapping[str, Any]) -> tuple[Change, ...]:
+    for part in raw.get("content") or []:
+        text = (part or {}).get("transcript")
+        if isinstance(text, str) and text:
+            return (TranscriptArrived(item_id, text),)
+    return _NOTHING
+
+
+_Handler = Callable[[SessionMirror, Mapping[str, Any]], tuple[Change, ...]]
+
+
+def _on_session_created(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
+    if m._touched:  # not the session a fresh mirror began with: a new one
+        m.index += 1
+        m._new_server()
+    m.session = {}
+    session = event.get("session") or {}
+    m.configure(session)
+    return (SessionBegan(m.index, session),)
+
+
+def _on_session_updated(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
+    session = event.get("session") or {}
+    m.configure(session)
+    return (SessionChanged(session),)
+
+
+def _on_speech(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
+    item_id = event.get("item_id")
+    started = str(event.get("type")).endswith("started")
+    m.speaking = started
+    if isinstance(item_id, str):
+        key = "audio_start_ms" if started else "audio_end_ms"
+        m._speech.setdefault(item_id, {})[key] = int(event.get(key) or 0)
+    return _NOTHING
+
+
+def _on_committed(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
+    item_id = event.get("item_id")
+    if isinstance(item_id, str) and m._buffered and item_id not in m._speech:
+        # Audio committed by hand (no VAD): its length is what the application appended.
+        ms = audio_ms_from_size(m._buffered, m.input_format)
+        m._speech[item_id] = {"audio_start_ms": 0, "audio_end_ms": ms}
+    m._buffered = 0
+    m.speaking = False
+    return _NOTHING
+
+
+def _on_output_item(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
+    item = event.get("item") or {}
+    if isinstance(item.get("id"), str):
+        m._outputs.add(item["id"])
+    return _NOTHING
+
+
+def _on_item(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
+    return m.add_input(event.get("item") or {}, event.get("previous_item_id"))
+
+
+def _on_transcription(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
+    item_id, text = event.get("item_id"), event.get("transcript")
+    if isinstance(item_id, str) and isinstance(text, str) and item_id in m._known:
+        return (TranscriptArrived(item_id, text),)
+    return _NOTHING
+
+
+def _on_audio_delta(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
+    item_id = event.get("item_id")
+    if isinstance(item_id, str):
+        size = base64_size(str(event.get("delta") or ""))
+        before = m._audio_bytes.get(item_id, 0)
+        m._audio_bytes[item_id] = None if size is None or before is None else before + size
+    return _NOTHING
+
+
+def _on_response_created(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
+    m.flush()
+    m.responding = True
+    return _NOTHING
+
+
+def _on_deleted(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
+    item_id = event.get("item_id")
+    if not isinstance(item_id, str):
+        return _NOTHING
+    if item_id in m._known:
+        waiting = [n for n, (item, _) in enumerate(m._pending) if item.id == item_id]
+        if waiting:
+            del m._pending[waiting[0]]
+            m._pending_tokens = None
+        else:
+            with contextlib.suppress(ServerModelError):  # already gone (truncated)
+                m.server.delete_item(item_id)
+    return (ItemDeleted(item_id),)
+
+
+def _on_truncated(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
+    item_id, end = event.get("item_id"), event.get("audio_end_ms")
+    if isinstance(item_id, str) and isinstance(end, int) and item_id in m._known:
+        m.flush()
+        try:
+            m.server.truncate_item(item_id, end)
+        except ServerModelError:
+            m.notes.append(f"could not truncate {item_id} at {end} ms")
+    return _NOTHING
+
+
+def _on_response_done(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
+    return (ResponseDone(m.response_done(event.get("response") or {})),)
+
+
+def _on_error(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
+    error = event.get("error")
+    return (ServerError(error if isinstance(error, Mapping) else {}),)
+
+
+def _on_rate_limits(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
+    limits = event.get("rate_limits")
+    rows = tuple(r for r in limits if isinstance(r, Mapping)) if isinstance(limits, list) else ()
+    return (RateLimits(rows),)
+
+
+_HANDLERS: dict[str, _Handler] = {
+    "session.created": _on_session_created,
+    "session.updated": _on_session_updated,
+    "input_audio_buffer.speech_started": _on_speech,
+    "input_audio_buffer.speech_stopped": _on_speech,
+    "input_audio_buffer.committed": _on_committed,
+    "response.output_item.added": _on_output_item,
+    "conversation.item.added": _on_item,
+    "conversation.item.created": _on_item,  # the beta name, still sent by Azure Voice Live
+    "conversation.item.done": _on_item,
+    "conversation.item.input_audio_transcription.completed": _on_transcription,
+    "response.output_audio.delta": _on_audio_delta,
+    "response.audio.delta": _on_audio_delta,
+    "response.created": _on_response_created,
+    "conversation.item.deleted": _on_deleted,
+    "conversation.item.truncated": _on_truncated,
+    "response.done": _on_response_done,
+    "error": _on_error,
+    "rate_limits.updated": _on_rate_limits,
+}
+_NO_DELTAS = {
+    k: v
+    for k, v in _HANDLERS.items()
+    if k not in ("response.output_audio.delta", "response.audio.delta")
+}

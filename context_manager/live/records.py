@@ -1,0 +1,148 @@
+"""What the live engine asks to be persisted, in order: one record type per fact of the call.
+
+Every record has a ``kind`` (its discriminator: ``session_started``, ``item_stored``, ...), so
+a recorder can dispatch on it, and a store can keep them as rows. `ResponseOutcome` is both
+the mirror's figures of one ``response.done`` (predicted beside observed, each priced once)
+and the record of that response's usage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..items import Item
+from ..server import Cost, Usage
+
+__all__ = [
+    "Compacted",
+    "ItemChanged",
+    "ItemStored",
+    "ItemsTruncated",
+    "Record",
+    "ResponseOutcome",
+    "SeedLinked",
+    "SessionEnded",
+    "SessionStarted",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseOutcome:
+    """One ``response.done``: the model's prediction beside the server's report, priced.
+
+    In band or out of band (``conversation: "none"``), every response the server reports
+    costs money and has an outcome.
+    """
+
+    session: int
+    """0-based index of the session (``session.created`` count) the response belongs to."""
+    response: int
+    """0-based response number in its session (-1 out of band: no response of the
+    conversation)."""
+    response_id: str | None
+    status: str
+    predicted: Usage
+    observed: Usage
+    predicted_cost: Cost
+    """The predicted usage at the profile's prices."""
+    observed_cost: Cost
+    """The observed usage at the profile's prices: what the response cost."""
+    compared: bool
+    """Whether it counts in a comparison: completed, in the conversation, with input tokens."""
+    outputs: tuple[Item, ...] = ()
+    """The response's output items, with the server's ids."""
+    dropped: tuple[str, ...] = ()
+    """Ids of the items the model predicts truncation dropped at this response."""
+    items: int = 0
+    """Conversation items in the response's input (as the model has it)."""
+    in_band: bool = True
+    """Whether the response belongs to the conversation (``False``: ``conversation: "none"``)."""
+    kind: Literal["response"] = field(default="response", init=False, repr=False)
+
+    @property
+    def input_error(self) -> int:
+        """Observed minus predicted input tokens (positive: the model under-counted)."""
+        return self.observed.input_tokens - self.predicted.input_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStarted:
+    """A server session began (``session.created``)."""
+
+    session: int
+    server_session_id: str | None
+    model: str | None
+    kind: Literal["session_started"] = field(default="session_started", init=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded:
+    """A session ended: ``rollover`` (planned), ``expired`` or ``disconnected``."""
+
+    session: int
+    reason: str
+    kind: Literal["session_ended"] = field(default="session_ended", init=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemStored:
+    """A new item of the call: `item.id` is its server id in `session`."""
+
+    key: str
+    item: Item
+    session: int
+    kind: Literal["item_stored"] = field(default="item_stored", init=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemChanged:
+    """An item's content completed (a transcript arrived): replace what was stored."""
+
+    key: str
+    item: Item
+    kind: Literal["item_changed"] = field(default="item_changed", init=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemsTruncated:
+    """The server's truncation dropped these items (predicted by the mirror)."""
+
+    keys: tuple[str, ...]
+    kind: Literal["items_truncated"] = field(default="items_truncated", init=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Compacted:
+    """A compaction the server confirmed: `keys` left the context, `summary` replaces them."""
+
+    keys: tuple[str, ...]
+    summary: str | None
+    strategy: str
+    session: int
+    tokens_before: int
+    tokens_after: int
+    kind: Literal["compacted"] = field(default="compacted", init=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SeedLinked:
+    """Stored items were re-sent into `session` under these server ids (``{key: id}``)."""
+
+    session: int
+    server_ids: Mapping[str, str]
+    kind: Literal["seed_linked"] = field(default="seed_linked", init=False, repr=False)
+
+
+Record = (
+    SessionStarted
+    | SessionEnded
+    | ItemStored
+    | ItemChanged
+    | ItemsTruncated
+    | Compacted
+    | ResponseOutcome
+    | SeedLinked
+)
+"""What the engine asks to be persisted, in order."""
