@@ -9,7 +9,7 @@
 Targets (DESIGN.md): >= 1,000,000 responses/s per core on the vectorized path; 10,000 sessions
 in under 10 s on this 2-core machine.
 
-Run: ``python benchmarks/bench_simulator.py [--sessions 10000] [--reference-sessions 20]``
+Run: ``python benchmarks/bench_simulator.py [--calls 10000] [--reference-calls 20]``
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from context_manager.simulate.workloads import generate, workload
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sessions", type=int, default=10_000)
-    parser.add_argument("--reference-sessions", type=int, default=20)
+    parser.add_argument("--calls", type=int, default=10_000)
+    parser.add_argument("--reference-calls", type=int, default=20)
     parser.add_argument("--provider", default="openai")
     parser.add_argument("--truncation", default="retention_ratio:0.8")
     parser.add_argument("--repeats", type=int, default=5)
@@ -47,7 +47,7 @@ def main() -> None:
 
     # 1. Both paths on the same calls.
     batch = generate(spec, CHUNK_CALLS, np.random.default_rng(1))
-    calls = [batch.items(c) for c in range(args.reference_sessions)]
+    calls = [batch.items(c) for c in range(args.reference_calls)]
     gc.collect()
     start = time.perf_counter()
     ref_responses = sum(
@@ -75,12 +75,12 @@ def main() -> None:
     )
 
     # 2. 10,000 sessions end to end.
-    print(f"\n{args.sessions:,} sixty-minute sessions, generation included:")
+    print(f"\n{args.calls:,} sixty-minute sessions, generation included:")
     gc.collect()
     tracemalloc.start()
     start = time.perf_counter()
     run = run_sessions(
-        spec, args.sessions, profile=profile, provider=args.provider, config=config, seed=7
+        spec, args.calls, profile=profile, provider=args.provider, config=config, seed=7
     )
     one = time.perf_counter() - start
     peak = tracemalloc.get_traced_memory()[1] / 2**20
@@ -95,7 +95,7 @@ def main() -> None:
             spec, 10, profile=profile, config=config, seed=0, executor=pool
         )  # warm workers
         start = time.perf_counter()
-        spread = run_sessions(spec, args.sessions, profile=profile, provider=args.provider,
+        spread = run_sessions(spec, args.calls, profile=profile, provider=args.provider,
                               config=config, seed=7, executor=pool)  # fmt: skip
         two = time.perf_counter() - start
     child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -54,6 +54,7 @@ __all__ = [
     "encoding_for_model",
     "encoding_name_for_model",
     "get_encoding",
+    "keeps_assistant_audio",
 ]
 
 # ------------------------------------------------------------------------- model -> encoding
@@ -347,8 +348,9 @@ class TokenCounter:
 
     def keeps_audio(self, *, is_latest_assistant: bool) -> bool:
         """Whether an assistant audio item keeps its audio tokens at its place in a request."""
-        mode = self.profile.assistant_audio_in_context
-        return mode == "all" or (mode == "latest" and is_latest_assistant)
+        return keeps_assistant_audio(
+            self.profile.assistant_audio_in_context, is_latest_assistant=is_latest_assistant
+        )
 
     def items(self, items: Iterable[Item]) -> ModalityTokens:
         """Tokens of a sequence of items in context.
@@ -362,3 +364,12 @@ class TokenCounter:
         for n, c in enumerate(counted):
             total += c.in_context(self.keeps_audio(is_latest_assistant=n == latest))
         return total
+
+
+def keeps_assistant_audio(mode: str, *, is_latest_assistant: bool) -> bool:
+    """Whether an assistant audio item keeps its audio tokens in a request.
+
+    The one home of the ``assistant_audio_in_context`` rule: ``all`` keeps every item's
+    audio, ``latest`` only the newest assistant item's, ``none`` nobody's.
+    """
+    return mode == "all" or (mode == "latest" and is_latest_assistant)

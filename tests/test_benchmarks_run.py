@@ -21,7 +21,7 @@ RUNS = {
     ),
     "bench_server_model.py": (["--minutes", "10", "--repeats", "1"], "ratio"),
     "bench_simulator.py": (
-        ["--sessions", "40", "--reference-sessions", "2", "--repeats", "1"],
+        ["--calls", "40", "--reference-calls", "2", "--repeats", "1"],
         "sessions",
     ),
     "bench_summarizer.py": ([], "planning one compaction"),

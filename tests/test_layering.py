@@ -80,12 +80,15 @@ def test_every_exception_class_is_in_the_error_tree() -> None:
         path = Path(info.module_finder.path) / (info.name.rsplit(".", 1)[-1])  # type: ignore[union-attr]
         file = path.with_suffix(".py") if not info.ispkg else path / "__init__.py"
         for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ClassDef) and any(
-                isinstance(b, ast.Name) and b.id.endswith(("Error", "Exception"))
-                for b in node.bases
+            if (
+                isinstance(node, ast.ClassDef)
+                and any(
+                    isinstance(b, ast.Name) and b.id.endswith(("Error", "Exception"))
+                    for b in node.bases
+                )
+                and not node.name.startswith("_")
             ):
-                if not node.name.startswith("_"):
-                    defined.append((info.name, node.name))
+                defined.append((info.name, node.name))
     outside = [f"{m}.{c}" for m, c in defined if m != "context_manager.errors"]
     assert outside == []
     tree = [

@@ -5,6 +5,24 @@ peak tokens, compactions, fact presence by type, retrieval answerability, stale 
 summary compression and compaction time. The command line is ``context-manager bench``.
 """
 
-from .datasets import QUESTIONS, BenchConversation, chitchat, locomo, longmemeval, synthetic
+from .datasets import (
+    DATASETS,
+    QUESTIONS,
+    BenchConversation,
+    chitchat,
+    load_datasets,
+    locomo,
+    longmemeval,
+    synthetic,
+)
 
-__all__ = ["QUESTIONS", "BenchConversation", "chitchat", "locomo", "longmemeval", "synthetic"]
+__all__ = [
+    "DATASETS",
+    "QUESTIONS",
+    "BenchConversation",
+    "chitchat",
+    "load_datasets",
+    "locomo",
+    "longmemeval",
+    "synthetic",
+]

@@ -7,6 +7,8 @@
   ships in the wheel) joined into long sessions, with the same facts planted in the user's turns.
 * `locomo` and `longmemeval`: the user's own copies of those benchmarks, read from a path (never
   downloaded); their question/answer pairs are the probes.
+* `load_datasets`: the conversations of one benchmark run, datasets chosen by name (`DATASETS`)
+  and files; what ``context-manager bench`` runs.
 
 Every conversation is a list of items in the library's format (user and assistant audio with
 transcripts) and a list of `PlantedFact` with one question each, for retrieval-based metrics.
@@ -26,7 +28,16 @@ from ..errors import ConfigurationError, InputFormatError
 from ..items import Item, Message
 from ..simulate.workloads import DEFAULT_FACTS, PlantedFact, generate, workload
 
-__all__ = ["QUESTIONS", "BenchConversation", "chitchat", "locomo", "longmemeval", "synthetic"]
+__all__ = [
+    "DATASETS",
+    "QUESTIONS",
+    "BenchConversation",
+    "chitchat",
+    "load_datasets",
+    "locomo",
+    "longmemeval",
+    "synthetic",
+]
 
 QUESTIONS: dict[str, str] = {
     "name": "What is the caller's name?",
@@ -63,7 +74,7 @@ def _question(fact: PlantedFact) -> str:
 
 def _check_size(count: int, minutes: float) -> None:
     if count < 1:
-        raise ConfigurationError(f"a dataset needs at least 1 conversation, got {count}")
+        raise ConfigurationError(f"a dataset needs at least 1 call, got {count}")
     if not minutes > 0:
         raise ConfigurationError(f"conversations need minutes > 0, got {minutes:g}")
 
@@ -334,4 +345,50 @@ def longmemeval(path: str | Path) -> list[BenchConversation]:
         answer = _Answer(_text(entry.get("question")), _text(entry.get("answer")), kind,
                          evidence or 0)  # fmt: skip
         out.append(_qa_conversation("longmemeval", name, turns, [answer]))
+    return out
+
+
+DATASETS = ("voice-agent", "support-call", "tool-heavy", "chitchat")
+"""The datasets `load_datasets` builds by name; LoCoMo and LongMemEval are read from files."""
+
+
+def load_datasets(
+    names: Iterable[str],
+    *,
+    count: int,
+    minutes: float = 50.0,
+    seeds: Sequence[int] = (0,),
+    locomo_path: str | Path | None = None,
+    longmemeval_path: str | Path | None = None,
+) -> list[BenchConversation]:
+    """The conversations of a benchmark run: named datasets, then the user's own files.
+
+    Each name in `names` (surrounding blanks ignored, empty names skipped) is one of `DATASETS`:
+    for each seed in `seeds`, in order, `count` conversations of `minutes` from `synthetic` (the
+    simulator's workloads) or `chitchat`. Then every conversation of the LoCoMo file at
+    `locomo_path` and of the LongMemEval file at `longmemeval_path`, when given. This is what
+    ``context-manager bench --dataset ... --calls ... --seeds ... --locomo ... --longmemeval ...``
+    runs.
+
+    Raises:
+        ConfigurationError: a name that is not in `DATASETS`, or a bad `count` or `minutes`.
+        InputFormatError: a LoCoMo or LongMemEval file that cannot be read.
+
+    >>> calls = load_datasets(["voice-agent", " tool-heavy "], count=1, minutes=5, seeds=[0, 1])
+    >>> [c.name for c in calls]
+    ['voice-agent-0-0', 'voice-agent-1-0', 'tool-heavy-0-0', 'tool-heavy-1-0']
+    """
+    out: list[BenchConversation] = []
+    for name in (n.strip() for n in names if n.strip()):
+        if name not in DATASETS:
+            raise ConfigurationError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+        for seed in seeds:
+            if name == "chitchat":
+                out += chitchat(count, minutes=minutes, seed=seed)
+            else:
+                out += synthetic(count, minutes=minutes, seed=seed, workload_name=name)
+    if locomo_path is not None:
+        out += locomo(locomo_path)
+    if longmemeval_path is not None:
+        out += longmemeval(longmemeval_path)
     return out

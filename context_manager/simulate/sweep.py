@@ -72,7 +72,7 @@ def sweep(
         ConfigurationError: fewer than one session, or an axis of the grid with no value.
     """
     if sessions < 1:
-        raise ConfigurationError(f"a sweep needs at least 1 session, got {sessions}")
+        raise ConfigurationError(f"a sweep needs at least 1 call, got {sessions}")
     for axis, values in (("models", models), ("providers", providers),
                          ("truncations", truncations), ("compactions", compactions)):  # fmt: skip
         if not values:

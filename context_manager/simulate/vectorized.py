@@ -38,6 +38,7 @@ from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
 from ..rollover import DEFAULT_ROLLOVER, RolloverPolicy
 from ..server import SessionConfig
 from ..server.pricing import seed_cost
+from ..tokens import keeps_assistant_audio
 from .workloads import ASSISTANT, CALL, OUTPUT, USER, CallBatch
 
 __all__ = ["RESPONSE_FIELDS", "VectorResult", "simulate_batch"]
@@ -172,7 +173,7 @@ class _Layout:
 def _layout(tok: _ItemTokens, units: _Units, mode: str) -> _Layout:
     # Every item's form in a request, but for the latest assistant item under "latest": with
     # "all" each assistant item keeps its audio, with "none" or "latest" it does not.
-    base_src = tok.kept if mode == "all" else tok.demoted
+    base_src = tok.kept if keeps_assistant_audio(mode, is_latest_assistant=False) else tok.demoted
     if units.identity:  # no session rolled over: the batch's own order, nothing to gather
         kept, base, is_aa, out = tok.kept, base_src, tok.is_aa, tok.output
     else:
@@ -242,7 +243,9 @@ def simulate_batch(
     r_offsets = np.searchsorted(r_unit, np.arange(n_units + 1), side="left").astype(I64)
     rank = np.arange(len(r_unit), dtype=I64) - r_offsets[r_unit]
     unit_first = units.start[r_unit]
-    latest_only = mode == "latest"
+    latest_only = keeps_assistant_audio(
+        mode, is_latest_assistant=True
+    ) and not keeps_assistant_audio(mode, is_latest_assistant=False)
     lat = lay.last_aa[np.maximum(e - 1, 0)] if len(e) else e
     lat = np.where(latest_only & (e > unit_first) & (lat >= unit_first), lat, -1)
 

@@ -106,7 +106,7 @@ def test_simulate_a_workload_json(capsys, tmp_path: Path) -> None:
         "voice-agent",
         "--minutes",
         "40",
-        "--sessions",
+        "--calls",
         "30",
         "--seed",
         "1",
@@ -155,7 +155,7 @@ def test_sweep_json_csv_and_plot(capsys, tmp_path: Path) -> None:
         "voice-agent",
         "--minutes",
         "30",
-        "--sessions",
+        "--calls",
         "50",
         "--truncation",
         "auto,retention_ratio:0.5",
@@ -190,18 +190,18 @@ def test_sweep_json_csv_and_plot(capsys, tmp_path: Path) -> None:
     ("args", "message"),
     [(["--truncation", ","], "the sweep's truncations are empty: give at least one"),
      (["--model", ","], "the sweep's models are empty: give at least one"),
-     (["--sessions", "-3"], "a sweep needs at least 1 session, got -3")],
+     (["--calls", "-3"], "a sweep needs at least 1 call, got -3")],
 )  # fmt: skip
 def test_an_empty_sweep_is_a_one_line_error(capsys, args: list[str], message: str) -> None:
     code, out, err = run_cli(capsys, "sweep", "--workload", "voice-agent", "--minutes", "5",
-                             "--sessions", "2", *args)  # fmt: skip
+                             "--calls", "2", *args)  # fmt: skip
     assert (code, out, err.strip()) == (2, "", f"error: {message}")
 
 
 @pytest.mark.network_allowed
 def test_an_unreachable_dask_scheduler_is_a_one_line_error(capsys) -> None:
     code, _, err = run_cli(capsys, "sweep", "--workload", "voice-agent", "--minutes", "5",
-                           "--sessions", "2", "--dask-scheduler", "127.0.0.1:1")  # fmt: skip
+                           "--calls", "2", "--dask-scheduler", "127.0.0.1:1")  # fmt: skip
     assert code == 2
     assert err.startswith("error: cannot reach the Dask scheduler at '127.0.0.1:1': ")
     assert "\n" not in err.strip()

@@ -1,0 +1,100 @@
+"""The ``bench`` command: the compaction benchmark over its datasets (`context_manager.bench`)."""
+
+from __future__ import annotations
+
+import contextlib
+from functools import partial
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .options import DaskSchedulerOption, JsonFlag, WorkersOption, _executor, _seeds
+from .render import _console, _emit_json, _print_bench, _progress_bar
+
+__all__ = ["bench"]
+
+
+def bench(
+    dataset: Annotated[
+        str,
+        typer.Option(
+            "--dataset",
+            help="Comma-separated: voice-agent, support-call, tool-heavy (seeded synthetic"
+            " calls), chitchat (real conversations).",
+        ),
+    ] = "voice-agent,support-call,tool-heavy,chitchat",
+    calls: Annotated[int, typer.Option("--calls", help="Calls per dataset and seed.")] = 10,
+    seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds.")] = "0,1",
+    minutes: Annotated[float, typer.Option("--minutes", help="Length of each call.")] = 50.0,
+    locomo_path: Annotated[
+        Path | None, typer.Option("--locomo", help="A LoCoMo JSON file of your own.")
+    ] = None,
+    longmemeval_path: Annotated[
+        Path | None, typer.Option("--longmemeval", help="A LongMemEval JSON file of your own.")
+    ] = None,
+    strategy: Annotated[
+        str | None, typer.Option("--strategies", help="Comma-separated strategy names.")
+    ] = None,
+    model: Annotated[str, typer.Option("--model", help="The model profile.")] = "gpt-realtime",
+    quick: Annotated[bool, typer.Option("--quick", help="2 calls a dataset, one seed.")] = False,
+    judge_model: Annotated[
+        str | None,
+        typer.Option("--judge", help="Also ask this OpenAI model if each fact is still there."),
+    ] = None,
+    summary_model: Annotated[
+        str | None,
+        typer.Option("--summarizer", help="Write the summaries with this OpenAI model."),
+    ] = None,
+    workers: WorkersOption = 1,
+    dask_scheduler: DaskSchedulerOption = None,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Write the rows as CSV.")] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Cost against facts kept, as PNG.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Benchmark compaction: what each strategy costs, and which planted facts it keeps."""
+    from ..bench import load_datasets
+    from ..bench.report import plot_pareto, verdict, write_rows
+    from ..bench.run import STRATEGIES, pareto_front, run_bench
+
+    judge = writer = None  # the model tiers first: a missing key stops before any work
+    if judge_model is not None:
+        from ..bench.judge import OpenAIJudge
+
+        judge = OpenAIJudge(model=judge_model)
+    if summary_model is not None:
+        from ..bench.judge import openai_client
+        from ..compaction.openai_summarizer import OpenAISummarizer
+
+        client = openai_client("--summarizer")
+        writer = partial(OpenAISummarizer, client=client, model=summary_model)
+    seed_list = _seeds(seeds) if not quick else [0]
+    convs = load_datasets(
+        dataset.split(","), count=2 if quick else calls, minutes=minutes, seeds=seed_list,
+        locomo_path=locomo_path, longmemeval_path=longmemeval_path,
+    )  # fmt: skip
+    names = [x.strip() for x in strategy.split(",")] if strategy else list(STRATEGIES)
+    with contextlib.ExitStack() as stack:
+        executor = _executor(stack, workers, dask_scheduler)
+        label = f"{len(names)} strategies x {len(convs)} calls"
+        progress = stack.enter_context(_progress_bar(not as_json, label))
+        reports = run_bench(convs, names, profile=model, progress=progress, judge=judge,
+                            summarizer=writer, executor=executor)  # fmt: skip
+    summaries = [r.summary() for r in reports]
+    rows = [row for r in reports for row in r.rows]
+    if csv_path is not None:
+        write_rows(rows, csv_path)
+    if plot is not None:
+        plot_pareto(summaries, plot, title=f"{len(convs)} calls of {minutes:g} min, {model}")
+    front, text = pareto_front(summaries), verdict(summaries)
+    if as_json:
+        _emit_json({"strategies": summaries, "pareto_front": front, "verdict": text})
+        return
+    _print_bench(summaries, f"{len(convs)} calls of {minutes:g} minutes ({dataset}), {model}")
+    _console().print(text)
+    fallbacks = sum(s["summary_fallbacks"] for s in summaries)
+    if fallbacks:
+        _console().print(f"{fallbacks} summaries by {summary_model} fell back to the extractive"
+                         " summarizer (the API failed; the log says why)")  # fmt: skip

@@ -1,0 +1,208 @@
+"""The options the commands share, and the helpers that read their values.
+
+Each ``...Option`` / ``...Flag`` is an ``Annotated`` type: a command parameter annotated with one
+gets that option, spelled and documented the same way everywhere. The helpers turn option values
+into the library's objects (files read, profiles loaded, workloads built); a bad value raises a
+`ContextManagerError`, which `main` prints as one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from concurrent.futures import Executor, ProcessPoolExecutor
+from pathlib import Path
+from typing import Annotated, Any, Literal, NoReturn
+
+import typer
+
+from ..errors import ConfigurationError, InputFormatError
+from ..items import read_jsonl
+from ..profiles import (
+    ModelProfile,
+    ProviderProfile,
+    get_model_profile,
+    get_provider_profile,
+    load_model_profile,
+    load_provider_profile,
+)
+from ..simulate.workloads import WorkloadSpec, workload
+from ..tools import validate_tools
+
+__all__ = [
+    "CompactionOption",
+    "DaskSchedulerOption",
+    "FactsFlag",
+    "InstructionsOption",
+    "JsonFlag",
+    "ModelOption",
+    "ProfileOption",
+    "ProviderOption",
+    "RolloverOption",
+    "ToolsOption",
+    "TruncationOption",
+    "WorkersOption",
+]
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+ModelOption = Annotated[
+    str | None, typer.Option("--model", help="A built-in model profile (default gpt-realtime).")
+]
+ProfileOption = Annotated[
+    Path | None, typer.Option("--profile", help="A model profile file (.json or .toml).")
+]
+ProviderOption = Annotated[
+    str, typer.Option("--provider", help="A provider name (openai, azure) or a provider file.")
+]
+InstructionsOption = Annotated[
+    Path | None, typer.Option("--instructions", help="A text file with the session instructions.")
+]
+ToolsOption = Annotated[
+    Path | None, typer.Option("--tools", help="A JSON file with the session's tools array.")
+]
+RolloverOption = Annotated[
+    str,
+    typer.Option(
+        "--rollover", help="At the session limit: recent[:BUDGET] re-sends recent turns; none ends."
+    ),
+]
+CompactionOption = Annotated[
+    str,
+    typer.Option(
+        "--compaction",
+        help="Client-side compaction: none, drop-oldest, audio-to-text, rolling-summary,"
+        " hierarchical, ledger, each with :KEY=VALUE,... (see docs/compaction.md).",
+    ),
+]
+FactsFlag = Annotated[
+    bool,
+    typer.Option("--facts", help="Plant the default facts and report how many survive."),
+]
+TruncationOption = Annotated[
+    str,
+    typer.Option(
+        "--truncation",
+        help="auto | disabled | retention_ratio:R | retention_ratio:R:POST_INSTRUCTIONS",
+    ),
+]
+WorkersOption = Annotated[int, typer.Option("--workers", help="Local worker processes.")]
+DaskSchedulerOption = Annotated[
+    str | None, typer.Option("--dask-scheduler", help="Address of a dask.distributed scheduler.")
+]
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise InputFormatError(f"{what} file not found", source=str(path)) from exc
+    except IsADirectoryError as exc:
+        raise InputFormatError(f"{what} path is a directory", source=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise InputFormatError(f"{what} file is not UTF-8 text", source=str(path)) from exc
+    except OSError as exc:
+        raise InputFormatError(
+            f"cannot read {what} file: {exc.strerror}", source=str(path)
+        ) from exc
+
+
+def _read_json(path: Path, what: str) -> Any:
+    text = _read_text(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputFormatError(
+            f"{what} file is not valid JSON: {exc.msg} (column {exc.colno})",
+            source=str(path),
+            line=exc.lineno,
+        ) from exc
+
+
+def _session_files(instructions: Path | None, tools: Path | None) -> tuple[str, list[Any]]:
+    """The instructions text and the tools list of a session, read from their files."""
+    text = _read_text(instructions, "instructions") if instructions is not None else ""
+    tool_list = validate_tools(_read_json(tools, "tools"), source=str(tools)) if tools else []
+    return text, tool_list
+
+
+def _provider(value: str) -> ProviderProfile:
+    """A provider by name, or from a profile file when `value` names one."""
+    path = Path(value)
+    if path.suffix.lower() in (".json", ".toml"):
+        return load_provider_profile(path)
+    return get_provider_profile(value)
+
+
+def _profile(model: str | None, profile: Path | None) -> ModelProfile:
+    if model is not None and profile is not None:
+        raise ConfigurationError("give --model or --profile, not both")
+    if profile is not None:
+        return load_model_profile(profile)
+    return get_model_profile(model or "gpt-realtime")
+
+
+def _workload(name: str, minutes: float | None, params: list[str]) -> tuple[WorkloadSpec, Any]:
+    """A workload by name (``files:A.jsonl,B.jsonl`` resamples files), with parameters set."""
+    changes: dict[str, Any] = {}
+    for param in params:
+        key, sep, value = param.partition("=")
+        if not sep:
+            raise ConfigurationError(f"--param wants KEY=VALUE, got {param!r}")
+        try:
+            changes[key.strip()] = float(value)
+        except ValueError:
+            raise ConfigurationError(f"--param {key}: {value!r} is not a number") from None
+    if minutes is not None:
+        changes["minutes"] = minutes
+    if name.startswith("files:"):
+        paths = [p for p in name[len("files:") :].split(",") if p]
+        if not paths:
+            raise ConfigurationError("files: needs at least one conversation file")
+        return WorkloadSpec(name="files").with_(**changes), [read_jsonl(p) for p in paths]
+    return workload(name, **changes), None
+
+
+def _path(value: str) -> Literal["vectorized", "reference"]:
+    if value == "vectorized":
+        return "vectorized"
+    if value == "reference":
+        return "reference"
+    raise ConfigurationError(f"--path must be vectorized or reference, got {value!r}")
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigurationError(f"--seeds takes comma-separated integers, got {text!r}") from None
+    if not seeds:
+        raise ConfigurationError("--seeds needs at least one seed")
+    return seeds
+
+
+def _executor(
+    stack: contextlib.ExitStack[Any], workers: int, dask_scheduler: str | None
+) -> Executor | None:
+    """Where `--workers` / `--dask-scheduler` say to run: ``None`` is this process."""
+    if workers < 1:
+        raise ConfigurationError(f"--workers must be >= 1, got {workers}")
+    if dask_scheduler:
+        from distributed import Client
+
+        try:
+            client = Client(dask_scheduler, timeout="10s")  # type: ignore[no-untyped-call]
+        except (OSError, TimeoutError) as exc:
+            raise ConfigurationError(
+                f"cannot reach the Dask scheduler at {dask_scheduler!r}: {exc}"
+            ) from None
+        return stack.enter_context(client).get_executor()  # type: ignore[no-any-return]
+    if workers > 1:
+        return stack.enter_context(ProcessPoolExecutor(workers))
+    return None
+
+
+def _fail(message: str) -> NoReturn:
+    # One line, whatever the message held.
+    sys.stderr.write("error: " + " ".join(message.split()) + "\n")
+    raise SystemExit(2)

@@ -1,0 +1,255 @@
+"""What the commands print: strict JSON with ``--json``, rich tables otherwise."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from ..budget import BudgetBreakdown
+from ..replay import ReplayReport, iter_rows
+from ..simulate import SimulationResult
+from ..simulate.workloads import WorkloadSpec
+
+# Nothing public: the helpers are for the commands of this package only.
+__all__: list[str] = []
+
+
+def _emit_json(data: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(_finite(data), indent=2, allow_nan=False) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    """`value` with NaN and infinities as ``null``: strict JSON, readable by any parser."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _console() -> Console:
+    """Rich's console; off a terminal, tables keep every column (not cut to 80 characters)."""
+    if sys.stdout.isatty() or "COLUMNS" in os.environ:
+        return Console()
+    return Console(width=200)
+
+
+def _progress_bar(enabled: bool, description: str) -> Any:
+    """A rich progress bar on a terminal (as a callback), or nothing."""
+    if not enabled or not sys.stdout.isatty():
+        return contextlib.nullcontext(None)
+
+    @contextlib.contextmanager
+    def bar() -> Iterator[Callable[[int, int], None]]:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        with Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), transient=True,
+        ) as progress:  # fmt: skip
+            task = progress.add_task(description, total=None)
+
+            def update(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            yield update
+
+    return bar()
+
+
+def _print_budget(b: BudgetBreakdown) -> None:
+    table = Table(title=f"Context budget: {b.model}", title_justify="left")
+    table.add_column("part")
+    table.add_column("tokens", justify="right")
+    table.add_column("share", justify="right")
+
+    def row(name: str, value: int) -> None:
+        table.add_row(name, f"{value:,}", f"{value / b.context_window:.1%}")
+
+    row("response reserve (max output)", b.max_output_tokens)
+    row("instructions", b.instructions_tokens)
+    row("tools", b.tools_tokens)
+    limit_name = "post_instructions" if b.post_instructions is not None else "input limit"
+    row(f"history limit (from {limit_name})", b.history_limit)
+    if b.slack_tokens:
+        row("unused by the limits", b.slack_tokens)
+    table.add_section()
+    row("context window", b.context_window)
+    console = _console()
+    console.print(table)
+    used = b.instructions_tokens + b.tools_tokens
+    console.print(
+        f"instructions + tools: {used:,} of {b.instructions_tools_limit:,}"
+        f" ({used / b.instructions_tools_limit:.1%}); input limit {b.input_limit:,}"
+    )
+
+
+def _print_run(totals: dict[str, Any]) -> None:
+    table = Table(
+        box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left",
+        title=f"{totals['sessions']:,} x {totals['workload']} on {totals['model']} /"
+        f" {totals['provider']}, truncation {totals['truncation']}",
+    )  # fmt: skip
+    table.add_column("measure")
+    table.add_column("total", justify="right")
+    table.add_column("per session", justify="right")
+    per = totals["per_session"]
+    table.add_row("responses", f"{totals['responses']:,}", f"{per['responses']:,.1f}")
+    table.add_row("input tokens", f"{totals['input_tokens']:,}", f"{per['input_tokens']:,.0f}")
+    table.add_row("cached tokens", f"{totals['cached_tokens']:,}", f"{per['cached_tokens']:,.0f}")
+    table.add_row("cache-hit ratio", f"{totals['cache_hit_ratio']:.1%}", "")
+    table.add_row("truncations", f"{totals['truncations']:,}", f"{per['truncations']:.2f}")
+    table.add_row("rollovers", f"{totals['rollovers']:,}", f"{per['rollovers']:.2f}")
+    table.add_row("rollover re-send cost", f"${totals['rollover_cost_usd']:,.2f}", "")
+    table.add_row("cost", f"${totals['cost_usd']:,.2f}", f"${per['cost_usd']:.4f}")
+    if totals.get("compactions"):
+        table.add_row("compactions", f"{totals['compactions']:,}", "")
+    if "fact_presence" in totals:
+        table.add_row("planted facts present", f"{totals['fact_presence']:.1%}", "")
+        table.add_row("stale values present", f"{totals['stale_values']:,}", "")
+    _console().print(table)
+
+
+def _print_simulation(result: SimulationResult, per_response: bool) -> None:
+    console = _console()
+    totals = result.totals()
+    if per_response:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Responses", title_justify="left")
+        for col in ("#", "t (s)", "input", "cached", "output", "items", "dropped", "USD"):
+            table.add_column(col, justify="right")
+        for row in result.per_response():
+            table.add_row(
+                str(row["response"]),
+                f"{row['t']:.1f}",
+                f"{row['input_tokens']:,}",
+                f"{row['cached_tokens']:,}",
+                f"{row['output_tokens']:,}",
+                str(row["retained_items"]),
+                "overflow" if row["overflow"] else str(row["dropped_items"] or ""),
+                f"{row['cost_usd']:.5f}",
+            )
+        console.print(table)
+    summary = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        title=f"{totals['model']} on {totals['provider']}, truncation {totals['truncation']}",
+        title_justify="left",
+    )
+    summary.add_column("measure")
+    summary.add_column("value", justify="right")
+    summary.add_row("responses", f"{totals['responses']:,}")
+    summary.add_row("input tokens", f"{totals['input_tokens']:,}")
+    summary.add_row("cached tokens", f"{totals['cached_tokens']:,}")
+    summary.add_row("cache-hit ratio", f"{totals['cache_hit_ratio']:.1%}")
+    summary.add_row("output tokens", f"{totals['output_tokens']:,}")
+    summary.add_row(
+        "truncations (items dropped)", f"{totals['truncations']} ({totals['dropped_items']})"
+    )
+    summary.add_row("overflows", str(totals["overflows"]))
+    summary.add_row("cost", f"${totals['cost_usd']:.4f}")
+    console.print(summary)
+    if result.session_expired:
+        console.print(
+            f"[yellow]the session reached the {result.provider} maximum at"
+            f" {result.expired_at:.0f} s; later turns were not run[/yellow]"
+        )
+
+
+def _print_replay(console: Console, name: str, report: ReplayReport) -> None:
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        title=f"{name} ({report.profile.name})",
+        title_justify="left",
+    )
+    for col in ("s", "#", "status", "input", "text", "audio", "cached", "err"):
+        table.add_column(col, justify="right")
+    for row in iter_rows(report):
+        table.add_row(
+            str(row["session"]),
+            str(row["response"]),
+            row["status"],
+            *(
+                f"{p:,} / {o:,}"
+                for p, o in (row["input"], row["text"], row["audio"], row["cached"])
+            ),
+            f"{row['error_pct']:+.1f}%",
+        )
+    console.print(table)
+    summary = report.to_dict()
+    console.print(
+        f"predicted / observed; {summary['compared']} compared: input audio exact"
+        f" {summary['input_audio_exact']}, input text within 5%"
+        f" {summary['input_text_within_5pct']}, cached exact {summary['cached_exact']}"
+    )
+    for note in report.notes:
+        console.print(f"note: {note}")
+
+
+def _print_sweep(
+    rows: list[dict[str, Any]],
+    spec: WorkloadSpec,
+    calls: int,
+    seed: int,
+    facts: bool,
+    grid: dict[str, list[Any]],
+) -> None:
+    # Columns for what varies; what is the same everywhere goes in the title.
+    varying = [k for k, v in grid.items() if len(v) > 1]
+    fixed = (
+        [f"{k} {rows[0][k]}" for k in ("model", "provider", "compaction") if k not in varying]
+        if rows
+        else []
+    )
+    title = f"{calls:,} x {spec.name} ({spec.minutes:g} min), seed {seed}; " + ", ".join(fixed)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left", title=title)
+    for col in (*varying, "truncation"):
+        table.add_column(col, no_wrap=True)
+    measured = bool(facts and rows)
+    rolled = any(r["rollovers_per_session"] for r in rows)
+    numbers = ["USD/call", "hits", "trunc", *(["rollovers"] if rolled else []),
+               *(["facts"] if measured else [])]  # fmt: skip
+    for col in numbers:
+        table.add_column(col, justify="right", no_wrap=True)
+    best = min(rows, key=lambda r: r["cost_usd_per_session"]) if rows else None
+    for row in rows:
+        mark = " *" if row is best else ""
+        cells = [f"{row['cost_usd_per_session']:.4f}", f"{row['cache_hit_ratio']:.1%}",
+                 f"{row['truncations_per_session']:.2f}"]  # fmt: skip
+        if rolled:
+            cells.append(f"{row['rollovers_per_session']:.2f}")
+        if measured:
+            cells.append(f"{row['fact_presence']:.1%}")
+        table.add_row(*(row[k] for k in varying), row["truncation"] + mark, *cells)
+    _console().print(table)
+    if best is not None:
+        _console().print(f"* cheapest: {best['model']} / {best['provider']} / {best['truncation']}")
+
+
+def _print_bench(summaries: list[dict[str, Any]], title: str) -> None:
+    from ..bench.report import presence_table, summary_table
+
+    for (columns, rows), caption in (
+        (summary_table(summaries), title),
+        (presence_table(summaries), "facts kept by type: normalized (exact, where it differs)"),
+        (presence_table(summaries, "dataset"), "facts kept by dataset"),
+    ):
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left", title=caption,
+                      min_width=len(caption))  # fmt: skip
+        for n, col in enumerate(columns):
+            table.add_column(col, justify="left" if n == 0 else "right", no_wrap=True)
+        for row in rows:
+            table.add_row(*row)
+        _console().print(table)
+    _console().print("* on the Pareto front of cost and facts kept")

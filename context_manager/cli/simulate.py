@@ -1,0 +1,206 @@
+"""Commands that run the simulator: ``simulate`` (one file, or many seeded calls) and ``sweep``."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from ..compaction import parse_compaction
+from ..errors import ConfigurationError
+from ..items import read_jsonl
+from ..profiles import get_model_profile
+from ..rollover import RolloverPolicy
+from ..server import SessionConfig, Truncation
+from ..simulate import simulate_call
+from ..simulate.plots import plot_session, plot_sweep
+from ..simulate.runner import run_sessions
+from ..simulate.sweep import sweep as run_sweep
+from ..simulate.sweep import write_csv
+from ..simulate.workloads import DEFAULT_FACTS, resample_files
+from .options import (
+    CompactionOption,
+    DaskSchedulerOption,
+    FactsFlag,
+    InstructionsOption,
+    JsonFlag,
+    ModelOption,
+    ProfileOption,
+    ProviderOption,
+    RolloverOption,
+    ToolsOption,
+    TruncationOption,
+    WorkersOption,
+    _executor,
+    _path,
+    _profile,
+    _provider,
+    _session_files,
+    _workload,
+)
+from .render import _emit_json, _print_run, _print_simulation, _print_sweep, _progress_bar
+
+__all__ = ["simulate", "sweep"]
+
+
+def simulate(
+    conversation: Annotated[
+        Path | None, typer.Option("--conversation", help="A conversation JSONL file to run.")
+    ] = None,
+    workload_name: Annotated[
+        str | None,
+        typer.Option(
+            "--workload",
+            help="voice-agent, support-call, tool-heavy, or files:A.jsonl[,B.jsonl] (resampled).",
+        ),
+    ] = None,
+    minutes: Annotated[float | None, typer.Option("--minutes", help="Length of each call.")] = None,
+    calls: Annotated[int, typer.Option("--calls", help="How many calls to simulate.")] = 1,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated calls.")] = 0,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="A workload parameter, KEY=VALUE (repeatable)."),
+    ] = None,
+    model: ModelOption = None,
+    profile: ProfileOption = None,
+    provider: ProviderOption = "openai",
+    instructions: InstructionsOption = None,
+    tools: ToolsOption = None,
+    truncation: TruncationOption = "auto",
+    rollover: RolloverOption = "recent:4096",
+    compaction: CompactionOption = "none",
+    facts: FactsFlag = False,
+    path: Annotated[
+        str, typer.Option("--path", help="vectorized (default) or reference.")
+    ] = "vectorized",
+    per_response: Annotated[
+        bool, typer.Option("--per-response", help="Also list every response (of the first call).")
+    ] = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Draw the (first) call to this PNG file.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Simulate calls against the server model: tokens, cache hits, truncation, rollover, cost."""
+    if (conversation is None) == (workload_name is None):
+        raise ConfigurationError("give --conversation FILE or --workload NAME (one of them)")
+    prof = _profile(model, profile)
+    prov = _provider(provider)
+    text, tool_list = _session_files(instructions, tools)
+    config = SessionConfig(
+        instructions=text, tools=tuple(tool_list), truncation=Truncation.parse(truncation)
+    )
+    policy = RolloverPolicy.parse(rollover)
+    strategy = parse_compaction(compaction)
+    if conversation is not None:
+        result = simulate_call(
+            read_jsonl(conversation), prof, prov, config=config, rollover=policy,
+            compaction=strategy,
+        )  # fmt: skip
+        if plot is not None:
+            plot_session(result, plot)
+        if as_json:
+            _emit_json(result.to_dict(per_response=per_response))
+        else:
+            _print_simulation(result, per_response)
+        return
+    assert workload_name is not None
+    spec, files = _workload(workload_name, minutes, param or [])
+    if facts:
+        spec = spec.with_(facts=DEFAULT_FACTS)
+    batch = (
+        resample_files(files, calls, spec.minutes, np.random.default_rng(seed)) if files else None
+    )
+    with _progress_bar(not as_json, f"simulating {calls:,} calls") as progress:
+        run = run_sessions(
+            spec, calls, profile=prof, provider=prov, config=config, rollover=policy,
+            seed=seed, path=_path(path), progress=progress, batch=batch,
+            keep_first=per_response or plot is not None, compaction=strategy,
+        )  # fmt: skip
+    out = run.totals()
+    if run.first is not None and plot is not None:
+        plot_session(run.first, plot)
+    if as_json:
+        if per_response and run.first is not None:
+            out["per_response"] = run.first.per_response()
+        _emit_json(out)
+        return
+    if per_response and run.first is not None:
+        _print_simulation(run.first, True)
+    _print_run(out)
+
+
+_DEFAULT_SWEEP = ",".join(
+    ["auto", *(f"retention_ratio:{r}" for r in ("0.9", "0.8", "0.7", "0.6", "0.5"))]
+)
+
+
+def sweep(
+    workload_name: Annotated[
+        str, typer.Option("--workload", help="voice-agent, support-call, tool-heavy, files:...")
+    ] = "voice-agent",
+    minutes: Annotated[float | None, typer.Option("--minutes", help="Length of each call.")] = None,
+    calls: Annotated[int, typer.Option("--calls", help="Calls per grid point.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated calls.")] = 0,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="A workload parameter, KEY=VALUE.")
+    ] = None,
+    truncation: Annotated[
+        str, typer.Option("--truncation", help="Comma-separated truncation settings.")
+    ] = _DEFAULT_SWEEP,
+    provider: Annotated[
+        str, typer.Option("--provider", help="Comma-separated providers.")
+    ] = "openai",
+    model: Annotated[str, typer.Option("--model", help="Comma-separated models.")] = "gpt-realtime",
+    instructions: InstructionsOption = None,
+    tools: ToolsOption = None,
+    rollover: RolloverOption = "recent:4096",
+    compaction: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--compaction",
+            help="A compaction strategy to compare (repeatable; none, drop-oldest, ...).",
+        ),
+    ] = None,
+    facts: FactsFlag = False,
+    workers: WorkersOption = 1,
+    dask_scheduler: DaskSchedulerOption = None,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Write the rows as CSV.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Cost per session, as PNG.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Compare settings on the same simulated calls: cost, cache hits, truncations, rollovers."""
+    if workload_name.startswith("files:"):
+        raise ConfigurationError("sweep runs generated workloads; use files: with simulate")
+    spec, _ = _workload(workload_name, minutes, param or [])
+    if facts:
+        spec = spec.with_(facts=DEFAULT_FACTS)
+    strategies = compaction or ["none"]
+    for spec_text in strategies:
+        parse_compaction(spec_text)  # a bad one fails before any work
+    text, tool_list = _session_files(instructions, tools)
+    models = [get_model_profile(m.strip()) for m in model.split(",") if m.strip()]
+    providers = [_provider(p.strip()) for p in provider.split(",") if p.strip()]
+    truncations = [Truncation.parse(t) for t in truncation.split(",") if t.strip()]
+    with contextlib.ExitStack() as stack:
+        executor = _executor(stack, workers, dask_scheduler)
+        progress = stack.enter_context(_progress_bar(not as_json, "sweeping"))
+        rows = run_sweep(
+            spec, calls, models=models, providers=providers, truncations=truncations,
+            compactions=strategies, instructions=text, tools=tool_list,
+            rollover=RolloverPolicy.parse(rollover),
+            seed=seed, executor=executor, progress=progress,
+        )  # fmt: skip
+    if csv_path is not None:
+        write_csv(rows, csv_path)
+    if plot is not None:
+        series = "provider" if len(providers) > 1 else ("model" if len(models) > 1 else None)
+        plot_sweep(rows, "truncation", plot, series=series)
+    if as_json:
+        _emit_json({"rows": rows})
+        return
+    _print_sweep(rows, spec, calls, seed, facts, {"model": models, "provider": providers,
+                 "compaction": strategies})  # fmt: skip
