@@ -61,6 +61,7 @@ from .calibration import Calibration, OverheadFit
 from .confirm import PendingCompaction, is_system
 from .history import CallHistory
 from .mirror import (
+    FOLLOWING_ERRORS,
     Change,
     Forecast,
     ItemAdded,
@@ -256,8 +257,20 @@ class ContextEngine:
             return []  # deltas and the like: nothing to keep (most events of a call)
         out: list[dict[str, Any]] = []
         for change in changes:
-            out.extend(self._react(change))
+            try:
+                out.extend(self._react(change))
+            except FOLLOWING_ERRORS as exc:  # an impossible sequence: a note, never a crash
+                name = type(change).__name__
+                self.mirror.note(f"{name}: the engine could not follow ({type(exc).__name__})")
         return out
+
+    @property
+    def notes(self) -> list[str]:
+        """What the model could not follow (malformed, duplicated or reordered events).
+
+        The newest, last; `SessionMirror.notes_total` counts them all.
+        """
+        return self.mirror.notes
 
     def _react(self, change: Change) -> list[dict[str, Any]]:
         if isinstance(change, ItemAdded):

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import ContextOverflowError, InputFormatError, ServerModelError
+from ..errors import ContextManagerError, ContextOverflowError, InputFormatError, ServerModelError
 from ..items import Item, Message
 from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
 from ..server import ManualClock, PromptCache, ServerModel, SessionConfig, Truncation, Usage, price
@@ -39,6 +39,7 @@ from ..wire import AUDIO_FORMATS, audio_ms_from_size, base64_size, item_from_wir
 from .records import ResponseOutcome
 
 __all__ = [
+    "FOLLOWING_ERRORS",
     "Change",
     "Forecast",
     "ItemAdded",
@@ -150,6 +151,9 @@ class Forecast:
 
 
 _NOTHING: tuple[Change, ...] = ()
+_MAX_NOTES = 200
+# What reading a server event may raise when the stream is malformed or out of order.
+FOLLOWING_ERRORS = (ContextManagerError, KeyError, TypeError, ValueError, AttributeError)
 
 
 class SessionMirror:
@@ -185,7 +189,9 @@ class SessionMirror:
         self.session: dict[str, Any] = {}
         """The server's last session object (``session.created``/``.updated``)."""
         self.notes: list[str] = []
-        """What the model could not follow (a truncation it cannot place, say)."""
+        """What the model could not follow (a truncation it cannot place, say): the newest."""
+        self.notes_total = 0
+        """How many notes were taken in all."""
         self._touched = False
         self._handlers = _HANDLERS if audio_bytes else _NO_DELTAS
         self._set_profile(profile, cache, counter)
@@ -276,12 +282,26 @@ class SessionMirror:
 
     def feed(self, event: Mapping[str, Any]) -> tuple[Change, ...]:
         """Apply one server event; returns what it changed (most events change nothing)."""
-        handler = self._handlers.get(event.get("type"))  # type: ignore[arg-type]
+        kind = event.get("type")
+        handler = self._handlers.get(kind) if isinstance(kind, str) else None
         if handler is None:
             return _NOTHING  # deltas, unknown or irrelevant types: newer servers still mirror
-        changes = handler(self, event)
+        try:
+            changes = handler(self, event)
+        except FOLLOWING_ERRORS as exc:
+            # A malformed field, a duplicate or reordered event, an id the model never saw:
+            # the server is the truth and the model follows what it can. A note, not a crash.
+            self.note(f"{kind}: could not follow ({type(exc).__name__})")
+            changes = _NOTHING
         self._touched = True
         return changes
+
+    def note(self, text: str) -> None:
+        """Keep a note of what the model could not follow (the newest 200; no text of the call)."""
+        self.notes_total += 1
+        if len(self.notes) >= _MAX_NOTES:
+            del self.notes[0]
+        self.notes.append(text)
 
     def sent(self, event: Mapping[str, Any]) -> None:
         """Note a client event: audio appended or cleared by hand (push-to-talk)."""
@@ -397,14 +417,17 @@ class SessionMirror:
 
     def response_done(self, response: Mapping[str, Any]) -> ResponseOutcome:
         """Run the model on a ``response.done``'s response and compare it with the report."""
-        self.flush()
         self.responding = False
         status = str(response.get("status") or "completed")
-        observed = Usage.from_dict(response.get("usage") or {})
+        zero = Usage.from_dict({})
+        try:
+            observed = Usage.from_dict(response.get("usage") or {})
+        except InputFormatError:
+            self.note("response.done: usage unreadable, counted as zero")
+            observed = zero
         prices = self.profile.prices_per_million
         response_id = response.get("id")
         response_id = response_id if isinstance(response_id, str) else None
-        zero = Usage.from_dict({})
         if response.get("conversation_id", "") is None:
             # Out of band (conversation "none"): nothing joined the conversation, but the
             # server was paid for it.
@@ -420,11 +443,36 @@ class SessionMirror:
                 compared=False,
                 in_band=False,
             )
-        outputs = self._outputs_of(response, observed)
-        result = self.server.create_response(outputs)
-        with_ids = tuple(
-            replace(o, id=i) for o, i in zip(outputs, result.output_item_ids, strict=True)
-        )
+        try:
+            self.flush()
+            outputs = self._outputs_of(response, observed)
+            result = self.server.create_response(outputs)
+        except FOLLOWING_ERRORS as exc:
+            # The response was paid for whatever the model made of it: keep its usage.
+            self.note(f"response.done: could not follow ({type(exc).__name__})")
+            return ResponseOutcome(
+                session=self.index,
+                response=self.server.responses_created,
+                response_id=response_id,
+                status=status,
+                predicted=zero,
+                observed=observed,
+                predicted_cost=price(zero, prices),
+                observed_cost=price(observed, prices),
+                compared=False,
+            )
+        if not result.ok:
+            # The model predicted an overflow the server did not have (the server answered):
+            # follow the server, whose outputs joined its conversation.
+            self.note("response.done: the model predicted an overflow the server did not have")
+            for item in outputs:
+                with contextlib.suppress(ServerModelError):
+                    self.server.create_item(item)
+            with_ids = tuple(outputs)
+        else:
+            with_ids = tuple(
+                replace(o, id=i) for o, i in zip(outputs, result.output_item_ids, strict=True)
+            )
         return ResponseOutcome(
             session=self.index,
             response=result.index,
@@ -434,7 +482,7 @@ class SessionMirror:
             observed=observed,
             predicted_cost=result.cost,
             observed_cost=price(observed, prices),
-            compared=status == "completed" and observed.input_tokens > 0,
+            compared=result.ok and status == "completed" and observed.input_tokens > 0,
             outputs=with_ids,
             dropped=result.dropped_items,
             items=result.retained_items,
@@ -544,7 +592,7 @@ def _on_truncated(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, .
         try:
             m.server.truncate_item(item_id, end)
         except ServerModelError:
-            m.notes.append(f"could not truncate {item_id} at {end} ms")
+            m.note(f"conversation.item.truncated: could not truncate at {end} ms")
     return _NOTHING
 
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..errors import ConfigurationError, ContextOverflowError
+from ..errors import ConfigurationError, ContextOverflowError, InputFormatError
 
 __all__ = ["Truncation", "TruncationMode", "plan_truncation"]
 
@@ -101,11 +101,20 @@ class Truncation:
             return cls(mode="disabled")
         if isinstance(value, Mapping) and value.get("type") == "retention_ratio":
             limits = value.get("token_limits") or {}
-            return cls(
-                mode="retention_ratio",
-                retention_ratio=float(value["retention_ratio"]),
-                post_instructions=limits.get("post_instructions"),
-            )
+            ratio, post = value.get("retention_ratio"), (limits or {}).get("post_instructions")
+            if isinstance(ratio, bool) or not isinstance(ratio, int | float):
+                raise InputFormatError(
+                    f"a retention_ratio truncation needs a number, got {ratio!r}",
+                    source="truncation",
+                    field="retention_ratio",
+                )
+            if post is not None and (isinstance(post, bool) or not isinstance(post, int)):
+                raise InputFormatError(
+                    f"post_instructions must be a whole number, got {post!r}",
+                    source="truncation",
+                    field="token_limits.post_instructions",
+                )
+            return cls(mode="retention_ratio", retention_ratio=float(ratio), post_instructions=post)
         raise ConfigurationError(f"unknown truncation setting {value!r}")
 
     def to_realtime(self) -> str | dict[str, Any]:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import InputFormatError
 from ..tokens import ModalityTokens
 
 __all__ = ["Usage"]
@@ -73,20 +74,50 @@ class Usage:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Usage:
-        """Read a ``response.done`` ``usage`` object (missing details count as zero)."""
-        details = data.get("input_token_details") or {}
-        cached = details.get("cached_tokens_details") or {}
-        out = data.get("output_token_details") or {}
+        """Read a ``response.done`` ``usage`` object.
+
+        Missing details count as zero; a total without its details (a log that kept only
+        ``input_tokens``/``output_tokens``) counts as text, so no reported token is lost.
+
+        Raises:
+            InputFormatError: a count that is not a whole number >= 0.
+        """
+        if not isinstance(data, Mapping):
+            raise InputFormatError("usage must be an object", source="response.done")
+        details = _object(data, "input_token_details")
+        cached = _object(details, "cached_tokens_details")
+        out = _object(data, "output_token_details")
+        inputs = [_count(details, k) for k in ("text_tokens", "audio_tokens", "image_tokens")]
+        if not details and (total := _count(data, "input_tokens")):
+            inputs = [total, 0, 0]
+        cached_tokens = [_count(cached, k) for k in ("text_tokens", "audio_tokens", "image_tokens")]
+        if not cached and (total := _count(details, "cached_tokens")):
+            cached_tokens = [total, 0, 0]
+        outputs = [_count(out, "text_tokens"), _count(out, "audio_tokens")]
+        if not out and (total := _count(data, "output_tokens")):
+            outputs = [total, 0]
         return cls(
-            input=ModalityTokens(
-                details.get("text_tokens") or 0,
-                details.get("audio_tokens") or 0,
-                details.get("image_tokens") or 0,
-            ),
-            cached=ModalityTokens(
-                cached.get("text_tokens") or 0,
-                cached.get("audio_tokens") or 0,
-                cached.get("image_tokens") or 0,
-            ),
-            output=ModalityTokens(out.get("text_tokens") or 0, out.get("audio_tokens") or 0, 0),
+            input=ModalityTokens(inputs[0], inputs[1], inputs[2]),
+            cached=ModalityTokens(cached_tokens[0], cached_tokens[1], cached_tokens[2]),
+            output=ModalityTokens(outputs[0], outputs[1], 0),
         )
+
+
+def _object(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InputFormatError("expected an object", source="usage", field=key)
+    return value
+
+
+def _count(data: Mapping[str, Any], key: str) -> int:
+    value = data.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InputFormatError(
+            f"expected a whole number >= 0, got {value!r}", source="usage", field=key
+        )
+    return value
