@@ -1,10 +1,13 @@
 """Regenerate the figures in docs/ from the tool itself.
 
 Each generated block sits between ``<!-- BEGIN name -->`` and ``<!-- END name -->`` in a docs
-page and is rewritten from the command line's own output:
+page and is rewritten from the command line's own output; the plots go to ``docs/img/``:
 
-    python docs/generate.py           # rewrite the blocks
-    python docs/generate.py --check   # exit 1 if any block is stale (the tests run this)
+    python docs/generate.py           # rewrite the blocks and the plots
+    python docs/generate.py --check   # write nothing; exit 1, one line a stale page (CI runs this)
+
+The tests run every block at a tiny size instead (`generate(size=TINY)`): the same code on a few
+short calls, to check its shape against the docs in seconds.
 """
 
 from __future__ import annotations
@@ -15,22 +18,62 @@ import io
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WRITE_PLOTS = True  # --check compares the text only and leaves the images alone
 LOGS = ROOT / "tests" / "data" / "realtime-logs"
+
+# Set for one run by `_settings` (from `generate`): whether the blocks also draw their plots
+# (--check compares the text only and leaves the images alone), and the size to run them at.
+WRITE_PLOTS = True
+SIZE: Mapping[str, Mapping[str, str]] = {}
+
+# The tests' size, by command: each option is lowered to this value where the command line has a
+# larger one, and added where it has none (it then runs on the default, the full size). Calls of
+# 32 minutes still roll over once on Azure's 30-minute sessions; in 20, the benchmark's calls still
+# truncate and compact. `simulate` and `replay` run at full size: a second at most all told.
+TINY: Mapping[str, Mapping[str, str]] = {
+    "sweep": {"--calls": "1", "--minutes": "32", "--workers": "1"},
+    "bench": {"--calls": "1", "--seeds": "0", "--minutes": "20", "--workers": "1"},
+}
+
+# The plot each block draws (docs-relative, as the page references it).
+PLOTS = {
+    "providers-90": "img/providers-90min.png",
+    "ratios-60": "img/ratios-60min.png",
+    "one-call": "img/call-90min-azure.png",
+    "bench-results": "img/bench-pareto.png",
+}
+
+
+def sized(args: tuple[str, ...]) -> list[str]:
+    """The command line at the current `SIZE`."""
+    out = list(args)
+    for option, value in SIZE.get(out[0], {}).items():
+        if option in out:
+            i = out.index(option) + 1
+            with contextlib.suppress(ValueError):  # a count or a length: lowered, never raised
+                value = min(value, out[i], key=float)
+            out[i] = value
+        else:
+            out += [option, value]
+    return out
 
 
 def cli_json(*args: str) -> dict:
-    """Run the command line in-process and parse its --json output."""
+    """Run the command line in-process (at the current `SIZE`) and parse its --json output."""
     from context_manager.cli import main
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.chdir(ROOT):
-        main([*args, "--json"])
+        main([*sized(args), "--json"])
     return json.loads(out.getvalue())
+
+
+def plot(block: str) -> tuple[str, ...]:
+    """The ``--plot`` option drawing `block`'s figure, when this run writes the plots."""
+    return ("--plot", f"docs/{PLOTS[block]}") if WRITE_PLOTS else ()
 
 
 def worked_example() -> str:
@@ -149,7 +192,7 @@ PROVIDERS_90 = (
     "voice-agent",
     "--minutes",
     "90",
-    "--sessions",
+    "--calls",
     "1000",
     "--seed",
     "11",
@@ -168,7 +211,7 @@ RATIOS_60 = (
     "voice-agent",
     "--minutes",
     "60",
-    "--sessions",
+    "--calls",
     "1000",
     "--seed",
     "11",
@@ -185,9 +228,7 @@ RATIOS_60 = (
 
 
 def providers_90() -> str:
-    rows = cli_json(*PROVIDERS_90)["rows"]
-    if WRITE_PLOTS:
-        cli_json(*PROVIDERS_90, "--plot", "docs/img/providers-90min.png")
+    rows = cli_json(*PROVIDERS_90, *plot("providers-90"))["rows"]
     by = {(r["provider"], r["truncation"]): r for r in rows}
     openai, azure = by[("openai", "retention_ratio:0.8")], by[("azure", "retention_ratio:0.8")]
     return _sweep_table(rows, ["provider", "truncation"]) + (
@@ -198,9 +239,7 @@ def providers_90() -> str:
 
 
 def ratios_60() -> str:
-    rows = cli_json(*RATIOS_60)["rows"]
-    if WRITE_PLOTS:
-        cli_json(*RATIOS_60, "--plot", "docs/img/ratios-60min.png")
+    rows = cli_json(*RATIOS_60, *plot("ratios-60"))["rows"]
     return _sweep_table(rows, ["truncation"])
 
 
@@ -211,7 +250,7 @@ def one_call() -> str:
         "voice-agent",
         "--minutes",
         "90",
-        "--sessions",
+        "--calls",
         "1",
         "--seed",
         "11",
@@ -224,15 +263,14 @@ def one_call() -> str:
         "--tools",
         "examples/tools.json",
     )
-    plot = ("--plot", "docs/img/call-90min-azure.png") if WRITE_PLOTS else ()
-    data = cli_json(*args, *plot)
+    data = cli_json(*args, *plot("one-call"))
     return (
         f"One such call: {data['responses']} responses, {data['rollovers']} rollovers,"
         f" cache hits {data['cache_hit_ratio']:.1%}, ${data['cost_usd']:.2f}."
     )
 
 
-COMPACTION = ("sweep", "--workload", "voice-agent", "--minutes", "60", "--sessions", "12",
+COMPACTION = ("sweep", "--workload", "voice-agent", "--minutes", "60", "--calls", "12",
               "--seed", "5", "--facts", "--truncation", "auto", "--workers", "2",
               "--instructions", "examples/instructions.md", "--tools", "examples/tools.json",
               *(x for c in ("none", "drop-oldest", "audio-to-text", "rolling-summary",
@@ -244,7 +282,7 @@ RATIO_WITH_FACTS = (
     "voice-agent",
     "--minutes",
     "60",
-    "--sessions",
+    "--calls",
     "12",
     "--seed",
     "5",
@@ -289,7 +327,7 @@ def rollover_carry() -> str:
     lines = ["| rollover seed | USD per call | cache hits | rollovers per call | facts present |",
              "|---|---:|---:|---:|---:|"]  # fmt: skip
     for seed in ("recent:4096", "summary:4096:512", "ledger:4096:512"):
-        (row,) = cli_json("sweep", "--workload", "voice-agent", "--minutes", "90", "--sessions", "10",
+        (row,) = cli_json("sweep", "--workload", "voice-agent", "--minutes", "90", "--calls", "10",
                           "--seed", "5", "--provider", "azure", "--facts", "--truncation", "auto",
                           "--rollover", seed, "--instructions", "examples/instructions.md",
                           "--tools", "examples/tools.json")["rows"]  # fmt: skip
@@ -303,7 +341,7 @@ def cold_timing() -> str:
              "|---|---|---:|---:|---:|---:|"]  # fmt: skip
     for hold in ("0", "0.05"):
         rows = cli_json(
-            "sweep", "--workload", "support-call", "--minutes", "60", "--sessions", "12",
+            "sweep", "--workload", "support-call", "--minutes", "60", "--calls", "12",
             "--seed", "5", "--facts", "--truncation", "auto", "--param", f"hold_rate={hold}",
             "--workers", "2", "--instructions", "examples/instructions.md",
             "--tools", "examples/tools.json", "--compaction", "rolling-summary",
@@ -365,8 +403,7 @@ def bench_results() -> str:
     """The full compaction benchmark, as the CLI prints it (timings left out: they vary)."""
     from context_manager.bench.report import presence_table, summary_table
 
-    plot = ("--plot", "docs/img/bench-pareto.png") if WRITE_PLOTS else ()
-    data = cli_json("bench", "--workers", "2", *plot)
+    data = cli_json("bench", "--workers", "2", *plot("bench-results"))
     summaries = data["strategies"]
     lines = _markdown(*summary_table(summaries, timings=False))
     lines += [
@@ -403,29 +440,69 @@ def render(text: str, name: str, body: str) -> str:
     return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
-def main() -> int:
+@contextlib.contextmanager
+def _settings(*, plots: bool, size: Mapping[str, Mapping[str, str]]) -> Iterator[None]:
+    global WRITE_PLOTS, SIZE
+    saved = WRITE_PLOTS, SIZE
+    WRITE_PLOTS, SIZE = plots, size
+    try:
+        yield
+    finally:
+        WRITE_PLOTS, SIZE = saved
+
+
+def generate(
+    names: list[str] | None = None,
+    *,
+    plots: bool = False,
+    size: Mapping[str, Mapping[str, str]] | None = None,
+) -> dict[str, str]:
+    """Each block's new body (all blocks by default), at the docs' size or `size` (`TINY`)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    with _settings(plots=plots, size=size or {}):
+        return {name: BLOCKS[name][1]() for name in names or BLOCKS}
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="fail if a block is stale")
-    args = parser.parse_args()
-    global WRITE_PLOTS
-    WRITE_PLOTS = not args.check
-    sys.path.insert(0, str(ROOT))
-    stale = []
-    pages: dict[str, str] = {}
-    for name, (page, make) in BLOCKS.items():
-        text = pages.get(page) or (ROOT / "docs" / page).read_text()
-        new = render(text, name, make())
-        if new != text:
-            stale.append(name)
-        pages[page] = new
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1, naming each stale page and block, if any block is stale",
+    )
+    args = parser.parse_args(argv)
+    bodies = generate(plots=not args.check)
+    old: dict[str, str] = {}
+    new: dict[str, str] = {}
+    stale: dict[str, list[str]] = {}
+    for name, (page, _) in BLOCKS.items():
+        old.setdefault(page, (ROOT / "docs" / page).read_text())
+        text = new.get(page, old[page])
+        new[page] = render(text, name, bodies[name])
+        if new[page] != text:
+            stale.setdefault(page, []).append(name)
     if args.check:
-        if stale:
-            print("stale: " + ", ".join(stale) + " (run python docs/generate.py)")
+        hint = "(run python docs/generate.py)"
+        problems = [
+            f"docs/{page}: stale: {', '.join(names)} {hint}" for page, names in stale.items()
+        ]
+        problems += [
+            f"docs/{path}: missing {hint}"
+            for path in PLOTS.values()
+            if not (ROOT / "docs" / path).is_file()
+        ]
+        for line in problems:
+            print(line)
+        if problems:
             return 1
+        print(f"docs: the {len(BLOCKS)} generated blocks in {len(old)} pages are current")
         return 0
-    for page, text in pages.items():
-        (ROOT / "docs" / page).write_text(text)
-    print("updated: " + (", ".join(stale) if stale else "nothing"))
+    for page, text in new.items():
+        if text != old[page]:
+            (ROOT / "docs" / page).write_text(text)
+    names = [name for names in stale.values() for name in names]
+    print("updated: " + (", ".join(names) if names else "nothing"))
     return 0
 
 

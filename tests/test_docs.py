@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import importlib.util
 import json
 import pkgutil
 import re
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,15 +99,148 @@ def test_docstring_examples(module: str) -> None:
     assert result.failed == 0
 
 
-def test_generated_figures_are_current() -> None:
-    """The figures in docs/ are what the tool prints today (python docs/generate.py)."""
-    import subprocess
-    import sys
+# The generated figures (docs/generate.py). Regenerating them all takes minutes, so CI checks they
+# are current as a step of its own (`python docs/generate.py --check`); here, in seconds: the
+# blocks are all in place and well formed, the figures they draw exist, the quick blocks are
+# current, and every other block, run by the same code at a tiny size, is deterministic and has
+# the docs' shape.
 
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "docs" / "generate.py"), "--check"],
-        capture_output=True,
-        text=True,
-        check=False,
+
+def _load_generator() -> Any:
+    spec = importlib.util.spec_from_file_location("docs_generate", ROOT / "docs" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+GENERATOR = _load_generator()
+BLOCK = re.compile(r"<!-- BEGIN ([\w-]+) -->\n(.*?)<!-- END \1 -->", re.S)
+# Blocks run at full size even at `TINY` (a second at most all told): compared to the docs exactly.
+QUICK_BLOCKS = ["now-or-later", "one-call", "worked-example", "replay-table", "fit-table"]
+SIZED_BLOCKS = [name for name in GENERATOR.BLOCKS if name not in QUICK_BLOCKS]
+NUMBER = re.compile(r"-|\$?-?[\d,]+(\.\d+)?%?( / [\d,]+)?")
+MARKS = re.compile(r" \*\*\(cheapest\)\*\*| \*$")
+
+
+def documented(name: str) -> str:
+    """The body of the generated block `name` as the docs have it."""
+    page = GENERATOR.BLOCKS[name][0]
+    bodies = {m.group(1): m.group(2) for m in BLOCK.finditer((ROOT / "docs" / page).read_text())}
+    assert name in bodies, f"docs/{page}: no block {name!r}"
+    return bodies[name].removesuffix("\n")
+
+
+def tables(body: str) -> list[list[list[str]]]:
+    """The markdown tables in `body`, each a list of rows of cells (header and separator first)."""
+    found: list[list[list[str]]] = []
+    previous = ""
+    for line in body.splitlines():
+        if line.startswith("|"):
+            if not previous.startswith("|"):
+                found.append([])
+            found[-1].append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        previous = line
+    return found
+
+
+def assert_well_formed(name: str, body: str) -> None:
+    assert body.strip(), name
+    assert not re.search(r"\b(nan|NaN|inf|None)\b", body), f"{name}: {body}"
+    for table in tables(body):
+        header, separator, *rows = table
+        assert rows, f"{name}: a table with no rows"
+        assert all(re.fullmatch(r"-{3,}:?", cell) for cell in separator), f"{name}: {separator}"
+        for row in [separator, *rows]:
+            assert len(row) == len(header), f"{name}: {row} under {header}"
+        for row in rows:
+            for cell, align in zip(row, separator, strict=True):
+                if align.endswith(":"):  # a figure
+                    assert NUMBER.fullmatch(cell), f"{name}: {cell!r} in {row}"
+                else:  # a label
+                    assert cell, f"{name}: an empty label in {row}"
+
+
+def shape(body: str) -> list[object]:
+    """What a block shows whatever its size: each table's header, alignment and labels (the
+    cheapest and Pareto marks aside), and the prose lines that have no figure in them."""
+    out: list[object] = []
+    for header, separator, *rows in tables(body):
+        labels = [
+            [MARKS.sub("", c) for c, a in zip(r, separator, strict=True) if a == "---"]
+            for r in rows
+        ]
+        out.append((header, separator, labels))
+    out += [
+        line
+        for line in body.splitlines()
+        if line.strip() and not line.startswith("|") and not re.search(r"\d", line)
+    ]
+    return out
+
+
+def test_every_generated_block_is_in_its_page_once() -> None:
+    for name, (page, _) in GENERATOR.BLOCKS.items():
+        text = (ROOT / "docs" / page).read_text()
+        for marker in (f"<!-- BEGIN {name} -->\n", f"<!-- END {name} -->"):
+            assert text.count(marker) == 1, f"docs/{page}: {marker!r}"
+    in_pages = {m.group(1) for page in PAGES for m in BLOCK.finditer(page.read_text())}
+    begun = {n for page in PAGES for n in re.findall(r"<!-- BEGIN ([\w-]+) -->", page.read_text())}
+    assert in_pages == begun == set(GENERATOR.BLOCKS)
+
+
+@pytest.mark.parametrize("name", list(GENERATOR.BLOCKS))
+def test_generated_block_is_well_formed(name: str) -> None:
+    assert_well_formed(name, documented(name))
+
+
+def test_generated_figures_exist() -> None:
+    for name, path in GENERATOR.PLOTS.items():
+        page = GENERATOR.BLOCKS[name][0]
+        assert f"]({path})" in (ROOT / "docs" / page).read_text(), f"docs/{page}: no {path}"
+    for page in PAGES:
+        for path in re.findall(r"!\[[^]]*\]\(([^)]+)\)", page.read_text()):
+            image = page.parent / path
+            assert image.is_file(), f"{page.name}: {path}"
+            assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" or image.suffix != ".png", path
+
+
+@pytest.mark.parametrize("name", QUICK_BLOCKS)
+def test_quick_generated_block_is_current(name: str) -> None:
+    """These run at full size even at `TINY`: the docs show exactly what they print today."""
+    body = GENERATOR.generate([name], size=GENERATOR.TINY)[name]
+    assert body == documented(name), "stale: run python docs/generate.py"
+
+
+@pytest.mark.parametrize("name", SIZED_BLOCKS)
+def test_generated_block_at_tiny_size(name: str) -> None:
+    """The block's own code on one short seeded call a setting: twice the same, and the same
+    tables (columns, rows and their labels) as the docs."""
+    body = GENERATOR.generate([name], size=GENERATOR.TINY)[name]
+    assert GENERATOR.generate([name], size=GENERATOR.TINY)[name] == body
+    assert_well_formed(name, body)
+    assert shape(body) == shape(documented(name))
+
+
+def test_tiny_size_lowers_the_command_lines(monkeypatch) -> None:
+    big, small = (
+        ("sweep", "--minutes", "9000", "--calls", "9000", "--seed", "11"),
+        ("sweep", "--minutes", "0.5"),
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert GENERATOR.sized(big) == list(big)  # the docs' size: as written
+    monkeypatch.setattr(GENERATOR, "SIZE", GENERATOR.TINY)
+    tiny = GENERATOR.TINY["sweep"]
+    shrunk = GENERATOR.sized(big)
+    assert shrunk[:7] == [
+        "sweep",
+        "--minutes",
+        tiny["--minutes"],
+        "--calls",
+        tiny["--calls"],
+        "--seed",
+        "11",
+    ]
+    assert GENERATOR.sized(small)[:3] == list(small)  # never raised
+    assert GENERATOR.sized(("simulate", "--minutes", "90")) == ["simulate", "--minutes", "90"]
+    bench = GENERATOR.sized(("bench", "--workers", "9"))
+    assert dict(zip(bench[1::2], bench[2::2], strict=True)) == GENERATOR.TINY["bench"]
