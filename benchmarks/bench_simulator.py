@@ -1,12 +1,12 @@
-"""Simulator speed: the reference path against the vectorized path, and 10,000 sessions.
+"""Simulator speed: the reference path against the vectorized path, and 10,000 calls.
 
 1. Responses per second on the reference path (`simulate_call`, one `ServerModel` response at a
    time) and on the vectorized path (`simulate_batch`, a chunk of calls at once), on the same
    seeded 60-minute voice-agent calls, and their ratio. Workload generation is excluded here.
-2. Wall time and peak memory of 10,000 sixty-minute voice-agent sessions end to end
-   (`run_sessions`: generation and simulation), in one process and on a two-process pool.
+2. Wall time and peak memory of 10,000 sixty-minute voice-agent calls end to end
+   (`run_calls`: generation and simulation), in one process and on a two-process pool.
 
-Targets (DESIGN.md): >= 1,000,000 responses/s per core on the vectorized path; 10,000 sessions
+Targets (DESIGN.md): >= 1,000,000 responses/s per core on the vectorized path; 10,000 calls
 in under 10 s on this 2-core machine.
 
 Run: ``python benchmarks/bench_simulator.py [--calls 10000] [--reference-calls 20]``
@@ -26,7 +26,7 @@ import numpy as np
 from context_manager import get_model_profile
 from context_manager.server import SessionConfig, Truncation
 from context_manager.simulate import simulate_call
-from context_manager.simulate.runner import CHUNK_CALLS, run_sessions
+from context_manager.simulate.runner import CHUNK_CALLS, run_calls
 from context_manager.simulate.vectorized import simulate_batch
 from context_manager.simulate.workloads import generate, workload
 
@@ -74,12 +74,12 @@ def main() -> None:
         f"; target >= 1,000,000 responses/s per core: {'met' if vec_rate >= 1e6 else 'MISSED'}"
     )
 
-    # 2. 10,000 sessions end to end.
-    print(f"\n{args.calls:,} sixty-minute sessions, generation included:")
+    # 2. 10,000 calls end to end.
+    print(f"\n{args.calls:,} sixty-minute calls, generation included:")
     gc.collect()
     tracemalloc.start()
     start = time.perf_counter()
-    run = run_sessions(
+    run = run_calls(
         spec, args.calls, profile=profile, provider=args.provider, config=config, seed=7
     )
     one = time.perf_counter() - start
@@ -88,14 +88,12 @@ def main() -> None:
     totals = run.totals()
     print(
         f"  1 process : {one:6.2f} s, peak traced memory {peak:,.0f} MiB,"
-        f" {totals['responses']:,} responses, ${totals['per_session']['cost_usd']:.4f} per session"
+        f" {totals['responses']:,} responses, ${totals['per_call']['cost_usd']:.4f} per session"
     )
     with ProcessPoolExecutor(2) as pool:
-        run_sessions(
-            spec, 10, profile=profile, config=config, seed=0, executor=pool
-        )  # warm workers
+        run_calls(spec, 10, profile=profile, config=config, seed=0, executor=pool)  # warm workers
         start = time.perf_counter()
-        spread = run_sessions(spec, args.calls, profile=profile, provider=args.provider,
+        spread = run_calls(spec, args.calls, profile=profile, provider=args.provider,
                               config=config, seed=7, executor=pool)  # fmt: skip
         two = time.perf_counter() - start
     child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -170,7 +170,7 @@ def fit_table() -> str:
 
 
 def _sweep_table(rows: list[dict], columns: list[str]) -> str:
-    best = min(rows, key=lambda r: r["cost_usd_per_session"])
+    best = min(rows, key=lambda r: r["cost_usd_per_call"])
     head = [*columns, "USD per call", "cache hits", "truncations per call", "rollovers per call"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(columns) + "---:|---:|---:|---:|"]
     for r in rows:
@@ -180,8 +180,8 @@ def _sweep_table(rows: list[dict], columns: list[str]) -> str:
         lines.append(
             "| "
             + " | ".join(cells)
-            + f" | ${r['cost_usd_per_session']:.3f} | {r['cache_hit_ratio']:.1%}"
-            f" | {r['truncations_per_session']:.2f} | {r['rollovers_per_session']:.2f} |"
+            + f" | ${r['cost_usd_per_call']:.3f} | {r['cache_hit_ratio']:.1%}"
+            f" | {r['truncations_per_call']:.2f} | {r['rollovers_per_call']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -232,9 +232,9 @@ def providers_90() -> str:
     by = {(r["provider"], r["truncation"]): r for r in rows}
     openai, azure = by[("openai", "retention_ratio:0.8")], by[("azure", "retention_ratio:0.8")]
     return _sweep_table(rows, ["provider", "truncation"]) + (
-        f"\n\nWith `retention_ratio:0.8`, a 90-minute call costs ${openai['cost_usd_per_session']:.3f}"
-        f" on OpenAI and ${azure['cost_usd_per_session']:.3f} on Azure"
-        f" ({azure['cost_usd_per_session'] / openai['cost_usd_per_session']:.2f}x)."
+        f"\n\nWith `retention_ratio:0.8`, a 90-minute call costs ${openai['cost_usd_per_call']:.3f}"
+        f" on OpenAI and ${azure['cost_usd_per_call']:.3f} on Azure"
+        f" ({azure['cost_usd_per_call'] / openai['cost_usd_per_call']:.2f}x)."
     )
 
 
@@ -307,18 +307,18 @@ def compaction_table() -> str:
     ]
     for r in rows:
         lines.append(
-            f"| `{r['truncation']}` | `{r['compaction']}` | ${r['cost_usd_per_session']:.3f}"
-            f" | {r['cost_usd_per_session'] / base['cost_usd_per_session']:.2f}"
+            f"| `{r['truncation']}` | `{r['compaction']}` | ${r['cost_usd_per_call']:.3f}"
+            f" | {r['cost_usd_per_call'] / base['cost_usd_per_call']:.2f}"
             f" | {r['cache_hit_ratio']:.1%} | {r['fact_presence']:.1%}"
-            f" | {r['stale_values_per_session']:.2f} | {r['compactions_per_session']:.1f} |"
+            f" | {r['stale_values_per_call']:.2f} | {r['compactions_per_call']:.1f} |"
         )
-    better = beats_baseline(rows, base, cost="cost_usd_per_session")
-    best = min(better, key=lambda r: r["cost_usd_per_session"]) if better else None
+    better = beats_baseline(rows, base, cost="cost_usd_per_call")
+    best = min(better, key=lambda r: r["cost_usd_per_call"]) if better else None
     if best:
         lines.append(
             f"\n`{best['compaction']}` keeps {best['fact_presence']:.1%} of the planted facts against"
             f" {base['fact_presence']:.1%} for `retention_ratio:0.8`, at"
-            f" {best['cost_usd_per_session'] / base['cost_usd_per_session']:.2f}x its cost."
+            f" {best['cost_usd_per_call'] / base['cost_usd_per_call']:.2f}x its cost."
         )
     return "\n".join(lines)
 
@@ -331,8 +331,8 @@ def rollover_carry() -> str:
                           "--seed", "5", "--provider", "azure", "--facts", "--truncation", "auto",
                           "--rollover", seed, "--instructions", "examples/instructions.md",
                           "--tools", "examples/tools.json")["rows"]  # fmt: skip
-        lines.append(f"| `{seed}` | ${row['cost_usd_per_session']:.3f} | {row['cache_hit_ratio']:.1%}"
-                     f" | {row['rollovers_per_session']:.2f} | {row['fact_presence']:.1%} |")  # fmt: skip
+        lines.append(f"| `{seed}` | ${row['cost_usd_per_call']:.3f} | {row['cache_hit_ratio']:.1%}"
+                     f" | {row['rollovers_per_call']:.2f} | {row['fact_presence']:.1%} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -349,8 +349,8 @@ def cold_timing() -> str:
         )["rows"]  # fmt: skip
         for r in rows:
             share = "none" if hold == "0" else f"{float(hold):.0%} of turns, 6 min"
-            lines.append(f"| {share} | `{r['compaction']}` | ${r['cost_usd_per_session']:.3f}"
-                         f" | {r['cache_hit_ratio']:.1%} | {r['compactions_per_session']:.1f}"
+            lines.append(f"| {share} | `{r['compaction']}` | ${r['cost_usd_per_call']:.3f}"
+                         f" | {r['cache_hit_ratio']:.1%} | {r['compactions_per_call']:.1f}"
                          f" | {r['fact_presence']:.1%} |")  # fmt: skip
     return "\n".join(lines)
 

@@ -22,7 +22,7 @@ RUNS = {
     "bench_server_model.py": (["--minutes", "10", "--repeats", "1"], "ratio"),
     "bench_simulator.py": (
         ["--calls", "40", "--reference-calls", "2", "--repeats", "1"],
-        "sessions",
+        "sixty-minute calls",
     ),
     "bench_summarizer.py": ([], "planning one compaction"),
     "bench_store.py": (["--items", "300"], "load + seed 300 items"),

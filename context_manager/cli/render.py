@@ -98,13 +98,13 @@ def _print_budget(b: BudgetBreakdown) -> None:
 def _print_run(totals: dict[str, Any]) -> None:
     table = Table(
         box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left",
-        title=f"{totals['sessions']:,} x {totals['workload']} on {totals['model']} /"
+        title=f"{totals['calls']:,} x {totals['workload']} on {totals['model']} /"
         f" {totals['provider']}, truncation {totals['truncation']}",
     )  # fmt: skip
     table.add_column("measure")
     table.add_column("total", justify="right")
     table.add_column("per session", justify="right")
-    per = totals["per_session"]
+    per = totals["per_call"]
     table.add_row("responses", f"{totals['responses']:,}", f"{per['responses']:,.1f}")
     table.add_row("input tokens", f"{totals['input_tokens']:,}", f"{per['input_tokens']:,.0f}")
     table.add_row("cached tokens", f"{totals['cached_tokens']:,}", f"{per['cached_tokens']:,.0f}")
@@ -217,18 +217,18 @@ def _print_sweep(
     for col in (*varying, "truncation"):
         table.add_column(col, no_wrap=True)
     measured = bool(facts and rows)
-    rolled = any(r["rollovers_per_session"] for r in rows)
+    rolled = any(r["rollovers_per_call"] for r in rows)
     numbers = ["USD/call", "hits", "trunc", *(["rollovers"] if rolled else []),
                *(["facts"] if measured else [])]  # fmt: skip
     for col in numbers:
         table.add_column(col, justify="right", no_wrap=True)
-    best = min(rows, key=lambda r: r["cost_usd_per_session"]) if rows else None
+    best = min(rows, key=lambda r: r["cost_usd_per_call"]) if rows else None
     for row in rows:
         mark = " *" if row is best else ""
-        cells = [f"{row['cost_usd_per_session']:.4f}", f"{row['cache_hit_ratio']:.1%}",
-                 f"{row['truncations_per_session']:.2f}"]  # fmt: skip
+        cells = [f"{row['cost_usd_per_call']:.4f}", f"{row['cache_hit_ratio']:.1%}",
+                 f"{row['truncations_per_call']:.2f}"]  # fmt: skip
         if rolled:
-            cells.append(f"{row['rollovers_per_session']:.2f}")
+            cells.append(f"{row['rollovers_per_call']:.2f}")
         if measured:
             cells.append(f"{row['fact_presence']:.1%}")
         table.add_row(*(row[k] for k in varying), row["truncation"] + mark, *cells)

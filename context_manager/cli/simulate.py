@@ -17,7 +17,7 @@ from ..rollover import RolloverPolicy
 from ..server import SessionConfig, Truncation
 from ..simulate import simulate_call
 from ..simulate.plots import plot_session, plot_sweep
-from ..simulate.runner import run_sessions
+from ..simulate.runner import run_calls
 from ..simulate.sweep import sweep as run_sweep
 from ..simulate.sweep import write_csv
 from ..simulate.workloads import DEFAULT_FACTS, resample_files
@@ -115,7 +115,7 @@ def simulate(
         resample_files(files, calls, spec.minutes, np.random.default_rng(seed)) if files else None
     )
     with _progress_bar(not as_json, f"simulating {calls:,} calls") as progress:
-        run = run_sessions(
+        run = run_calls(
             spec, calls, profile=prof, provider=prov, config=config, rollover=policy,
             seed=seed, path=_path(path), progress=progress, batch=batch,
             keep_first=per_response or plot is not None, compaction=strategy,

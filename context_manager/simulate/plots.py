@@ -89,12 +89,12 @@ def plot_sweep(
     for row in rows:
         groups.setdefault(str(row[series]) if series else "", []).append(row)
     for name, group in groups.items():
-        ax.plot([str(r[x]) for r in group], [r["cost_usd_per_session"] for r in group],
+        ax.plot([str(r[x]) for r in group], [r["cost_usd_per_call"] for r in group],
                 marker="o", label=name or None)  # fmt: skip
-    best = min(rows, key=lambda r: r["cost_usd_per_session"])
-    ax.scatter([str(best[x])], [best["cost_usd_per_session"]], s=160, facecolors="none",
+    best = min(rows, key=lambda r: r["cost_usd_per_call"])
+    ax.scatter([str(best[x])], [best["cost_usd_per_call"]], s=160, facecolors="none",
                edgecolors="#d62728", linewidths=2, zorder=3,
-               label=f"cheapest: {best[x]} (${best['cost_usd_per_session']:.3f})")  # fmt: skip
+               label=f"cheapest: {best[x]} (${best['cost_usd_per_call']:.3f})")  # fmt: skip
     ax.set_xlabel(x)
     ax.set_ylabel("cost per session (USD)")
     ax.legend(fontsize=8)

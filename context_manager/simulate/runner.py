@@ -1,6 +1,6 @@
-"""Running many simulated sessions: chunks, seeds, paths and executors.
+"""Running many simulated calls: chunks, seeds, paths and executors.
 
-`run_sessions` draws N calls of a workload in chunks of `CHUNK_CALLS`, each chunk from its
+`run_calls` draws N calls of a workload in chunks of `CHUNK_CALLS`, each chunk from its
 own child of ``numpy.random.SeedSequence(seed)``, so a seeded run gives the same calls however
 its chunks are spread over processes or a Dask cluster. Each chunk runs on the vectorized path
 (calls it cannot run exactly go to the reference path) or, on request, on the reference path.
@@ -10,8 +10,8 @@ workers, ``distributed.Client(address).get_executor()`` for a Dask cluster.
 >>> from context_manager.profiles import get_model_profile
 >>> from context_manager.simulate.workloads import workload
 >>> profile = get_model_profile("gpt-realtime")
->>> run = run_sessions(workload("voice-agent", minutes=5), 20, profile=profile, seed=1)
->>> run.sessions, run.totals()["rollovers"]
+>>> run = run_calls(workload("voice-agent", minutes=5), 20, profile=profile, seed=1)
+>>> run.calls, run.totals()["rollovers"]
 (20, 0)
 """
 
@@ -34,7 +34,7 @@ from .reference import SimulationResult, simulate_call
 from .vectorized import simulate_batch
 from .workloads import CallBatch, WorkloadSpec, generate
 
-__all__ = ["CHUNK_CALLS", "RunResult", "map_tasks", "run_chunk", "run_sessions"]
+__all__ = ["CHUNK_CALLS", "RunResult", "map_tasks", "run_chunk", "run_calls"]
 
 T = TypeVar("T")
 
@@ -82,7 +82,7 @@ _SUMMED = (
 
 @dataclass(slots=True)
 class RunResult:
-    """Per-session totals of a run (one entry per simulated session), and its settings."""
+    """Per-call totals of a run (one entry per simulated call), and its settings."""
 
     model: str
     provider: str
@@ -90,17 +90,17 @@ class RunResult:
     workload: str
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     first: SimulationResult | None = None
-    """The first session on the reference path, response by response (for plots)."""
+    """The first call on the reference path, response by response (for plots)."""
 
     @property
-    def sessions(self) -> int:
-        """How many sessions were simulated."""
+    def calls(self) -> int:
+        """How many calls were simulated."""
         return len(self.columns.get("responses", ()))
 
     def totals(self) -> dict[str, Any]:
-        """Sums over all sessions, with the keys of the single-session output, plus means."""
+        """Sums over all calls, with the keys of the single-call output, plus means per call."""
         c = self.columns
-        n = max(self.sessions, 1)
+        n = max(self.calls, 1)
         input_tokens = int(c["input_tokens"].sum())
         cached = int(c["cached_tokens"].sum())
         cost = float(c["cost_usd"].sum())
@@ -109,7 +109,7 @@ class RunResult:
             "provider": self.provider,
             "truncation": self.truncation,
             "workload": self.workload,
-            "sessions": self.sessions,
+            "calls": self.calls,
         }
         for name in _SUMMED:
             out[name] = int(c[name].sum())
@@ -126,7 +126,7 @@ class RunResult:
         if out["facts"]:
             out["fact_presence"] = out["facts_present_normalized"] / out["facts"]
             out["fact_presence_exact"] = out["facts_present"] / out["facts"]
-        out["per_session"] = {
+        out["per_call"] = {
             "cost_usd": cost / n,
             "responses": out["responses"] / n,
             "input_tokens": input_tokens / n,
@@ -208,9 +208,9 @@ def run_chunk(
     return columns
 
 
-def run_sessions(
+def run_calls(
     spec: WorkloadSpec,
-    sessions: int,
+    calls: int,
     *,
     profile: ModelProfile,
     provider: ProviderProfile | str = "openai",
@@ -224,11 +224,11 @@ def run_sessions(
     keep_first: bool = False,
     compaction: CompactionStrategy | None = None,
 ) -> RunResult:
-    """Simulate `sessions` calls of `spec` and return their per-session totals.
+    """Simulate `calls` calls of `spec` and return their per-call totals.
 
     Args:
         spec: the workload.
-        sessions: how many calls.
+        calls: how many calls.
         profile: the model profile.
         provider: the provider (sets the session limit).
         config: instructions, tools and truncation.
@@ -237,12 +237,12 @@ def run_sessions(
         path: ``vectorized`` (with reference fallback) or ``reference``.
         executor: runs the chunks (``None``: in this process).
         progress: called as ``progress(chunks_done, chunks)``.
-        batch: run these calls instead of drawing `sessions` new ones.
+        batch: run these calls instead of drawing `calls` new ones.
         keep_first: also run the first session on the reference path, response by response.
         compaction: a client-side compaction strategy (runs on the reference path).
     """
-    if sessions < 0:
-        raise ConfigurationError(f"sessions must be >= 0, got {sessions}")
+    if calls < 0:
+        raise ConfigurationError(f"the number of calls must be >= 0, got {calls}")
     if path not in ("vectorized", "reference"):
         raise ConfigurationError(f"path must be vectorized or reference, got {path!r}")
     provider = get_provider_profile(provider) if isinstance(provider, str) else provider
@@ -252,9 +252,9 @@ def run_sessions(
         tasks.append((spec, len(batch), np.random.SeedSequence(seed), profile, provider, config,
                       rollover, path, batch, compaction))  # fmt: skip
     else:
-        chunks = (sessions + CHUNK_CALLS - 1) // CHUNK_CALLS
+        chunks = (calls + CHUNK_CALLS - 1) // CHUNK_CALLS
         for n, child in enumerate(np.random.SeedSequence(seed).spawn(chunks)):
-            size = min(CHUNK_CALLS, sessions - n * CHUNK_CALLS)
+            size = min(CHUNK_CALLS, calls - n * CHUNK_CALLS)
             tasks.append((spec, size, child, profile, provider, config, rollover, path, None,
                           compaction))  # fmt: skip
     parts = map_tasks(run_chunk, tasks, executor, progress)
@@ -262,13 +262,13 @@ def run_sessions(
                for name in (parts[0] if parts else {"responses": 0, "input_tokens": 0,
                             "cached_tokens": 0, "cost_usd": 0})}  # fmt: skip
     result = RunResult(profile.name, provider.name, str(config.truncation), spec.name, columns)
-    if keep_first and (batch is not None or sessions > 0):
+    if keep_first and (batch is not None or calls > 0):
         first_batch = (
             batch
             if batch is not None
             else generate(
                 spec,
-                min(CHUNK_CALLS, sessions),
+                min(CHUNK_CALLS, calls),
                 np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]),
             )
         )

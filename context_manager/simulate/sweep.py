@@ -28,11 +28,11 @@ from .workloads import WorkloadSpec
 __all__ = ["GridPoint", "ROW_KEYS", "sweep", "write_csv"]
 
 ROW_KEYS = (
-    "model", "provider", "truncation", "compaction", "sessions", "cost_usd_per_session",
-    "cache_hit_ratio", "truncations_per_session", "rollovers_per_session",
-    "responses_per_session", "input_tokens_per_session", "cached_tokens_per_session",
-    "rollover_cost_usd_per_session", "compactions_per_session", "fact_presence",
-    "stale_values_per_session",
+    "model", "provider", "truncation", "compaction", "calls", "cost_usd_per_call",
+    "cache_hit_ratio", "truncations_per_call", "rollovers_per_call",
+    "responses_per_call", "input_tokens_per_call", "cached_tokens_per_call",
+    "rollover_cost_usd_per_call", "compactions_per_call", "fact_presence",
+    "stale_values_per_call",
 )  # fmt: skip
 """The columns of a sweep's rows, in order."""
 
@@ -50,7 +50,7 @@ class GridPoint:
 
 def sweep(
     spec: WorkloadSpec,
-    sessions: int,
+    calls: int,
     *,
     models: Sequence[ModelProfile],
     providers: Sequence[ProviderProfile],
@@ -63,7 +63,7 @@ def sweep(
     executor: Executor | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Simulate `sessions` calls of `spec` at every grid point; one row per point.
+    """Simulate `calls` calls of `spec` at every grid point; one row per point.
 
     The grid is every combination of `models`, `providers`, `truncations` and `compactions`
     (strategy specs, ``none`` for no client compaction); every point runs the same calls.
@@ -71,8 +71,8 @@ def sweep(
     Raises:
         ConfigurationError: fewer than one session, or an axis of the grid with no value.
     """
-    if sessions < 1:
-        raise ConfigurationError(f"a sweep needs at least 1 call, got {sessions}")
+    if calls < 1:
+        raise ConfigurationError(f"a sweep needs at least 1 call, got {calls}")
     for axis, values in (("models", models), ("providers", providers),
                          ("truncations", truncations), ("compactions", compactions)):  # fmt: skip
         if not values:
@@ -81,7 +81,7 @@ def sweep(
         GridPoint(m, p, t, c, parse_compaction(c))
         for m, p, t, c in itertools.product(models, providers, truncations, compactions)
     ]
-    chunks = (sessions + CHUNK_CALLS - 1) // CHUNK_CALLS
+    chunks = (calls + CHUNK_CALLS - 1) // CHUNK_CALLS
     seeds = np.random.SeedSequence(seed).spawn(chunks)
     tasks: list[tuple[Any, ...]] = []
     for point in points:
@@ -89,7 +89,7 @@ def sweep(
             instructions=instructions, tools=tuple(tools), truncation=point.truncation
         )
         for n, child in enumerate(seeds):
-            size = min(CHUNK_CALLS, sessions - n * CHUNK_CALLS)
+            size = min(CHUNK_CALLS, calls - n * CHUNK_CALLS)
             tasks.append((spec, size, child, point.model, point.provider, config, rollover,
                           "vectorized", None, point.strategy))  # fmt: skip
     results = map_tasks(run_chunk, tasks, executor, progress)
@@ -106,25 +106,25 @@ def sweep(
 
 def _row(point: GridPoint, run: RunResult) -> dict[str, Any]:
     t = run.totals()
-    per = t["per_session"]
-    n = max(t["sessions"], 1)
+    per = t["per_call"]
+    n = max(t["calls"], 1)
     return {
         "model": point.model.name,
         "provider": point.provider.name,
         "truncation": str(point.truncation),
         "compaction": point.compaction,
-        "sessions": t["sessions"],
-        "cost_usd_per_session": per["cost_usd"],
+        "calls": t["calls"],
+        "cost_usd_per_call": per["cost_usd"],
         "cache_hit_ratio": t["cache_hit_ratio"],
-        "truncations_per_session": per["truncations"],
-        "rollovers_per_session": per["rollovers"],
-        "responses_per_session": per["responses"],
-        "input_tokens_per_session": per["input_tokens"],
-        "cached_tokens_per_session": per["cached_tokens"],
-        "rollover_cost_usd_per_session": t["rollover_cost_usd"] / n,
-        "compactions_per_session": t["compactions"] / n,
+        "truncations_per_call": per["truncations"],
+        "rollovers_per_call": per["rollovers"],
+        "responses_per_call": per["responses"],
+        "input_tokens_per_call": per["input_tokens"],
+        "cached_tokens_per_call": per["cached_tokens"],
+        "rollover_cost_usd_per_call": t["rollover_cost_usd"] / n,
+        "compactions_per_call": t["compactions"] / n,
         "fact_presence": t.get("fact_presence"),
-        "stale_values_per_session": t["stale_values"] / n,
+        "stale_values_per_call": t["stale_values"] / n,
     }
 
 

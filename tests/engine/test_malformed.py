@@ -142,7 +142,7 @@ def test_any_event_stream_is_followed_without_an_exception(events: list[dict[str
         clock.advance(1.0)
         out = engine.feed(event)
         assert isinstance(out, list)
-        engine.budget, engine.forecast(), engine.calibration, engine.rollover_due  # noqa: B018
+        engine.budget, engine.forecast(), engine.calibration, engine.rollover_due
     outcomes = [r for r in engine.take_records() if isinstance(r, ResponseOutcome)]
     # Every response.done is priced and recorded, however odd the stream around it.
     assert len(outcomes) == sum(e["type"] == "response.done" for e in events)
@@ -178,7 +178,7 @@ def test_the_examples_from_the_fault_run_are_notes() -> None:
     )
     assert any("truncation" in n or "session.created" in n for n in engine.notes)
     # The conversation text never reaches a note.
-    assert not any("hi" == n or "'hi'" in n for n in engine.notes)
+    assert not any(n == "hi" or "'hi'" in n for n in engine.notes)
 
 
 def test_an_overflow_the_server_did_not_have_keeps_the_response() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from context_manager import get_model_profile, get_provider_profile
 from context_manager.server import SessionConfig, Truncation
-from context_manager.simulate.runner import run_sessions
+from context_manager.simulate.runner import run_calls
 from context_manager.simulate.sweep import sweep
 from context_manager.simulate.workloads import workload
 
@@ -25,7 +25,7 @@ def test_golden_values_of_a_seeded_run() -> None:
         instructions="You are a travel concierge.",
         truncation=Truncation.parse("retention_ratio:0.8"),
     )
-    run = run_sessions(
+    run = run_calls(
         workload("voice-agent", minutes=40),
         25,
         profile=GPT,
@@ -34,7 +34,7 @@ def test_golden_values_of_a_seeded_run() -> None:
         seed=2026,
     )
     t = run.totals()
-    assert (t["sessions"], t["responses"], t["rollovers"], t["truncations"]) == (
+    assert (t["calls"], t["responses"], t["rollovers"], t["truncations"]) == (
         25,
         GOLDEN["responses"],
         25,
@@ -43,7 +43,7 @@ def test_golden_values_of_a_seeded_run() -> None:
     assert t["input_tokens"] == GOLDEN["input_tokens"]
     assert t["cached_tokens"] == GOLDEN["cached_tokens"]
     assert t["cost_usd"] == pytest.approx(GOLDEN["cost_usd"], abs=1e-6)
-    reference = run_sessions(
+    reference = run_calls(
         workload("voice-agent", minutes=40),
         25,
         profile=GPT,
@@ -66,9 +66,9 @@ GOLDEN = {
 
 def test_process_pool_gives_the_same_run() -> None:
     spec = workload("tool-heavy", minutes=15)
-    local = run_sessions(spec, 2500, profile=GPT, seed=9)  # three chunks
+    local = run_calls(spec, 2500, profile=GPT, seed=9)  # three chunks
     with ProcessPoolExecutor(2) as pool:
-        spread = run_sessions(spec, 2500, profile=GPT, seed=9, executor=pool)
+        spread = run_calls(spec, 2500, profile=GPT, seed=9, executor=pool)
     for name in local.columns:
         assert (local.columns[name] == spread.columns[name]).all(), name
 
@@ -94,7 +94,7 @@ def test_sweep_on_a_dask_localcluster_equals_the_local_sweep() -> None:
     assert len(local) == 4
     assert {r["provider"] for r in local} == {"openai", "azure"}
     azure = [r for r in local if r["provider"] == "azure"]
-    assert all(r["rollovers_per_session"] == 1.0 for r in azure)
+    assert all(r["rollovers_per_call"] == 1.0 for r in azure)
 
 
 def test_simulate_a_workload_json(capsys, tmp_path: Path) -> None:
@@ -128,12 +128,12 @@ def test_simulate_a_workload_json(capsys, tmp_path: Path) -> None:
         "dropped_items",
         "overflows",
         "cost_usd",
-        "sessions",
+        "calls",
         "rollovers",
     ):
         assert key in data
-    assert (data["sessions"], data["rollovers"]) == (30, 30)
-    assert data["per_session"]["cost_usd"] == pytest.approx(data["cost_usd"] / 30)
+    assert (data["calls"], data["rollovers"]) == (30, 30)
+    assert data["per_call"]["cost_usd"] == pytest.approx(data["cost_usd"] / 30)
     assert plot.stat().st_size > 10_000 and plot.read_bytes()[:4] == b"\x89PNG"
 
 
@@ -175,13 +175,13 @@ def test_sweep_json_csv_and_plot(capsys, tmp_path: Path) -> None:
             "truncation",
             "provider",
             "model",
-            "cost_usd_per_session",
+            "cost_usd_per_call",
             "cache_hit_ratio",
-            "truncations_per_session",
-            "rollovers_per_session",
+            "truncations_per_call",
+            "rollovers_per_call",
         } <= set(row)
     lines = csv_path.read_text().splitlines()
-    assert lines[0].startswith("model,provider,truncation,compaction,sessions,cost_usd_per_session")
+    assert lines[0].startswith("model,provider,truncation,compaction,calls,cost_usd_per_call")
     assert len(lines) == 5
     assert plot.read_bytes()[:4] == b"\x89PNG"
 
