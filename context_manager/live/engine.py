@@ -49,6 +49,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..budget import BudgetBreakdown
+from ..compaction.plan import CompactionPlan
 from ..compaction.strategies import SUMMARY_PREFIX, CompactionContext, CompactionStrategy
 from ..errors import ConfigurationError
 from ..items import FunctionCall, Item, Message
@@ -60,6 +61,7 @@ from ..wire import as_event
 from .calibration import Calibration, OverheadFit
 from .confirm import PendingCompaction, is_system
 from .history import CallHistory
+from .jobs import CompactionJob, fits
 from .mirror import (
     FOLLOWING_ERRORS,
     Change,
@@ -164,6 +166,14 @@ class ContextEngine:
         self._pending = PendingCompaction()
         self._last_response_at: float | None = None
         self._warned = False
+        self.offload = False
+        """Hand compaction planning out as jobs (`take_compaction_job`), not inside `feed`.
+
+        The realtime adapter sets it, so no summarizer runs on the event loop."""
+        self.compaction_failures = 0
+        """Plannings whose strategy and fallback both failed (nothing was compacted then)."""
+        self._job: CompactionJob | None = None
+        self._ready: tuple[CompactionPlan, int] | None = None
         self._config: dict[str, Any] = {}  # the session settings the application chose
 
     # ------------------------------------------------------------------ reading
@@ -301,6 +311,7 @@ class ContextEngine:
         self.expired = False
         self.history.new_session()
         self._pending = PendingCompaction()
+        self._job = self._ready = None
         session = change.session
         if self.session_index == 0:
             self._config = dict(session)  # later sessions start with defaults, not the app's
@@ -426,18 +437,61 @@ class ContextEngine:
     def _compact(self) -> list[dict[str, Any]]:
         if self.compaction is None or not self.safe or self.expired:
             return []
-        tokens = self.mirror.history_tokens()
-        context = CompactionContext(
-            items=self.mirror.items,
-            counter=self.counter,
-            limit=self.mirror.history_limit,
-            cold=self._cold(),
-            total=tokens,
+        if self._ready is not None:  # a plan came back while the call was busy: send it now
+            plan, tokens, self._ready = *self._ready, None
+            return self._send_plan(plan, tokens)
+        if self._job is not None:
+            return []  # one planning at a time
+        job = CompactionJob(
+            self.compaction,
+            CompactionContext(
+                items=self.mirror.items,
+                counter=self.counter,
+                limit=self.mirror.history_limit,
+                cold=self._cold(),
+                total=self.mirror.history_tokens(),
+            ),
+            self.session_index,
         )
-        plan = self.compaction.plan(context)
+        if self.offload:
+            self._job = job
+            return []
+        return self._send_plan(job.plan_here(), job.tokens_before)
+
+    def take_compaction_job(self) -> CompactionJob | None:
+        """The planning to run off the event loop, when `offload` is set.
+
+        Run it (`CompactionJob.plan_here`, in a worker thread) and give its plan to
+        `compaction_ready`.
+        """
+        job, self._job = self._job, None
+        return job
+
+    def compaction_ready(
+        self, job: CompactionJob, plan: CompactionPlan | None
+    ) -> list[dict[str, Any]]:
+        """A job's plan is back (``None``: it failed); returns the client events to send now.
+
+        A plan for an earlier session, or one the conversation has moved past, is dropped;
+        one that arrives while a response runs waits for the next safe point.
+        """
+        if plan is None:
+            self.compaction_failures += 1
+            return []
+        if job.session != self.session_index or self.expired:
+            return []
+        if not self.safe:
+            self._ready = (plan, job.tokens_before)
+            return []
+        return self._send_plan(plan, job.tokens_before)
+
+    def _send_plan(self, plan: CompactionPlan | None, tokens_before: int) -> list[dict[str, Any]]:
         if plan is None or plan.empty:
             return []
-        self._pending = PendingCompaction.of(plan, tokens)
+        if not fits(plan, self.mirror.items):
+            self.mirror.note("compaction: the plan no longer fits the conversation; dropped")
+            return []
+        self._pending = PendingCompaction.of(plan, tokens_before)
         return plan.client_events()
 
     def _confirm(self, item_id: str) -> None:
