@@ -165,18 +165,17 @@ def item_from_wire(
             field, or audio with neither bytes nor a given duration.
     """
     kind = obj.get("type")
-    item_id = obj.get("id")
     if kind == "function_call":
         name, call_id = obj.get("name"), obj.get("call_id")
         if not isinstance(name, str) or not isinstance(call_id, str):
             raise _bad("a function_call needs a name and a call_id", "call_id")
-        arguments = obj.get("arguments") or ""
-        return FunctionCall(name=name, call_id=call_id, arguments=arguments, id=item_id, t=t)
+        arguments = _text(obj, "arguments")
+        return FunctionCall(name=name, call_id=call_id, arguments=arguments, id=_id(obj), t=t)
     if kind == "function_call_output":
         call_id = obj.get("call_id")
         if not isinstance(call_id, str):
             raise _bad("a function_call_output needs a call_id", "call_id")
-        return FunctionCallOutput(call_id=call_id, output=obj.get("output") or "", id=item_id, t=t)
+        return FunctionCallOutput(call_id=call_id, output=_text(obj, "output"), id=_id(obj), t=t)
     if kind != "message":
         raise _bad(f"item type {kind!r} is not modelled", "type")
     role = obj.get("role")
@@ -186,18 +185,26 @@ def item_from_wire(
     images: list[Image] = []
     has_audio = False
     measured = 0
-    for part in obj.get("content") or []:
-        ptype = (part or {}).get("type")
+    content = obj.get("content") or []
+    if not isinstance(content, list):
+        raise _bad("expected a list of content parts", "content")
+    for part in content:
+        if not isinstance(part, Mapping):
+            raise _bad("expected a content part object", "content")
+        ptype = part.get("type")
         if ptype in _TEXT_PARTS:
-            texts.append(part.get("text") or "")
+            texts.append(_text(part, "text"))
         elif ptype in _AUDIO_PARTS:
             has_audio = True
-            texts.append(part.get("transcript") or "")
+            texts.append(_text(part, "transcript"))
             data = part.get("audio")
             if data:
-                measured += audio_ms_from_bytes(data, audio_format)
+                measured += audio_ms_from_bytes(_text(part, "audio"), audio_format)
         elif ptype == "input_image":
-            images.append(Image(url=part.get("image_url") or "", detail=part.get("detail")))
+            detail = part.get("detail")
+            if detail not in (None, "auto", "low", "high"):
+                raise _bad(f"unknown image detail {detail!r}", "detail")
+            images.append(Image(url=_text(part, "image_url"), detail=detail))
     if has_audio and audio_ms is None:
         if not measured:
             raise _bad(
@@ -212,11 +219,28 @@ def item_from_wire(
             text="".join(texts),
             audio_ms=audio_ms if has_audio else None,
             images=tuple(images),
-            id=item_id,
+            id=_id(obj),
             t=t,
         )
     except ValueError as exc:  # a system message with audio, an assistant image
         raise _bad(str(exc), "content") from None
+
+
+def _text(obj: Mapping[str, Any], key: str) -> str:
+    """A text field of the wire (absent or null: empty)."""
+    value = obj.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _bad(f"expected a string, got {type(value).__name__}", key)
+    return value
+
+
+def _id(obj: Mapping[str, Any]) -> str | None:
+    value = obj.get("id")
+    if value is not None and not isinstance(value, str):
+        raise _bad(f"expected a string id, got {type(value).__name__}", "id")
+    return value
 
 
 def _bad(message: str, field: str) -> InputFormatError:

@@ -44,20 +44,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from ..budget import BudgetBreakdown
 from ..compaction.plan import CompactionPlan
 from ..compaction.strategies import SUMMARY_PREFIX, CompactionContext, CompactionStrategy
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, InputFormatError
 from ..items import FunctionCall, Item, Message
 from ..profiles import ModelProfile, ProviderProfile, get_model_profile, get_provider_profile
 from ..rollover import DEFAULT_ROLLOVER, RolloverPlan, RolloverPolicy
 from ..server import Truncation
 from ..tokens import TokenCounter
-from ..wire import as_event
+from ..wire import as_event, item_from_wire
 from .calibration import Calibration, OverheadFit
 from .confirm import PendingCompaction, is_system
 from .history import CallHistory
@@ -252,7 +252,28 @@ class ContextEngine:
         Raises:
             InputFormatError: `event` is neither a dict nor an ``openai`` SDK event.
         """
-        self.mirror.sent(as_event(event))
+        event = as_event(event)
+        self.mirror.sent(event)
+        if event.get("type") != "conversation.item.create":
+            return
+        raw = event.get("item")
+        client_id = raw.get("id") if isinstance(raw, Mapping) else None
+        if not isinstance(raw, Mapping) or not isinstance(client_id, str):
+            return  # without an id the item is the server's to name: stored when it echoes
+        if client_id in self._pending.created or self.history.is_seed(client_id):
+            return  # the engine's own compaction or seed, not the application's
+        try:
+            item = item_from_wire(raw, audio_format=self.mirror.input_format)
+        except InputFormatError:
+            try:  # audio of unknown length: still the application's, and kept
+                item = item_from_wire(raw, audio_ms=0)
+            except InputFormatError:
+                return  # an item type this library does not hold (MCP)
+        # Stored at once (the adapter writes it before it goes out): a drop or a crash before
+        # the server acknowledges it loses nothing.
+        key = self.history.sent(item, client_id)
+        if key is not None:
+            self._records.append(ItemStored(key, item, self.session_index))
 
     def feed(self, event: Mapping[str, Any] | Any) -> list[dict[str, Any]]:
         """Apply one server event; returns the client events the engine wants sent.
@@ -521,6 +542,7 @@ class ContextEngine:
         *,
         history: Sequence[Item] | None = None,
         summary: str | None = None,
+        resent: Collection[str] = (),
     ) -> RolloverPlan:
         """Plan the next session: its ``session.update`` and its seed.
 
@@ -528,11 +550,17 @@ class ContextEngine:
         store's `load`, after a restart): summary first as a system item, then the latest
         whole turns as text within the policy's budget, then any function call still waiting
         for its output (so its output can follow in the new session).
+
+        `resent` names items the application sent that the old session never acknowledged
+        (their client ids): the caller re-sends them as they are, so the seed leaves them out.
         """
         if history is None:
             history, summary = self.conversation(), self.history.summary
         else:
             self.history.restore(history, summary)
+        if resent:
+            skip = {self.history.key_of(i) for i in resent}
+            history = [i for i in history if i.id not in skip]
         seed = self.rollover.seed(history, self.counter, previous=summary)
         carried = {i.call_id for i in seed if isinstance(i, FunctionCall)}
         for key, call in self.history.waiting_calls():

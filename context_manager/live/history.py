@@ -41,6 +41,9 @@ class CallHistory:
         self._ids: dict[str, str] = {}  # server id in this session -> key
         self._seeded: dict[str, str | None] = {}  # seeded server id -> key (None: a summary)
         self._calls: dict[str, str] = {}  # call_id -> key of the call awaiting its output
+        # Ids the application chose for the items it sent: unique to the call, so they keep
+        # their key in every session (a re-sent create is the same item, not a new one).
+        self._sent: dict[str, str] = {}
         # Keys: a random prefix per history and a counter (unique across processes, cheap).
         self._prefix = uuid.uuid4().hex[:16]
         self._serial = count()
@@ -77,11 +80,20 @@ class CallHistory:
         """The key of the item a server id of this session stands for."""
         if server_id in self._seeded:
             return self._seeded[server_id]
-        return self._ids.get(server_id)
+        key = self._ids.get(server_id)
+        return key if key is not None else self._sent.get(server_id)
 
     def is_seed(self, server_id: str) -> bool:
         """Whether `server_id` is an item the last rollover seeded (a copy, or a summary)."""
         return server_id in self._seeded
+
+    def sent(self, item: Item, client_id: str) -> str | None:
+        """An item the application sent under its own id: a new key (``None``: known already)."""
+        if self.key_of(client_id) is not None:
+            return None
+        key = self.add(item, client_id)
+        self._sent[client_id] = key
+        return key
 
     def link(self, server_id: str, key: str) -> None:
         """`server_id` stands for the item `key` in this session."""

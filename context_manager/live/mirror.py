@@ -311,6 +311,15 @@ class SessionMirror:
             self._buffered += (base64_size(audio) or 0) if isinstance(audio, str) else 0
         elif kind == "input_audio_buffer.clear":
             self._buffered = 0
+        elif kind == "conversation.item.create":
+            # The server echoes a created audio item without its bytes: keep its length now.
+            item = event.get("item")
+            item_id = item.get("id") if isinstance(item, Mapping) else None
+            if isinstance(item, Mapping) and isinstance(item_id, str):
+                size = _audio_size(item)
+                if size:
+                    ms = audio_ms_from_size(size, self.input_format)
+                    self._speech[item_id] = {"audio_start_ms": 0, "audio_end_ms": ms}
 
     def configure(self, session: Mapping[str, Any]) -> None:
         """Apply a session object (``session.created``/``.updated``'s ``session``)."""
@@ -487,6 +496,16 @@ class SessionMirror:
             dropped=result.dropped_items,
             items=result.retained_items,
         )
+
+
+def _audio_size(item: Mapping[str, Any]) -> int:
+    """Bytes of the input audio an item create carries."""
+    total = 0
+    for part in item.get("content") or []:
+        audio = part.get("audio") if isinstance(part, Mapping) else None
+        if isinstance(audio, str):
+            total += base64_size(audio) or 0
+    return total
 
 
 def _transcript_of(item_id: str, raw: Mapping[str, Any]) -> tuple[Change, ...]:

@@ -1,0 +1,546 @@
+"""`ManagedConnection`: a Realtime connection whose context is managed, across sessions.
+
+The application uses it as it would use the SDK's connection: ``await conn.session.update(...)``,
+``await conn.conversation.item.create(...)``, ``await conn.response.create()``,
+``await conn.send({...})``, and ``async for event in conn`` (or ``await conn.recv()``). Behind it:
+
+* the engine (`ContextEngine`) sees every server event and every client event; the client
+  events it plans (compactions, a ``session.update`` setting the wanted truncation) are sent on
+  the connection as they come. Compaction planning (a summarizer, maybe a slow model) runs in a
+  worker thread with a deadline, never on the event loop;
+* every item the application sends is written to the store before it goes out (the outbox), and
+  what the engine asks to persist is written by a background task, in order, retried until the
+  store takes it (`ManagedConnection.flush` waits for it);
+* **rollover**: when the engine says it is time (before the provider's maximum, at a safe
+  point) the adapter opens a new session, configures it like the old one, seeds it, and closes
+  the old one in the background. When the server ends a session unexpectedly
+  (``session_expired``) or the connection drops, it does the same. A switch that fails (a drop
+  during seeding, a refused seed, a session that will not open) is tried again with backoff;
+  when every attempt fails the application gets a `ConnectionLostEvent`.
+
+What the application sees at a rollover, exactly:
+
+* one event of type ``context_manager.rollover`` (`RolloverEvent`: reason ``rollover``,
+  ``expired``, ``disconnected`` or ``resume``; the new session's index; the seed's size) in
+  place of the new session's own ``session.created``/``session.updated`` and the seed items'
+  ``conversation.item.added``/``.done``, which the adapter consumes; a resumed call's first
+  `recv` returns the ``resume`` event;
+* an ``error`` with code ``session_expired`` is consumed too (it is the cue to roll over);
+* events it sends while the switch runs wait, then go to the new session; items it sent that
+  the old session never acknowledged are re-sent as they were, after the seed;
+* audio appended but not committed when the old session ended is lost (a planned rollover waits
+  until the user is not speaking, unless the cut is less than a quarter of the margin away).
+
+Every exception the application gets from the adapter is a `ContextManagerError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Coroutine, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigurationError, ContextManagerError, RolloverError
+from ..live import ContextEngine
+from ..live.jobs import CompactionJob
+from ..rollover import RolloverPlan
+from .events import ConnectionLostEvent, RolloverEvent
+from .writer import RecordWriter
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+    from openai.resources.realtime.realtime import AsyncRealtimeConnection
+
+    from ..store import AsyncStore
+
+__all__ = ["ManagedConnection"]
+
+log = logging.getLogger(__name__)
+
+
+class _Closed(Exception):
+    """The application closed the connection."""
+
+
+class _SwitchFailed(Exception):
+    """One attempt at a new session failed (retried)."""
+
+
+class ManagedConnection:
+    """A Realtime connection the engine manages (see the module docstring and `connect`)."""
+
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        *,
+        model: str,
+        engine: ContextEngine,
+        store: AsyncStore | None,
+        conversation_id: str | None,
+        poll_seconds: float = 1.0,
+        reconnect_attempts: int = 5,
+        reconnect_backoff_seconds: float = 0.5,
+        switch_timeout_seconds: float = 15.0,
+        summary_timeout_seconds: float = 20.0,
+        connect_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        try:
+            from openai.resources.realtime.realtime import (
+                AsyncRealtimeConversationResource,
+                AsyncRealtimeInputAudioBufferResource,
+                AsyncRealtimeOutputAudioBufferResource,
+                AsyncRealtimeResponseResource,
+                AsyncRealtimeSessionResource,
+            )
+        except ImportError:  # pragma: no cover - the extra is missing
+            raise ConfigurationError(
+                'the realtime adapter needs openai: pip install "context-manager[openai]"'
+            ) from None
+        if reconnect_attempts < 1:
+            raise ConfigurationError(f"reconnect_attempts must be >= 1, got {reconnect_attempts}")
+        self.client, self.model, self.engine, self.store = client, model, engine, store
+        self.conversation_id = conversation_id
+        self.poll_seconds = poll_seconds
+        self.reconnect_attempts = reconnect_attempts
+        self.reconnect_backoff_seconds = reconnect_backoff_seconds
+        self.switch_timeout_seconds = switch_timeout_seconds
+        self.summary_timeout_seconds = summary_timeout_seconds
+        self._options = dict(connect_options or {})
+        me: Any = self  # the SDK's resources only call `send`
+        self.session = AsyncRealtimeSessionResource(me)
+        self.response = AsyncRealtimeResponseResource(me)
+        self.conversation = AsyncRealtimeConversationResource(me)
+        self.input_audio_buffer = AsyncRealtimeInputAudioBufferResource(me)
+        self.output_audio_buffer = AsyncRealtimeOutputAudioBufferResource(me)
+        self._conn: AsyncRealtimeConnection | None = None
+        self._lock = asyncio.Lock()
+        self._writer: RecordWriter | None = None
+        self._resume = False
+        self._closing = False
+        self._lost: ConnectionLostEvent | None = None
+        self._notices: deque[RolloverEvent | ConnectionLostEvent] = deque()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        # Client events the server has not acknowledged yet: re-sent to a new session when the
+        # old one dies under them (an item create by its id; a response request until created).
+        self._unacked: dict[str, dict[str, Any]] = {}
+        self._requested: dict[str, Any] | None = None
+        self.rollovers: list[RolloverEvent] = []
+        """Every rollover of the call, in order."""
+        self.switch_failures = 0
+        """Attempts at a new session that failed and were retried."""
+        engine.offload = True  # no summarizer on the event loop
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> ManagedConnection:
+        if self.store is not None:
+            from ..store.recorder import Recorder  # the store extra: only with a store
+
+            known = set(await self.store.conversations())
+            if self.conversation_id in known:
+                self._resume = True
+            else:
+                self.conversation_id = await self.store.create_conversation(self.conversation_id)
+            recorder = Recorder(
+                self.store,
+                self.conversation_id,
+                provider=self.engine.provider.name,
+                model=self.model,
+            )
+            self._writer = RecordWriter(recorder.write)
+            self._writer.start()
+        if self._resume:
+            self._notices.append(await self._connect("resume", old=None))
+        else:
+            self._conn = await self._open()
+            await self._first_event(self._conn)
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connection, and write everything still queued to the store.
+
+        Raises:
+            StoreError: records the store would not take within 10 s (they are listed in
+                ``self.pending_records``).
+        """
+        self._closing = True
+        if self._conn is not None:
+            self._background(_close_quietly(self._conn))
+            self._conn = None
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5.0)
+        if self._writer is not None:
+            self._queue_records()
+            await self._writer.close()
+
+    @property
+    def pending_records(self) -> int:
+        """Records not written to the store yet."""
+        return 0 if self._writer is None else len(self._writer.pending)
+
+    async def _open(self) -> AsyncRealtimeConnection:
+        manager = self.client.realtime.connect(model=self.model, **self._options)
+        conn: AsyncRealtimeConnection = await asyncio.wait_for(
+            manager.enter(), self.switch_timeout_seconds
+        )
+        return conn
+
+    async def _recv_json(self, conn: AsyncRealtimeConnection) -> dict[str, Any]:
+        data = await asyncio.wait_for(conn.recv_bytes(), self.switch_timeout_seconds)
+        raw = json.loads(data)
+        if not isinstance(raw, dict):
+            raise _SwitchFailed("the server sent an event that is not an object")
+        return raw
+
+    async def _first_event(self, conn: AsyncRealtimeConnection) -> dict[str, Any]:
+        raw = await self._recv_json(conn)
+        if raw.get("type") != "session.created":
+            raise _SwitchFailed(f"a new session began with {raw.get('type')!r}")
+        await self._send_all(conn, self.engine.feed(raw))
+        self._queue_records()
+        return raw
+
+    def _background(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ sending
+
+    async def send(self, event: Any) -> None:
+        """Send a client event (a dict or an SDK model); the engine sees it too.
+
+        An item created without an id gets one, so the adapter can tell when the server has it;
+        with a store, the item is written to it before it goes out. If the connection is found
+        dead, the call continues in a new session first.
+
+        Raises:
+            RolloverError: the connection was lost and no new session could be had.
+            StoreError: the store would not take the item (it was not sent).
+        """
+        from websockets.exceptions import ConnectionClosed
+
+        if self._lost is not None:
+            raise RolloverError(f"the connection was lost ({self._lost.error})")
+        data = _as_dict(event)
+        kind = data.get("type")
+        if kind == "conversation.item.create":
+            item = dict(data.get("item") or {})
+            item.setdefault("id", f"app_{uuid.uuid4().hex[:24]}")
+            data = {**data, "item": item}
+        async with self._lock:
+            if self.engine.rollover_due and not self.engine.expired:
+                # Due: the event belongs to the new session, so switch first.
+                self._notices.append(await self._connect("rollover", old=self._conn))
+            if kind == "conversation.item.create":
+                self._unacked[data["item"]["id"]] = data
+            elif kind == "response.create":
+                self._requested = data
+            self.engine.sent(data)
+            if kind == "conversation.item.create" and self._writer is not None:
+                self._queue_records()
+                await self._writer.flush(self.switch_timeout_seconds)  # the outbox
+            assert self._conn is not None
+            try:
+                await self._conn.send(data)  # type: ignore[arg-type]
+            except ConnectionClosed:
+                if self._closing:
+                    raise RolloverError("the connection is closed") from None
+                # The new session gets this event too: it is among the unacknowledged.
+                self._notices.append(await self._connect(self._lost_reason(), old=None))
+
+    async def _send_all(self, conn: AsyncRealtimeConnection, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            self.engine.sent(event)
+            await conn.send(event)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ receiving
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Any]:
+        while not self._closing:
+            try:
+                event = await self.recv()
+            except _Closed:
+                return
+            yield event
+            if isinstance(event, ConnectionLostEvent):
+                return
+
+    async def recv(self) -> Any:
+        """The next server event (an SDK model), a `RolloverEvent` or a `ConnectionLostEvent`.
+
+        Raises:
+            RolloverError: after the `ConnectionLostEvent` was delivered.
+        """
+        try:
+            return await self._recv()
+        except (_Closed, ContextManagerError):
+            raise
+        except Exception as exc:  # anything else reaching the application is a bug made typed
+            raise RolloverError(f"the connection failed ({type(exc).__name__})") from exc
+
+    async def _recv(self) -> Any:
+        from websockets.exceptions import ConnectionClosed
+
+        while True:
+            if self._notices:
+                return self._notices.popleft()
+            if self._lost is not None:
+                raise RolloverError(f"the connection was lost ({self._lost.error})")
+            if self._closing:
+                raise _Closed
+            if self.engine.rollover_due and not self.engine.expired:
+                return await self._roll("rollover")
+            conn = self._conn
+            assert conn is not None
+            try:
+                data = await asyncio.wait_for(conn.recv_bytes(), self.poll_seconds)
+            except TimeoutError:
+                continue  # idle: check the rollover clock again
+            except ConnectionClosed:
+                if self._closing:
+                    raise _Closed from None
+                if conn is not self._conn:
+                    continue  # a switch replaced it meanwhile
+                return await self._roll(self._lost_reason())
+            raw = _parse(data)
+            if raw is None:
+                continue
+            error = raw.get("error") if raw.get("type") == "error" else None
+            if isinstance(error, dict) and error.get("code") == "session_expired":
+                self.engine.feed(raw)
+                self._queue_records()
+                continue  # the close follows; the rollover replaces both
+            self._acknowledge(raw)
+            out = self.engine.feed(raw)
+            if out:
+                async with self._lock:
+                    if self._conn is conn:
+                        await self._send_all(conn, out)
+            self._queue_records()
+            self._start_job(self.engine.take_compaction_job())
+            event = conn.parse_event(data)
+            if self.engine.rollover_due and not self.engine.expired:
+                # Switch now, before the application sends into the old session again.
+                self._notices.append(await self._roll("rollover"))
+            return event
+
+    def _acknowledge(self, raw: Mapping[str, Any]) -> None:
+        kind = raw.get("type")
+        if kind in ("conversation.item.added", "conversation.item.created"):
+            item = raw.get("item")
+            item_id = item.get("id") if isinstance(item, Mapping) else None
+            if isinstance(item_id, str):
+                self._unacked.pop(item_id, None)
+        elif kind == "response.created":
+            self._requested = None
+
+    def _lost_reason(self) -> str:
+        errors = self.engine.errors
+        expired = bool(errors) and errors[-1].get("code") == "session_expired"
+        self.engine.disconnected()
+        return "expired" if expired else "disconnected"
+
+    # ------------------------------------------------------------------ compaction
+
+    def _start_job(self, job: CompactionJob | None) -> None:
+        if job is not None:
+            self._background(self._compact(job))
+
+    async def _compact(self, job: CompactionJob) -> None:
+        """Plan off the loop, with a deadline; then send the plan if it still fits."""
+        try:
+            plan = await asyncio.wait_for(asyncio.to_thread(job.run), self.summary_timeout_seconds)
+        except Exception as exc:  # slow or failing summarizer: the extractive fallback
+            log.warning("compaction summary failed (%s); falling back", type(exc).__name__)
+            try:
+                plan = await asyncio.wait_for(
+                    asyncio.to_thread(job.fallback), self.summary_timeout_seconds
+                )
+            except Exception as again:
+                log.warning("compaction fallback failed (%s)", type(again).__name__)
+                plan = None
+        events = self.engine.compaction_ready(job, plan)
+        if not events:
+            return
+        async with self._lock:
+            conn = self._conn
+            if conn is None or self._closing:
+                return
+            with contextlib.suppress(Exception):  # a drop now: the plan is simply not sent
+                await self._send_all(conn, events)
+
+    # ------------------------------------------------------------------ rollover
+
+    async def _roll(self, reason: str) -> RolloverEvent | ConnectionLostEvent:
+        async with self._lock:
+            return await self._connect(reason, old=self._conn if reason == "rollover" else None)
+
+    async def _connect(
+        self, reason: str, *, old: AsyncRealtimeConnection | None
+    ) -> RolloverEvent | ConnectionLostEvent:
+        """A new session, seeded, with retries; `old` (if any) is closed in the background."""
+        from websockets.exceptions import ConnectionClosed
+
+        delay = self.reconnect_backoff_seconds
+        failure = ""
+        for attempt in range(1, self.reconnect_attempts + 1):
+            try:
+                event = await self._attempt(reason, attempt)
+            except (ConnectionClosed, OSError, TimeoutError, _SwitchFailed, RolloverError) as exc:
+                self.switch_failures += 1
+                failure = _describe(exc)
+                log.warning("%s: attempt %d failed (%s)", reason, attempt, failure)
+                self.engine.disconnected()
+                self._queue_records()
+                if attempt < self.reconnect_attempts:
+                    await asyncio.sleep(delay)
+                    delay *= 2
+                continue
+            except Exception as exc:  # the SDK's own errors (refused key, bad URL): retried
+                self.switch_failures += 1
+                failure = _describe(exc)
+                log.warning("%s: attempt %d failed (%s)", reason, attempt, failure)
+                self.engine.disconnected()
+                if attempt < self.reconnect_attempts:
+                    await asyncio.sleep(delay)
+                    delay *= 2
+                continue
+            if old is not None:
+                self._background(_close_quietly(old))  # never under the lock: it may take long
+            return event
+        if old is not None:
+            self._background(_close_quietly(old))
+        self._conn = None
+        self._lost = ConnectionLostEvent(reason, self.reconnect_attempts, failure)
+        log.error("%s: gave up after %d attempts (%s)", reason, self.reconnect_attempts, failure)
+        return self._lost
+
+    async def _attempt(self, reason: str, attempt: int) -> RolloverEvent:
+        new = await self._open()
+        try:
+            await self._first_event(new)
+            plan = await self._plan(reason)
+            await self._seed(new, plan)
+            # What the old session never acknowledged goes to the new one, in order.
+            resend = [*self._unacked.values(), *([self._requested] if self._requested else [])]
+            await self._send_all(new, resend)
+        except BaseException:
+            self._background(_close_quietly(new))
+            raise
+        self._conn = new
+        event = RolloverEvent(
+            reason, self.engine.session_index, len(plan.seed), plan.seed_tokens, attempt
+        )
+        self.rollovers.append(event)
+        log.info("%s: session %d seeded with %d items", reason, event.session, event.seed_items)
+        return event
+
+    async def _plan(self, reason: str) -> RolloverPlan:
+        resent = tuple(self._unacked)
+        if self.store is None or len(self.engine.history):
+            return self.engine.plan_rollover(reason, resent=resent)
+        # A call resumed in a new process: the store is its only record.
+        if self._writer is not None:
+            await self._writer.flush(self.switch_timeout_seconds)
+        assert self.conversation_id is not None
+        stored = await self.store.load(self.conversation_id)
+        return self.engine.plan_rollover(
+            reason, history=stored.items, summary=stored.summary, resent=resent
+        )
+
+    async def _seed(self, new: AsyncRealtimeConnection, plan: RolloverPlan) -> None:
+        await self._send_all(new, plan.events)
+        waiting = {i.id for i in plan.seed if i.id is not None}
+        updated = False
+        while waiting or not updated:
+            raw = await self._recv_json(new)
+            kind = raw.get("type")
+            if kind == "error":
+                error = raw.get("error")
+                code = error.get("code") if isinstance(error, dict) else None
+                self.engine.feed(raw)
+                raise _SwitchFailed(f"the new session refused the seed ({code})")
+            await self._send_all(new, self.engine.feed(raw))
+            if kind == "session.updated":
+                updated = True
+            elif kind == "conversation.item.done":
+                item = raw.get("item")
+                waiting.discard(item.get("id") if isinstance(item, Mapping) else None)
+        self.engine.seeded(plan)
+        self._queue_records()
+
+    # ------------------------------------------------------------------ persistence
+
+    def _queue_records(self) -> None:
+        records = self.engine.take_records()
+        if self._writer is not None:
+            self._writer.put(records)
+
+    async def flush(self) -> None:
+        """Wait until every record so far is written to the store.
+
+        Raises:
+            StoreError: the store would not take them within 10 s (they stay queued).
+        """
+        if self._writer is None:
+            return
+        self._queue_records()
+        await self._writer.flush(10.0)
+
+
+def _parse(data: bytes | str) -> dict[str, Any] | None:
+    """A server frame as a dict (``None``, logged, for a frame that is not a JSON object)."""
+    try:
+        raw = json.loads(data)
+    except ValueError:
+        log.warning("the server sent a frame that is not JSON; skipped")
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
+async def _close_quietly(conn: AsyncRealtimeConnection, seconds: float = 0.1) -> None:
+    """Close a socket without waiting long for its closing handshake.
+
+    websockets waits its whole close timeout (10 s by default) for a peer that does not answer
+    the close, as when more frames are unread than its buffer holds: the old session of a
+    rollover, mostly. Here it waits `seconds`, then the socket is aborted.
+    """
+    ws = getattr(conn, "_connection", None)  # the SDK's websockets connection
+    if ws is not None and hasattr(ws, "close_timeout"):
+        ws.close_timeout = seconds
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(conn.close(), seconds * 4)
+    transport = getattr(ws, "transport", None)
+    if transport is not None and not transport.is_closing():
+        transport.abort()
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception by type (and code, for a server error): never its text."""
+    text = str(exc) if isinstance(exc, _SwitchFailed | RolloverError) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _as_dict(event: Any) -> dict[str, Any]:
+    if isinstance(event, Mapping):
+        return dict(event)
+    dump = getattr(event, "model_dump", None)
+    if dump is None:
+        raise ConfigurationError(f"cannot send {type(event).__name__}: not a dict or an SDK model")
+    result: dict[str, Any] = dump(mode="json", by_alias=True, exclude_unset=True)
+    return result
