@@ -43,6 +43,7 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Coroutine, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -126,6 +127,9 @@ class ManagedConnection:
         self._lost: ConnectionLostEvent | None = None
         self._notices: deque[RolloverEvent | ConnectionLostEvent] = deque()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._summary_thread = ThreadPoolExecutor(1, thread_name_prefix="context-manager-summary")
+        self._fallback_thread = ThreadPoolExecutor(1, thread_name_prefix="context-manager-fallback")
+        self._summary: asyncio.Future[Any] | None = None
         # Client events the server has not acknowledged yet: re-sent to a new session when the
         # old one dies under them (an item create by its id; a response request until created).
         self._unacked: dict[str, dict[str, Any]] = {}
@@ -180,6 +184,9 @@ class ManagedConnection:
             self._conn = None
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5.0)
+        # A summary still running is abandoned (its thread ends when the summarizer returns).
+        self._summary_thread.shutdown(wait=False, cancel_futures=True)
+        self._fallback_thread.shutdown(wait=False, cancel_futures=True)
         if self._writer is not None:
             self._queue_records()
             await self._writer.close()
@@ -332,7 +339,7 @@ class ManagedConnection:
                     if self._conn is conn:
                         await self._send_all(conn, out)
             self._queue_records()
-            self._start_job(self.engine.take_compaction_job())
+            self._start_jobs()
             event = conn.parse_event(data)
             if self.engine.rollover_due and not self.engine.expired:
                 # Switch now, before the application sends into the old session again.
@@ -357,19 +364,30 @@ class ManagedConnection:
 
     # ------------------------------------------------------------------ compaction
 
-    def _start_job(self, job: CompactionJob | None) -> None:
+    def _start_jobs(self) -> None:
+        # One summary at a time, in a thread of its own: a summarizer that hangs past its
+        # deadline keeps its thread, and no other planning starts until it lets go (the
+        # engine keeps the job meanwhile), so hung summaries never pile up.
+        if self._summary is not None and not self._summary.done():
+            return
+        job = self.engine.take_compaction_job()
         if job is not None:
             self._background(self._compact(job))
 
     async def _compact(self, job: CompactionJob) -> None:
         """Plan off the loop, with a deadline; then send the plan if it still fits."""
+        loop = asyncio.get_running_loop()
+        self._summary = loop.run_in_executor(self._summary_thread, job.run)
         try:
-            plan = await asyncio.wait_for(asyncio.to_thread(job.run), self.summary_timeout_seconds)
+            plan = await asyncio.wait_for(
+                asyncio.shield(self._summary), self.summary_timeout_seconds
+            )
         except Exception as exc:  # slow or failing summarizer: the extractive fallback
             log.warning("compaction summary failed (%s); falling back", type(exc).__name__)
             try:
                 plan = await asyncio.wait_for(
-                    asyncio.to_thread(job.fallback), self.summary_timeout_seconds
+                    loop.run_in_executor(self._fallback_thread, job.fallback),
+                    self.summary_timeout_seconds,
                 )
             except Exception as again:
                 log.warning("compaction fallback failed (%s)", type(again).__name__)
@@ -526,8 +544,8 @@ async def _close_quietly(conn: AsyncRealtimeConnection, seconds: float = 0.1) ->
     with contextlib.suppress(Exception):
         await asyncio.wait_for(conn.close(), seconds * 4)
     transport = getattr(ws, "transport", None)
-    if transport is not None and not transport.is_closing():
-        transport.abort()
+    if transport is not None and getattr(getattr(ws, "state", None), "name", "") != "CLOSED":
+        transport.abort()  # a half-closed socket the peer never finished: let it go now
 
 
 def _describe(exc: BaseException) -> str:
