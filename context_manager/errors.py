@@ -16,6 +16,7 @@ Every error the library raises on purpose derives from `ContextManagerError`, so
     │   └── SessionExpiredError      the session reached the provider's maximum duration
     ├── TokenizationError            the offline tokenizer could not be built or verified
     ├── StoreError                   the conversation store refused a read or write
+    │                                (`reason`, `transient`, `pending` say why)
     ├── RolloverError                a new session could not be opened or seeded
     ├── JudgeError                   the benchmark's judge model could not answer
     └── ScriptExhaustedError         a scripted fake-server responder ran out of replies
@@ -202,9 +203,29 @@ class TokenizationError(ContextManagerError):
 class StoreError(ContextManagerError):
     """The conversation store refused a read or write; nothing was written.
 
-    An unknown conversation or item, a database that cannot be reached or migrated, an append
-    that kept conflicting with other writers.
+    The message is one line and never carries SQL or the values written (no conversation
+    text). The same facts are attributes:
+
+    Attributes:
+        reason: what went wrong, one word: ``invalid`` (a value or argument the store refuses),
+            ``not_found`` (an unknown conversation, session or item), ``conflict`` (an id
+            already taken), ``unavailable`` (the database cannot be reached or opened),
+            ``busy`` (locked by other writers, or a serialization conflict, after retries),
+            ``refused`` (the server refused the login or has no such database),
+            ``not_a_database``, ``read_only``, ``disk_full``, ``schema`` (missing tables, an
+            unknown revision, a downgrade that would lose data), ``pending`` (an `AsyncStore`
+            holds writes it could not store yet) or ``failed`` (any other database error).
+        transient: the same call may succeed later (``unavailable``, ``busy``, ``pending``).
+        pending: the writes an `AsyncStore` holds in memory, not yet stored (0 otherwise).
     """
+
+    def __init__(
+        self, message: str, *, reason: str = "invalid", transient: bool = False, pending: int = 0
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.transient = transient
+        self.pending = pending
 
 
 class JudgeError(ContextManagerError):

@@ -14,8 +14,10 @@ except ImportError as exc:  # the [store] extra is missing
     ) from None
 
 from .aio import AsyncStore
+from .database import DEFAULT_URL
+from .migrate import downgrade, upgrade
 from .models import ITEM_STATUSES, ItemStatus
-from .repository import DEFAULT_URL, Store, StoredConversation, downgrade, upgrade
+from .repository import Store, StoredConversation
 
 __all__ = [
     "DEFAULT_URL",

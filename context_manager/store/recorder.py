@@ -33,7 +33,11 @@ class Recorder:
         """The engine's session index -> the store's session id."""
 
     async def write(self, record: Record) -> None:
-        """Persist one record (raises what the store raises: `StoreError`, mostly)."""
+        """Persist one record.
+
+        Raises `StoreError`. A write the database cannot take yet is kept by the `AsyncStore`
+        and written before later ones, so this returns.
+        """
         store, cid = self.store, self.conversation_id
         if record.kind == "session_started":
             model = record.model or self.model

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, make_url, text
@@ -18,11 +20,11 @@ PG_URL = os.environ.get("CONTEXT_MANAGER_TEST_PG_URL")
 REQUIRE_PG = bool(os.environ.get("CONTEXT_MANAGER_REQUIRE_PG"))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """A URL of an empty database of each kind, dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
+@contextmanager
+def fresh_database(kind: str, directory: Path) -> Iterator[str]:
+    """The URL of a new, empty database of `kind` (``sqlite`` or ``postgresql``), dropped after."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / 'store.db'}"
         return
     if not PG_URL:
         message = "PostgreSQL: set CONTEXT_MANAGER_TEST_PG_URL (see .ci/postgres) to run this case"
@@ -39,3 +41,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         with admin.connect() as c:
             c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database of each kind, dropped afterwards."""
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A URL of a database of each kind shared by a module's tests (for long tables of cases)."""
+    with fresh_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from context_manager import Message, StoreError
 from context_manager.server.usage import Usage
 from context_manager.store import AsyncStore, Store
+from context_manager.store.database import Call
 from context_manager.tokens import ModalityTokens as M
 
 pytestmark = pytest.mark.network_allowed  # PostgreSQL on loopback
@@ -19,13 +21,14 @@ def test_async_calls_run_in_the_store_thread_in_order(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     threads: list[str] = []
-    real_append = Store.append
+    real_run = Store.run
 
-    def append(self: Store, *args: object, **kwargs: object) -> list[str]:
-        threads.append(threading.current_thread().name)
-        return real_append(self, *args, **kwargs)  # type: ignore[arg-type]
+    def run(self: Store, call: Call, **kwargs: bool) -> object:
+        if call.what.startswith("append"):
+            threads.append(threading.current_thread().name)
+        return real_run(self, call, **kwargs)
 
-    monkeypatch.setattr(Store, "append", append)
+    monkeypatch.setattr(Store, "run", run)
 
     async def main() -> tuple[list[str | None], int]:
         ticks = 0
@@ -60,3 +63,19 @@ def test_async_calls_run_in_the_store_thread_in_order(
     assert texts == [f"m{n}" for n in range(30)]
     assert ticks > 0  # the loop kept running while the store worked
     assert len(threads) == 30 and all(t.startswith("context-manager-store") for t in threads)
+
+
+def test_async_store_keeps_the_store_s_signatures() -> None:
+    """The live adapter's recorder calls these: same parameters as `Store`, as coroutines."""
+    same = ("create_conversation", "conversations", "start_session", "end_session", "append",
+            "update_item", "record_server_ids", "server_ids", "mark", "usage", "load", "seed")  # fmt: skip
+    for name in same:
+        mine, theirs = getattr(AsyncStore, name), getattr(Store, name)
+        assert inspect.iscoroutinefunction(mine), name
+        assert (
+            inspect.signature(mine).parameters.keys() == inspect.signature(theirs).parameters.keys()
+        )
+    assert list(inspect.signature(AsyncStore.record_usage).parameters) == [
+        "self", "conversation_id", "observed", "kwargs"]  # fmt: skip
+    assert list(inspect.signature(AsyncStore.record_compaction).parameters) == [
+        "self", "conversation_id", "kwargs"]  # fmt: skip

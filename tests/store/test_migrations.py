@@ -1,13 +1,16 @@
-"""The Alembic migrations, one revision at a time, keep the data they find."""
+"""The Alembic migrations keep the data they find, or refuse to run (a lossy downgrade)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, inspect, text
 
-from context_manager.store import downgrade, upgrade
+from context_manager import Message, StoreError
+from context_manager.server.usage import Usage
+from context_manager.store import Store, downgrade, upgrade
+from context_manager.tokens import ModalityTokens as M
 
 pytestmark = pytest.mark.network_allowed  # PostgreSQL on loopback
 
@@ -30,13 +33,13 @@ def test_0002_moves_the_predicted_totals_and_downgrading_restores_them(db_url: s
     assert row["predicted_input_audio"] is None and row["input_image"] == 0
     assert "predicted_input" not in row
 
-    with engine.begin() as c:
-        c.execute(text("UPDATE usage SET predicted_input_audio = 0, predicted_input_image = 0,"
-                       " predicted_cached_audio = 0, predicted_cached_image = 0"))  # fmt: skip
-    downgrade(db_url, "0001")
+    downgrade(db_url, "0001")  # nothing 0001 cannot hold: the round trip is exact
     with engine.connect() as c:
-        row = c.execute(text("SELECT * FROM usage")).mappings().one()
-    assert (row["predicted_input"], row["predicted_cached"]) == (150, 64)
+        back = c.execute(text("SELECT * FROM usage")).mappings().one()
+    assert (back["predicted_input"], back["predicted_cached"]) == (150, 64)
+    upgrade(db_url, "0002")
+    with engine.connect() as c:
+        assert c.execute(text("SELECT * FROM usage")).mappings().one() == row
     engine.dispose()
 
 
@@ -64,4 +67,61 @@ def test_0003_moves_server_ids_to_their_session(db_url: str) -> None:
     with engine.connect() as c:
         back = c.execute(text("SELECT uid, server_item_id FROM items ORDER BY position")).all()
     assert [tuple(r) for r in back] == [("u0", "item_a"), ("u1", None)]
+    engine.dispose()
+
+
+def _version(engine: Engine) -> str | None:
+    with engine.connect() as c:
+        if "alembic_version" not in inspect(c).get_table_names():
+            return None
+        return c.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def test_a_downgrade_that_would_drop_server_ids_refuses_and_changes_nothing(db_url: str) -> None:
+    store = Store(db_url)
+    cid = store.create_conversation()
+    first = store.start_session(cid, provider="azure", model="gpt-realtime")
+    uids = store.append(cid, [Message(role="user", text="hi", id="item_a")], session_id=first)
+    second = store.start_session(cid, provider="azure", model="gpt-realtime")
+    store.record_server_ids(cid, second, {uids[0]: "item_b"})  # a seeded item's new id
+    with pytest.raises(StoreError, match="cannot downgrade below revision 0003: 1 server item"):
+        downgrade(db_url, "0002")
+    assert _version(store.engine) == "0003"
+    assert store.server_ids(cid, second) == {"item_b": uids[0]}
+    with store.engine.begin() as c:  # without it, the step is lossless: it runs, and back
+        c.execute(text("DELETE FROM server_items WHERE session_id = :s"), {"s": second})
+    downgrade(db_url, "0002")
+    upgrade(db_url)
+    assert store.server_ids(cid, first) == {"item_a": uids[0]}
+    store.close()
+
+
+def test_a_downgrade_that_would_merge_usage_refuses_whole(db_url: str) -> None:
+    store = Store(db_url)
+    cid = store.create_conversation()
+    observed = Usage(input=M(500, 300, 20), cached=M(400), output=M(30, 200))
+    store.record_usage(cid, observed, predicted=observed)
+    before = store.usage(cid)
+    # 0003 -> 0002 is lossless here, 0002 -> 0001 is not: neither runs.
+    with pytest.raises(
+        StoreError, match="cannot downgrade below revision 0002: 1 usage rows"
+    ) as err:
+        downgrade(db_url, "0001")
+    assert err.value.reason == "schema"
+    assert _version(store.engine) == "0003" and store.usage(cid) == before
+    with store.engine.begin() as c:
+        c.execute(text("DELETE FROM usage"))
+    with pytest.raises(StoreError, match="cannot downgrade to base: the tables hold 1 conv"):
+        downgrade(db_url, "base")
+    assert _version(store.engine) == "0003" and store.conversations() == [cid]
+    store.close()
+
+
+def test_empty_tables_go_down_to_base_and_back(db_url: str) -> None:
+    upgrade(db_url)
+    downgrade(db_url, "base")
+    engine = create_engine(db_url)
+    assert _version(engine) is None and "items" not in inspect(engine).get_table_names()
+    upgrade(db_url)
+    assert _version(engine) == "0003"
     engine.dispose()

@@ -6,7 +6,7 @@ import logging
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, event, inspect
 
 from context_manager import FunctionCall, FunctionCallOutput, Message, StoreError
 from context_manager.cli import main
@@ -80,9 +80,7 @@ def test_a_compaction_is_recorded_whole_and_the_seed_carries_its_summary(db_url:
     store.close()
 
 
-def test_a_compaction_that_fails_midway_leaves_the_previous_state(
-    db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_compaction_that_fails_midway_leaves_the_previous_state(db_url: str) -> None:
     store = Store(db_url)
     cid = store.create_conversation()
     uids = store.append(cid, ITEMS)
@@ -91,13 +89,14 @@ def test_a_compaction_that_fails_midway_leaves_the_previous_state(
     class Crash(Exception):
         pass
 
-    def crash(*args: object, **kwargs: object) -> None:
-        raise Crash  # after the summary row and the status update were flushed
+    def crash(_conn: object, _cursor: object, statement: str, *args: object) -> None:
+        if statement.startswith("INSERT INTO compactions"):
+            raise Crash  # after the summary row and the status update were written
 
-    monkeypatch.setattr(models.CompactionRow, "__init__", crash)
+    event.listen(store.engine, "before_cursor_execute", crash)
     with pytest.raises(Crash):
         store.record_compaction(cid, covers=uids[:3], summary="s", strategy="x")
-    monkeypatch.undo()
+    event.remove(store.engine, "before_cursor_execute", crash)
     assert store.load(cid) == before
     with pytest.raises(StoreError, match="1 of 2 items are not in"):
         store.record_compaction(cid, covers=[uids[0], "nope"], summary="s", strategy="x")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from context_manager.errors import StoreError
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -175,8 +177,22 @@ def upgrade() -> None:
     )
 
 
+_TABLES = ("conversations", "sessions", "items", "summaries", "summary_items", "usage",
+           "compactions")  # fmt: skip
+
+
 def downgrade() -> None:
-    """Revert this revision."""
+    """Revert this revision (drop every table), unless a table holds rows."""
+    bind = op.get_bind()
+    rows = {t: bind.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar() for t in _TABLES}
+    held = {t: n for t, n in rows.items() if n}
+    if held:
+        listed = ", ".join(f"{n} {t}" for t, n in held.items())
+        raise StoreError(
+            f"cannot downgrade to base: the tables hold {listed} (dropping them would lose"
+            " them; delete the rows first)",
+            reason="schema",
+        )
     op.drop_table("summary_items")
     with op.batch_alter_table("usage", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_usage_conversation_id"))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from context_manager.errors import StoreError
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -38,7 +40,21 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Revert this revision (each item keeps the server id of the session it was said in)."""
+    """Revert this revision, unless an item has a server id in a session it was not said in.
+
+    Revision 0002 keeps one server id per item, that of the session the item was first said
+    in; the ids seeded items got in later sessions would be lost, so the downgrade refuses.
+    """
+    count = op.get_bind().execute(sa.text(
+        "SELECT count(*) FROM server_items s JOIN items i ON i.id = s.item_id"
+        " WHERE i.session_id IS NULL OR s.session_id <> i.session_id"
+    )).scalar()  # fmt: skip
+    if count:
+        raise StoreError(
+            f"cannot downgrade below revision 0003: {count} server item ids are of sessions"
+            " other than the one their item was first said in, which revision 0002 cannot hold",
+            reason="schema",
+        )
     with op.batch_alter_table("items") as batch:
         batch.add_column(sa.Column("server_item_id", sa.String(length=64), nullable=True))
     op.execute(
