@@ -90,8 +90,11 @@ class Message:
     """The discriminator (the wire's and the file's ``type``); never set by hand."""
 
     def __post_init__(self) -> None:
-        if self.audio_ms is not None and self.audio_ms < 0:
-            raise ValueError(f"audio_ms must be >= 0, got {self.audio_ms}")
+        # A float (NaN, say) or a bool is no length; numpy's integers are.
+        if self.audio_ms is not None and (
+            isinstance(self.audio_ms, bool | float) or self.audio_ms < 0
+        ):
+            raise ValueError(f"audio_ms must be a whole number >= 0, got {self.audio_ms!r}")
         if self.audio_ms is not None and self.role == "system":
             raise ValueError("a system message cannot carry audio")
         if self.images and self.role != "user":

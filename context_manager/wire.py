@@ -178,6 +178,12 @@ def item_from_wire(
         return FunctionCallOutput(call_id=call_id, output=_text(obj, "output"), id=_id(obj), t=t)
     if kind != "message":
         raise _bad(f"item type {kind!r} is not modelled", "type")
+    return _message(obj, audio_ms=audio_ms, t=t, audio_format=audio_format)
+
+
+def _message(
+    obj: Mapping[str, Any], *, audio_ms: int | None, t: float | None, audio_format: str
+) -> Message:
     role = obj.get("role")
     if role not in ("system", "user", "assistant"):
         raise _bad(f"unknown role {role!r}", "role")

@@ -25,7 +25,9 @@ from context_manager.testing import (
     Reply,
     ScriptExhaustedError,
     echo_responder,
+    say,
     scripted,
+    silence,
     speech_ms,
 )
 from context_manager.tokens import TokenCounter
@@ -129,8 +131,8 @@ def test_a_recorded_session_replayed_gives_the_same_events_in_the_same_shapes(na
             event = {**event, "item": {**event["item"], "call_id": call["call_id"]}}
         got += session.receive(event)
     recorded = [f["data"] for f in frames if f["direction"] == "received"]
-    # The fake does no voice activity detection, so its sessions start with turn_detection null.
-    recorded[0]["session"]["audio"]["input"]["turn_detection"] = None
+    # The fake's sessions start as the real ones: server VAD on, transcription off.
+    assert got[0]["session"]["audio"] == recorded[0]["session"]["audio"]
     # These recordings end before rate_limits.updated (it follows response.done, as checked below).
     got = [e for e in got if e["type"] != "rate_limits.updated"]
     # The tool round's recording interleaves the client's sends with the server's events.
@@ -381,7 +383,7 @@ def test_delete_truncate_and_retrieve() -> None:
     assert (error["error"]["code"], error["error"]["param"]) == ("item_not_found", "item_id")
 
 
-def test_committed_audio_is_a_user_item_with_vad_events_transcript_and_a_response() -> None:
+def test_server_vad_commits_a_spoken_turn_transcribes_it_late_and_answers() -> None:
     clock = ManualClock()
     heard: list[int] = []
 
@@ -399,12 +401,7 @@ def test_committed_audio_is_a_user_item_with_vad_events_transcript_and_a_respons
             "type": "session.update",
             "session": {
                 "type": "realtime",
-                "audio": {
-                    "input": {
-                        "transcription": {"model": "gpt-realtime-whisper"},
-                        "turn_detection": {"type": "server_vad"},
-                    }
-                },
+                "audio": {"input": {"transcription": {"model": "gpt-realtime-whisper"}}},
             },
         }
     )
@@ -413,33 +410,44 @@ def test_committed_audio_is_a_user_item_with_vad_events_transcript_and_a_respons
     assert cleared["type"] == "input_audio_buffer.cleared"
     (error,) = session.receive({"type": "input_audio_buffer.commit"})
     assert error["error"]["code"] == "input_audio_buffer_commit_empty"
-    session.receive({"type": "input_audio_buffer.append", "audio": pcm(1000)})
-    session.receive({"type": "input_audio_buffer.append", "audio": pcm(796)})
-    events = session.receive({"type": "input_audio_buffer.commit"})
-    assert types(events[:6]) == [
+    audio = silence(500) + say("hello there", 1300) + silence(700)
+    events = session.receive(
+        {"type": "input_audio_buffer.append", "audio": base64.b64encode(audio).decode()}
+    )
+    assert types(events[:5]) == [
         "input_audio_buffer.speech_started",
         "input_audio_buffer.speech_stopped",
         "input_audio_buffer.committed",
         "conversation.item.added",
         "conversation.item.done",
-        "conversation.item.input_audio_transcription.completed",
     ]
-    started, stopped, committed, added, _, transcribed = events[:6]
+    started, stopped, committed, added, _ = events[:5]
     item_id = committed["item_id"]
-    assert (started["audio_start_ms"], stopped["audio_end_ms"]) == (300, 2096)
+    # Speech from 800 ms (after the 300 cleared and 500 of silence) to 2,100, padded by
+    # 300 ms before and ended by 200 ms of silence after.
+    assert (started["audio_start_ms"], stopped["audio_end_ms"]) == (500, 2300)
     assert started["item_id"] == stopped["item_id"] == item_id
     assert committed["previous_item_id"] is None
     assert added["item"]["content"] == [{"type": "input_audio", "transcript": None}]
+    # server_vad with create_response: the turn is answered; the transcript comes after.
+    assert types(events)[-5:] == [
+        "response.done",
+        "rate_limits.updated",
+        "conversation.item.input_audio_transcription.delta",
+        "conversation.item.input_audio_transcription.delta",
+        "conversation.item.input_audio_transcription.completed",
+    ]
+    assert [e["delta"] for e in events[-3:-1]] == [" hello", " there"]
+    transcribed = events[-1]
     assert transcribed["transcript"] == "hello there"
     assert transcribed["usage"] == {"type": "duration", "seconds": 2}
-    assert heard == [1796 * 48]
+    assert heard == [1800 * 48]
     assert session.model.items[0] == Message(
-        role="user", text="hello there", audio_ms=1796, id=item_id
+        role="user", text="hello there", audio_ms=1800, id=item_id
     )
-    # server_vad with create_response: the commit is followed by the response.
     done = next(e for e in events if e["type"] == "response.done")
-    assert done["response"]["usage"]["input_token_details"]["audio_tokens"] == 17  # floor(1796/100)
-    assert clock.now == pytest.approx(1.796 + 1.0)  # the user's speech, then the assistant's
+    assert done["response"]["usage"]["input_token_details"]["audio_tokens"] == 18
+    assert clock.now == pytest.approx(1.8 + 1.0)  # the user's turn, then the assistant's
 
 
 def test_an_overflow_with_truncation_disabled_fails_the_response_without_asking_the_responder() -> (

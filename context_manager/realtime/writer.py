@@ -2,7 +2,9 @@
 
 A background task takes records from a queue and writes them through a `Recorder`. A write that
 fails is not dropped: the writer keeps it at the head of the queue and tries again with backoff
-(a database restarting, a network blip), so order is kept and nothing is lost; `flush` waits
+(a database restarting, a network blip), so order is kept and nothing is lost; one the store
+refuses for good (`StoreError.transient` false: a value it cannot hold) is set aside in
+`rejected` so it does not block the writes after it; `flush` waits
 until everything queued so far is written. `close` gives up after its deadline and raises a
 `StoreError` naming how many records could not be written (they stay in `pending`).
 """
@@ -46,6 +48,8 @@ class RecordWriter:
         """Records not written yet, oldest first."""
         self.failures = 0
         """Failed write attempts so far (each was retried)."""
+        self.rejected: list[Record] = []
+        """Records the store refused for good (an invalid value): kept, never retried."""
         self.last_error: str | None = None
         """The type of the last failure (never its message: it may hold conversation text)."""
         self._wake = asyncio.Event()
@@ -101,17 +105,32 @@ class RecordWriter:
             record = self.pending[0]
             try:
                 await self._write(record)
+            except StoreError as exc:
+                if exc.transient:
+                    await self._retry(exc, record, delay)
+                    delay = min(delay * 2, self.max_backoff)
+                    continue
+                # A value the store refuses for good (it would block every later write if
+                # retried): kept here, counted, logged by kind, and the writer goes on.
+                self.rejected.append(record)
+                self.last_error = f"{type(exc).__name__} ({exc.reason})"
+                log.error("the store refused a %s record (%s)", record.kind, exc.reason)
+                self.pending.popleft()
+                continue
             except Exception as exc:  # kept and retried: a write is never dropped
-                self.failures += 1
-                self.last_error = type(exc).__name__
-                log.warning(
-                    "could not store a %s record (%s); retrying in %.2f s",
-                    record.kind,
-                    self.last_error,
-                    delay,
-                )
-                await asyncio.sleep(delay)
+                await self._retry(exc, record, delay)
                 delay = min(delay * 2, self.max_backoff)
                 continue
             self.pending.popleft()
             delay = self.backoff_seconds
+
+    async def _retry(self, exc: Exception, record: Record, delay: float) -> None:
+        self.failures += 1
+        self.last_error = type(exc).__name__
+        log.warning(
+            "could not store a %s record (%s); retrying in %.2f s",
+            record.kind,
+            self.last_error,
+            delay,
+        )
+        await asyncio.sleep(delay)

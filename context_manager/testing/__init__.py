@@ -5,6 +5,13 @@ no network, no API key and no cost: the server speaks the GA Realtime protocol o
 WebSocket (127.0.0.1 only) and answers with the events, item shapes and ``response.done``
 usage the real server sends, as recorded in real sessions (``tests/data/realtime-logs``).
 
+A session starts as a real one: server voice activity detection on (`vad`: the appended
+audio's energy marks the turns, which commit themselves and start a response), input
+transcription off. `say` makes user audio the fake "hears" as given words (`speech`): the
+responder gets them, transcription gives them, and they survive re-sending the audio. A
+`Reply` can hold its response in progress (`Reply.pause_after_ms`) for the client to cancel
+it or the user to interrupt it.
+
 What the fake model says comes from a *responder* (`echo_responder` by default, `scripted` for
 a fixed list of replies, or any function of the conversation). Everything else comes from the
 library's `ServerModel`: the conversation, truncation, the prompt cache (one cache shared by
@@ -17,10 +24,11 @@ cuts every connection abruptly, to test reconnection.
 
 `FakeSession` is the same server without sockets: client events in, server events out.
 
-The modules: `replies` (what the fake model says), `session` (`FakeSession`, assembled from
-`conversation`, `input_audio` and `responses`, with `config` for ``session.update`` and
-`errors` for refusals) and `server` (`FakeRealtimeServer`). Item objects and audio lengths
-are `context_manager.wire`'s.
+The modules: `replies` (what the fake model says), `speech` and `vad` (what it hears),
+`session` (`FakeSession`, assembled from `conversation`, `input_audio` and `responses`, with
+`streaming` for output events, `requests` for response parameters and out-of-band requests,
+`config` for ``session.update`` and `errors` for refusals) and `server`
+(`FakeRealtimeServer`). Item objects and audio lengths are `context_manager.wire`'s.
 
 Examples:
     >>> session = FakeSession(responder=scripted([Reply("Hi there!", audio_ms=750)]))
@@ -57,6 +65,7 @@ from .replies import (
 )
 from .server import FakeRealtimeServer
 from .session import FakeSession
+from .speech import hear, say, silence
 
 __all__ = [
     "DEFAULT_INSTRUCTIONS",
@@ -70,6 +79,9 @@ __all__ = [
     "ScriptedSummarizer",
     "Transcriber",
     "echo_responder",
+    "hear",
+    "say",
     "scripted",
+    "silence",
     "speech_ms",
 ]

@@ -15,7 +15,7 @@ output token cap). Whatever fails a check is refused with a `_Reject`, and nothi
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from ..errors import ConfigurationError
@@ -31,6 +31,7 @@ __all__ = [
     "audio_format",
     "default_session",
     "merge_audio",
+    "turn_detection",
     "updated_session",
 ]
 
@@ -79,6 +80,8 @@ SESSION_KEYS = frozenset(
 )
 """The keys of a ``session.update``'s ``session``; any other is an unknown parameter."""
 
+_INPUT_KEYS = frozenset({"format", "transcription", "turn_detection", "noise_reduction"})
+_TRANSCRIPTION_KEYS = frozenset({"model", "language", "prompt", "delay", "keywords", "languages"})
 _MODELLED = ("instructions", "tools", "truncation", "max_output_tokens")
 # Kept as sent, unchecked: they change nothing the fake models.
 _KEPT = SESSION_KEYS - {"type", "model", "audio", "output_modalities", *_MODELLED}
@@ -105,7 +108,8 @@ def default_session(session_id: str, model_name: str, expires_at: int) -> dict[s
                 "format": {"type": "audio/pcm", "rate": PCM_RATE},
                 "transcription": None,
                 "noise_reduction": None,
-                "turn_detection": None,
+                # As the real server starts: server VAD, its recorded defaults.
+                "turn_detection": {"type": "server_vad", **TURN_DETECTION_DEFAULTS["server_vad"]},
             },
             "output": {
                 "format": {"type": "audio/pcm", "rate": PCM_RATE},
@@ -143,11 +147,7 @@ def updated_session(
             f"The fake server models realtime sessions only, not {patch['type']!r}.",
             "session.type",
         )
-    for key in patch:
-        if key not in SESSION_KEYS:
-            raise _Reject(
-                "unknown_parameter", f"Unknown parameter: 'session.{key}'.", f"session.{key}"
-            )
+    _known(patch, SESSION_KEYS, "session")
     new = copy.deepcopy(dict(current))
     changes = _model_settings(patch, new, max_output_tokens)
     if "output_modalities" in patch:
@@ -198,6 +198,7 @@ def merge_audio(current: Mapping[str, Any], patch: object) -> dict[str, Any]:
     """The session's ``audio`` object after a ``session.update``'s ``audio`` (checked)."""
     if not isinstance(patch, Mapping):
         raise invalid("session.audio", patch, "expected an object")
+    _known(patch, ("input", "output"), "session.audio")
     out = copy.deepcopy(dict(current))
     for side in ("input", "output"):
         part = patch.get(side)
@@ -209,6 +210,7 @@ def merge_audio(current: Mapping[str, Any], patch: object) -> dict[str, Any]:
         if "format" in part:
             out[side]["format"] = audio_format(part["format"], f"{where}.format")
         if side == "output":
+            _known(part, ("format", "voice", "speed"), where)
             for key in ("voice", "speed"):
                 if key in part:
                     out[side][key] = part[key]
@@ -218,37 +220,75 @@ def merge_audio(current: Mapping[str, Any], patch: object) -> dict[str, Any]:
 
 
 def _merge_input(out: dict[str, Any], part: Mapping[str, Any], where: str) -> None:
+    _known(part, _INPUT_KEYS, where)
     if "transcription" in part:
-        spec = part["transcription"]
-        if spec is not None and not isinstance(spec, Mapping):
-            raise invalid(f"{where}.transcription", spec, "expected an object or null")
-        out["transcription"] = (
-            None
-            if spec is None
-            else {
-                "model": spec.get("model"),
-                "language": spec.get("language"),
-                "prompt": spec.get("prompt"),
-            }
-        )
+        out["transcription"] = _transcription(part["transcription"], f"{where}.transcription")
     if "turn_detection" in part:
-        spec = part["turn_detection"]
-        if spec is None:
-            out["turn_detection"] = None
-        else:
-            kind = spec.get("type") if isinstance(spec, Mapping) else None
-            if not isinstance(kind, str) or kind not in TURN_DETECTION_DEFAULTS:
-                raise invalid(
-                    f"{where}.turn_detection.type", kind, "expected server_vad or semantic_vad"
-                )
-            assert isinstance(spec, Mapping)
-            out["turn_detection"] = {
-                "type": kind,
-                **TURN_DETECTION_DEFAULTS[kind],
-                **{k: v for k, v in spec.items() if k != "type"},
-            }
+        out["turn_detection"] = turn_detection(part["turn_detection"], f"{where}.turn_detection")
     if "noise_reduction" in part:
         out["noise_reduction"] = copy.deepcopy(part["noise_reduction"])
+
+
+def _transcription(spec: object, where: str) -> dict[str, Any] | None:
+    if spec is None:
+        return None
+    if not isinstance(spec, Mapping):
+        raise invalid(where, spec, "expected an object or null")
+    _known(spec, _TRANSCRIPTION_KEYS, where)
+    # As recorded: the session shows the model, language and prompt.
+    return {
+        "model": spec.get("model"),
+        "language": spec.get("language"),
+        "prompt": spec.get("prompt"),
+    }
+
+
+def turn_detection(spec: object, where: str) -> dict[str, Any] | None:
+    """A ``turn_detection`` object, checked, with the defaults of its type filled in.
+
+    >>> turn_detection({"type": "server_vad", "silence_duration_ms": 500}, "td")["threshold"]
+    0.5
+
+    Raises:
+        _Reject: an unknown type or key, or a value out of range.
+    """
+    if spec is None:
+        return None
+    kind = spec.get("type") if isinstance(spec, Mapping) else None
+    if not isinstance(kind, str) or kind not in TURN_DETECTION_DEFAULTS:
+        raise invalid(f"{where}.type", kind, "expected server_vad or semantic_vad")
+    assert isinstance(spec, Mapping)
+    _known(spec, {"type", *TURN_DETECTION_DEFAULTS[kind]}, where)
+    out: dict[str, Any] = {"type": kind, **TURN_DETECTION_DEFAULTS[kind]}
+    for key, value in spec.items():
+        param = f"{where}.{key}"
+        if key == "threshold" and not (
+            isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
+        ):
+            raise invalid(param, value, "expected a number from 0.0 to 1.0")
+        if key in ("prefix_padding_ms", "silence_duration_ms") and not (
+            type(value) is int and value >= 0
+        ):
+            raise invalid(param, value, "expected a whole number of milliseconds")
+        if key in ("create_response", "interrupt_response") and not isinstance(value, bool):
+            raise invalid(param, value, "expected true or false")
+        if key == "eagerness" and value not in ("low", "medium", "high", "auto"):
+            raise invalid(param, value, "expected low, medium, high or auto")
+        if key == "idle_timeout_ms" and value is not None:
+            raise _Reject(
+                "unsupported_by_fake", "The fake server does not model idle_timeout_ms.", param
+            )
+        if key != "type":
+            out[key] = value
+    return out
+
+
+def _known(obj: Mapping[str, Any], allowed: Collection[str], where: str) -> None:
+    """Refuse a key of `obj` that is not `allowed` (``unknown_parameter``)."""
+    for key in obj:
+        if key not in allowed:
+            param = f"{where}.{key}"
+            raise _Reject("unknown_parameter", f"Unknown parameter: '{param}'.", param)
 
 
 def audio_format(value: object, param: str) -> dict[str, Any]:

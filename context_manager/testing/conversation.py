@@ -4,6 +4,11 @@
 gives the conversation's item and the item object the server shows for it
 (`context_manager.wire`'s shape; a message shows the content parts the client sent, as the
 real server does). `ConversationHandlers` are `FakeSession`'s handlers of these events.
+
+``conversation.item.truncate`` cuts an assistant audio item at the client's playback point,
+refused (as by the real server) past the item's audio, which for a cancelled response is the
+audio made before it stopped. ``conversation.item.retrieve`` returns an item with its audio:
+a user item's bytes as committed or sent, an assistant item's as silence of its length.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from ..items import FunctionCall, FunctionCallOutput, Item, Message
 from ..wire import audio_ms_from_size, item_from_wire, item_to_wire
 from .base import SessionBase
 from .errors import _Reject, b64decode, invalid, missing, required_text, server_param
+from .speech import hear
 
 __all__ = ["CONTENT_TYPES", "ConversationHandlers", "ParsedItem", "parse_item"]
 
@@ -141,7 +147,9 @@ class ConversationHandlers(SessionBase):
             raise _Reject(exc.code, str(exc), param) from None
         self._items[item.id] = wire
         if audio is not None:
+            # Re-sent audio is heard again: the words of `say` clips travel in the bytes.
             self._audio[item.id] = audio
+            self._heard[item.id] = hear(audio, self._audio_format("input"))
         return self._added_done(item.id)
 
     def _item_id(self, event: Mapping[str, Any]) -> str:
@@ -152,15 +160,28 @@ class ConversationHandlers(SessionBase):
             raise _Reject("item_not_found", f"Item with item_id '{item_id}' not found.", "item_id")
         return item_id
 
-    def _item_delete(self, event: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def _settled_item_id(self, event: Mapping[str, Any]) -> str:
+        """The event's ``item_id``, which no response may still be generating."""
         item_id = self._item_id(event)
+        if any(a.in_band and a.item.id == item_id for a in self._active.values()):
+            raise _Reject(
+                "unsupported_by_fake",
+                "The fake server does not model changing an item while its response is in"
+                " progress; cancel the response first.",
+                "item_id",
+            )
+        return item_id
+
+    def _item_delete(self, event: Mapping[str, Any]) -> list[dict[str, Any]]:
+        item_id = self._settled_item_id(event)
         self.model.delete_item(item_id)
         del self._items[item_id]
         self._audio.pop(item_id, None)
+        self._heard.pop(item_id, None)
         return [self._event("conversation.item.deleted", item_id=item_id)]
 
     def _item_truncate(self, event: Mapping[str, Any]) -> list[dict[str, Any]]:
-        item_id = self._item_id(event)
+        item_id = self._settled_item_id(event)
         content_index = event.get("content_index", 0)
         audio_end_ms = event.get("audio_end_ms")
         if content_index != 0:

@@ -1,6 +1,9 @@
 """What the fake model says: `Reply`, and the responders that give one per response.
 
-A *responder* is any function of the conversation a response sees that returns a `Reply`:
+A *responder* is any function of the conversation a response sees that returns a `Reply`.
+It plays the model, which hears user audio: a user audio message reaches it with the words
+the fake heard in the audio as its text (`context_manager.testing.say`), whether or not the
+session transcribes. Responders:
 `echo_responder` (the default) answers the latest user message, `scripted` gives a fixed list
 of replies in order. `ScriptedSummarizer` plays the same part for compaction's summarizer.
 """
@@ -49,6 +52,12 @@ class Reply:
       (in a session whose ``output_modalities`` is ``["text"]`` it becomes a text item);
     * ``Reply(function_call=("name", '{"json": "arguments"}'))``: a single ``function_call``
       item with a fresh ``call_id``.
+
+    `pause_after_ms` holds the response in progress, as a real one is while the model
+    generates: ``0`` right after ``response.created``; for a spoken reply, ``N`` once ``N`` ms
+    of its audio (and the transcript words up to there) are out. It then waits for the
+    client's ``response.cancel``, the user's speech (server VAD cancels it, reason
+    ``turn_detected``) or the test's `FakeSession.resume`.
     """
 
     text: str = ""
@@ -57,17 +66,27 @@ class Reply:
     """Duration of the spoken answer; ``None`` for a text answer."""
     function_call: tuple[str, str] | None = None
     """``(name, arguments)`` of a tool call, the arguments a JSON string."""
+    pause_after_ms: int | None = None
+    """Hold the response in progress there (see the class); ``None`` runs it to the end."""
 
     def __post_init__(self) -> None:
         if self.audio_ms is not None and self.audio_ms < 0:
             raise ValueError(f"audio_ms must be >= 0, got {self.audio_ms}")
         if self.function_call is not None and (self.text or self.audio_ms is not None):
             raise ValueError("a function call reply carries no text or audio")
+        pause, limit = self.pause_after_ms, self.audio_ms or 0
+        if pause is not None and not 0 <= pause <= limit:
+            raise ValueError(
+                f"pause_after_ms must be from 0 to the audio's {limit} ms, got {pause}"
+            )
 
     @classmethod
-    def speech(cls, text: str, *, ms_per_word: int = MS_PER_WORD) -> Reply:
+    def speech(
+        cls, text: str, *, ms_per_word: int = MS_PER_WORD, pause_after_ms: int | None = None
+    ) -> Reply:
         """A spoken reply whose duration follows from its words (`speech_ms`)."""
-        return cls(text, audio_ms=speech_ms(text, ms_per_word=ms_per_word))
+        audio_ms = speech_ms(text, ms_per_word=ms_per_word)
+        return cls(text, audio_ms=audio_ms, pause_after_ms=pause_after_ms)
 
     @classmethod
     def call(cls, name: str, arguments: str | Mapping[str, Any] = "{}") -> Reply:
@@ -80,7 +99,8 @@ Responder: TypeAlias = Callable[[Sequence[Item]], Reply]
 """Gives the fake model's reply from the conversation the response sees (after truncation)."""
 
 Transcriber: TypeAlias = Callable[[bytes], str]
-"""Gives the transcript of committed user audio (the raw bytes in the session's format)."""
+"""Gives the transcript of committed user audio (the raw bytes in the session's format),
+instead of the words the fake hears in it (`context_manager.testing.say`)."""
 
 
 def echo_responder(items: Sequence[Item]) -> Reply:
@@ -90,7 +110,7 @@ def echo_responder(items: Sequence[Item]) -> Reply:
     output came after it, with ``"The tool says: <output>"``; the audio lasts `speech_ms`.
 
     >>> echo_responder([Message(role="user", text="Hello")])
-    Reply(text='You said: Hello', audio_ms=1200, function_call=None)
+    Reply(text='You said: Hello', audio_ms=1200, function_call=None, pause_after_ms=None)
     """
     for item in reversed(items):
         if isinstance(item, FunctionCallOutput):

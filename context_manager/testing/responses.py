@@ -1,154 +1,203 @@
-"""The ``response.*`` client events: a response is created, run and done in one go.
+"""The ``response.*`` client events: responses created, run, held, resumed and cancelled.
 
 The responder gives the reply; the `ServerModel` gives the truncation, the cache and the
-usage; `ResponseHandlers` stream the reply in the recorded event order (``response.created``,
-each output item's ``added``/deltas/``done``, ``response.done``, ``rate_limits.updated``).
-Output items are `context_manager.wire`'s item objects with ``status: "completed"``.
+usage (of the request when the response is created; a cancelled response's output is what
+was made of it). A response runs to its end at once, unless its `Reply` pauses it: it then
+stays in progress until the client's ``response.cancel``, the user's speech (server VAD,
+``interrupt_response``) or `FakeSession.resume`. One response at a time may be in progress in
+the conversation, as on the real server; out-of-band ones (``conversation: "none"``) run
+beside it.
 """
 
 from __future__ import annotations
 
 import copy
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ContextOverflowError
 from ..items import FunctionCall, Item, Message
 from ..server.model import ManualClock, ServerModel
-from ..wire import item_to_wire
-from .base import SessionBase
-from .errors import _Reject, invalid
+from ..server.usage import Usage
+from ..tokens import ModalityTokens
+from .base import ActiveResponse
+from .errors import _Reject
 from .replies import Reply, Responder
+from .requests import ResponseRequest, apply_overrides, out_of_band_model, parse_request
+from .streaming import OutputStreams, pieces
 
-__all__ = ["AUDIO_CHUNK_MS", "RATE_LIMIT_TOKENS", "ResponseHandlers"]
-
-RATE_LIMIT_TOKENS = 15_000_000
-"""The tokens limit the recorded ``rate_limits.updated`` events show."""
-
-AUDIO_CHUNK_MS = 250
-"""Duration of each ``response.output_audio.delta``."""
-
-_PIECE = re.compile(r"\s*[\w']+|\s*[^\w\s]+|\s+")
+__all__ = ["ResponseHandlers"]
 
 
-def _pieces(text: str) -> list[str]:
-    """`text` in the pieces the server streams it in, one per delta.
-
-    A word (with its leading space) or a run of punctuation, as recorded ("Hello", ",", " my").
-
-    >>> _pieces("Hello, my friend.")
-    ['Hello', ',', ' my', ' friend', '.']
-    """
-    return _PIECE.findall(text)
-
-
-class ResponseHandlers(SessionBase):
+class ResponseHandlers(OutputStreams):
     """`FakeSession`'s handlers of ``response.create`` and ``response.cancel``."""
 
     responder: Responder
 
     def _response_cancel(self, event: Mapping[str, Any]) -> list[dict[str, Any]]:
-        # Fake responses complete as they are created: none is ever in progress.
-        raise _Reject(
-            "response_cancel_not_active", "Cancellation failed: no active response found."
-        )
+        response_id = event.get("response_id")
+        if response_id is not None:
+            active = self._active.get(response_id) if isinstance(response_id, str) else None
+        else:
+            active = self._in_band_active()  # the one in the default conversation
+        if active is None:
+            raise _Reject(
+                "response_cancel_not_active", "Cancellation failed: no active response found."
+            )
+        return self._cancel(active, "client_cancelled")
 
     def _response_create(self, event: Mapping[str, Any]) -> list[dict[str, Any]]:
-        params = event.get("response") or {}
-        if not isinstance(params, Mapping):
-            raise invalid("response", params, "expected an object")
+        params = event.get("response")
         client_id = event.get("event_id")
-        return self._respond(params, client_id if isinstance(client_id, str) else None)
+        return self._respond(
+            {} if params is None else params, client_id if isinstance(client_id, str) else None
+        )
 
     def _respond(self, params: Mapping[str, Any], client_id: str | None) -> list[dict[str, Any]]:
-        conversation = params.get("conversation", "auto")
-        if conversation not in ("auto", "none"):
-            raise invalid("response.conversation", conversation, "expected 'auto' or 'none'")
-        if "input" in params:
+        request = parse_request(params, self.session, self.profile.max_output_tokens)
+        busy = self._in_band_active()
+        if request.in_band and busy is not None:
+            raise _Reject(
+                "conversation_already_has_active_response",
+                "Conversation already has an active response in progress:"
+                f" {busy.response['id']}. Wait until the response is finished before creating"
+                " a new one.",
+            )
+        saved = self.model.config
+        try:
+            model = self._request_model(request)
+            return self._run(model, request)
+        finally:
+            if self.model.config != saved:
+                # The response's own instructions and tools were for it alone.
+                self.model.update_session(instructions=saved.instructions, tools=saved.tools)
+
+    def _request_model(self, request: ResponseRequest) -> ServerModel:
+        if request.in_band:
+            apply_overrides(self.model, request)
+            return self.model
+        if not isinstance(self.clock, ManualClock):
             raise _Reject(
                 "unsupported_by_fake",
-                "The fake server does not model a custom response input.",
-                "response.input",
+                "Out-of-band responses need the fake server to run on a ManualClock.",
+                "response.conversation",
             )
-        modalities = params.get("output_modalities", self.session["output_modalities"])
-        if modalities not in (["audio"], ["text"]):
-            raise invalid(
-                "response.output_modalities", modalities, "expected ['audio'] or ['text']"
-            )
-        out_of_band = conversation == "none"
-        model = self.model
-        if out_of_band:
-            if not isinstance(self.clock, ManualClock):
-                raise _Reject(
-                    "unsupported_by_fake",
-                    "Out-of-band responses need the fake server to run on a ManualClock.",
-                    "response.conversation",
-                )
-            model = self.model.fork()
-        response = self._response_object(params, modalities, out_of_band)
+        return out_of_band_model(
+            self.model, request, self._new_item_id, self._audio_format("input"), self._heard
+        )
+
+    def _run(self, model: ServerModel, request: ResponseRequest) -> list[dict[str, Any]]:
+        response = self._response_object(request)
         try:
             dropped = set(model.preview_truncation())
         except ContextOverflowError:
-            return self._failed(model, response)
+            return self._failed(model, response, request.in_band)
         # The reply comes before any event, so a failing responder leaves no response begun.
-        reply = self.responder([i for i in model.items if i.id not in dropped])
-        outputs = self._outputs(reply, modalities)
-        result = model.create_response(outputs)
+        reply = self.responder(self._ears([i for i in model.items if i.id not in dropped]))
+        item = self._output(reply, request.modalities)
+        result = model.create_response([item])
         # Items the truncation dropped (result.dropped_items) get no event: the real server
         # sends none (spec §2.2 "Server events on truncation", §10.5), so neither does the fake.
-        events = [self._event("response.created", response=copy.deepcopy(response))]
-        done_items = []
-        for index, item in enumerate(outputs):
-            assert item.id is not None
-            wire = item_to_wire(item, status="completed")
-            if not out_of_band:
-                self._items[item.id] = wire
-            events += self._output_events(response["id"], index, item, wire, out_of_band)
-            done_items.append(copy.deepcopy(wire))
-        response.update(status="completed", output=done_items, usage=result.usage.to_dict())
-        events.append(self._event("response.done", response=response))
-        # Recorded: rate_limits.updated follows response.done.
-        remaining = RATE_LIMIT_TOKENS - result.usage.total_tokens
-        events.append(
-            self._event(
-                "rate_limits.updated",
-                rate_limits=[
-                    {
-                        "name": "tokens",
-                        "limit": RATE_LIMIT_TOKENS,
-                        "remaining": remaining,
-                        "reset_seconds": 0.002,
-                    }
-                ],
-            )
+        pause = reply.pause_after_ms
+        if pause is not None and not (isinstance(item, Message) and item.audio_ms):
+            pause = 0  # only audio is made over time; anything else holds before it starts
+        active = ActiveResponse(
+            response=response,
+            in_band=request.in_band,
+            model=model,
+            result=result,
+            item=item,
+            pieces=pieces(item.arguments if isinstance(item, FunctionCall) else item.text),
+            pause_ms=pause,
         )
-        # The assistant speaks its answer: that time passes.
-        self._advance(sum(i.audio_ms or 0 for i in outputs if isinstance(i, Message)))
+        events = [self._event("response.created", response=copy.deepcopy(response))]
+        if request.in_band and self.transcription_timing == "interleaved":
+            events += self._take_transcripts()
+        if pause is None:
+            return events + self._finish(active)
+        self._active[response["id"]] = active
+        if pause:
+            events += self._open(active) + self._stream(active, to_end=False)
         return events
 
-    def _response_object(
-        self, params: Mapping[str, Any], modalities: Sequence[str], out_of_band: bool
-    ) -> dict[str, Any]:
+    def _finish(self, active: ActiveResponse) -> list[dict[str, Any]]:
+        """Stream the rest of a response: its whole output, done, completed."""
+        self._active.pop(active.response["id"], None)
+        item = active.item
+        assert isinstance(item, FunctionCall | Message)
+        events = [] if active.opened else self._open(active)
+        events += self._stream(active, to_end=True) + self._close(active, item, "completed")
+        output = [copy.deepcopy(events[-1]["item"])]
+        events += self._done(active, output, active.result.usage, "completed", None)
+        if active.in_band and self.transcription_timing == "late":
+            events += self._take_transcripts()
+        # The assistant speaks its answer: that time passes.
+        self._advance((item.audio_ms or 0) if isinstance(item, Message) else 0)
+        return events
+
+    def _cancel(self, active: ActiveResponse, reason: str) -> list[dict[str, Any]]:
+        """End a response in progress where it stands: ``cancelled``, with what was made."""
+        self._active.pop(active.response["id"], None)
+        item = active.item
+        assert item.id is not None
+        made: list[FunctionCall | Message] = []
+        if active.opened:
+            assert isinstance(item, Message)  # only audio is held once begun
+            text = "".join(active.pieces[: active.said])
+            made.append(Message(role="assistant", text=text, audio_ms=active.at_ms, id=item.id))
+        if active.in_band:
+            self._replace(active.model, item, made)
+        events = []
+        output = []
+        for final in made:
+            events += self._close(active, final, "incomplete")
+            output.append(copy.deepcopy(events[-1]["item"]))
+        produced = ModalityTokens()
+        for final in made:
+            produced += active.model.counter.item(final).output
+        usage = active.result.usage
+        if self.cancelled_usage == "zero":
+            usage = Usage(input=ModalityTokens(), cached=ModalityTokens(), output=ModalityTokens())
+        else:
+            usage = Usage(input=usage.input, cached=usage.cached, output=produced)
+        details = {"type": "cancelled", "reason": reason}
+        events += self._done(active, output, usage, "cancelled", details)
+        if active.in_band and self.transcription_timing == "late":
+            events += self._take_transcripts()
+        return events
+
+    def _replace(self, model: ServerModel, item: Item, made: list[FunctionCall | Message]) -> None:
+        """Put what was made of `item` in its place in the conversation (or nothing)."""
+        assert item.id is not None
+        previous = self._previous(item.id)
+        model.delete_item(item.id)
+        self._items.pop(item.id, None)
+        for final in made:
+            model.create_item(final, previous if previous is not None else "root")
+
+    def _response_object(self, request: ResponseRequest) -> dict[str, Any]:
         """The response as ``response.created`` shows it (in progress, no output yet)."""
         output_audio = self.session["audio"]["output"]
+        limit = request.max_output_tokens
         return {
             "object": "realtime.response",
             "id": self._new_id("resp"),
             "status": "in_progress",
             "status_details": None,
             "output": [],
-            "conversation_id": None if out_of_band else self.conversation_id,
-            "output_modalities": list(modalities),
-            "max_output_tokens": params.get("max_output_tokens", self.session["max_output_tokens"]),
+            "conversation_id": self.conversation_id if request.in_band else None,
+            "output_modalities": list(request.modalities),
+            "max_output_tokens": self.session["max_output_tokens"] if limit is None else limit,
             "audio": {
                 "output": {"format": dict(output_audio["format"]), "voice": output_audio["voice"]}
             },
             "usage": None,
-            "metadata": params.get("metadata"),
+            "metadata": request.metadata,
         }
 
-    def _failed(self, model: ServerModel, response: dict[str, Any]) -> list[dict[str, Any]]:
+    def _failed(
+        self, model: ServerModel, response: dict[str, Any], in_band: bool
+    ) -> list[dict[str, Any]]:
         """An overflow with truncation disabled: a failed response and an error."""
         result = model.create_response([])
         assert result.error is not None
@@ -169,114 +218,28 @@ class ResponseHandlers(SessionBase):
         )
         events.append(self._event("response.done", response=response))
         events.append(self.error_event(error["code"], error["message"], param=error["param"]))
+        if in_band:
+            events += self._take_transcripts()
         return events
 
-    def _outputs(self, reply: Reply, modalities: Sequence[str]) -> list[Item]:
+    def _output(self, reply: Reply, modalities: list[str]) -> FunctionCall | Message:
         item_id = self._new_item_id()
         if reply.function_call is not None:
             name, arguments = reply.function_call
             call_id = self._new_id("call")
-            return [FunctionCall(name=name, call_id=call_id, arguments=arguments, id=item_id)]
-        audio_ms = reply.audio_ms if list(modalities) == ["audio"] else None
-        return [Message(role="assistant", text=reply.text, audio_ms=audio_ms, id=item_id)]
+            return FunctionCall(name=name, call_id=call_id, arguments=arguments, id=item_id)
+        audio_ms = reply.audio_ms if modalities == ["audio"] else None
+        return Message(role="assistant", text=reply.text, audio_ms=audio_ms, id=item_id)
 
-    def _output_events(
-        self, response_id: str, index: int, item: Item, wire: dict[str, Any], out_of_band: bool
-    ) -> list[dict[str, Any]]:
-        assert item.id is not None
-        pending = copy.deepcopy(wire)
-        pending["status"] = "in_progress"
-        if "content" in pending:
-            pending["content"] = []
-        else:
-            pending["arguments"] = ""
-        at = {"response_id": response_id, "item_id": item.id, "output_index": index}
-        previous = None if out_of_band else self._previous(item.id)
-        events = [
-            self._event(
-                "response.output_item.added",
-                response_id=response_id,
-                output_index=index,
-                item=pending,
-            )
-        ]
-        if not out_of_band:
-            events.append(
-                self._event(
-                    "conversation.item.added",
-                    previous_item_id=previous,
-                    item=copy.deepcopy(pending),
-                )
-            )
-        if isinstance(item, FunctionCall):
-            events += self._call_events(at, item)
-        else:
-            assert isinstance(item, Message)
-            events += self._content_events({**at, "content_index": 0}, item)
-        # Recorded order: conversation.item.done, then response.output_item.done.
-        if not out_of_band:
-            events.append(
-                self._event(
-                    "conversation.item.done", previous_item_id=previous, item=copy.deepcopy(wire)
-                )
-            )
-        events.append(
-            self._event(
-                "response.output_item.done",
-                response_id=response_id,
-                output_index=index,
-                item=copy.deepcopy(wire),
-            )
-        )
+    def resume(self) -> list[dict[str, Any]]:
+        """Let every response in progress run to its end; returns (and records) the events."""
+        events = []
+        for active in list(self._active.values()):
+            events += self._finish(active)
+        self.sent.extend(events)
         return events
 
-    def _call_events(self, at: dict[str, Any], item: FunctionCall) -> list[dict[str, Any]]:
-        """A function call's arguments, streamed a piece a delta."""
-        call = {**at, "call_id": item.call_id}
-        return [
-            *(
-                self._event("response.function_call_arguments.delta", **call, delta=piece)
-                for piece in _pieces(item.arguments)
-            ),
-            self._event(
-                "response.function_call_arguments.done",
-                **call,
-                name=item.name,
-                arguments=item.arguments,
-            ),
-        ]
-
-    def _content_events(self, part: dict[str, Any], item: Message) -> list[dict[str, Any]]:
-        """One content part: audio (with its transcript) or text, streamed a piece a delta."""
-        audio = item.audio_ms is not None
-        if audio:
-            kind, field_name, stream = "audio", "transcript", "output_audio_transcript"
-        else:
-            kind, field_name, stream = "text", "text", "output_text"
-        events = [
-            self._event("response.content_part.added", **part, part={"type": kind, field_name: ""})
-        ]
-        events += [
-            self._event(f"response.{stream}.delta", **part, delta=piece)
-            for piece in _pieces(item.text)
-        ]
-        if item.audio_ms is not None and self.send_audio:
-            events += [
-                self._event("response.output_audio.delta", **part, delta=chunk)
-                for chunk in self._chunks(item.audio_ms)
-            ]
-        if audio:
-            events.append(self._event("response.output_audio.done", **part))
-        events += [
-            self._event(f"response.{stream}.done", **part, **{field_name: item.text}),
-            self._event(
-                "response.content_part.done", **part, part={"type": kind, field_name: item.text}
-            ),
-        ]
-        return events
-
-    def _chunks(self, ms: int) -> list[str]:
-        """`ms` of silent output audio, in `AUDIO_CHUNK_MS` chunks of base64."""
-        return [
-            self._zeros(min(AUDIO_CHUNK_MS, ms - start)) for start in range(0, ms, AUDIO_CHUNK_MS)
-        ]
+    @property
+    def active_responses(self) -> list[str]:
+        """Ids of the responses in progress (held by `Reply.pause_after_ms`), oldest first."""
+        return list(self._active)

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from http import HTTPStatus
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import ConfigurationError
@@ -20,6 +20,7 @@ from ..profiles import ModelProfile, ProviderProfile, get_model_profile, get_pro
 from ..server.cache import PromptCache
 from ..server.model import ManualClock
 from ..tokens import TokenCounter
+from .base import TranscriptionTiming
 from .replies import Responder, Transcriber, echo_responder
 from .session import FakeSession
 
@@ -64,6 +65,8 @@ class FakeRealtimeServer:
         port: the port on 127.0.0.1; 0 picks a free one.
         expiry_poll_seconds: how often idle sessions are checked for expiry (``None``: never;
             expiry then shows only at the client's next event).
+        transcription_timing: when input transcription events come (see `FakeSession`).
+        cancelled_usage: the usage a cancelled response reports (see `FakeSession`).
     """
 
     def __init__(
@@ -78,7 +81,11 @@ class FakeRealtimeServer:
         advance_clock: bool = True,
         port: int = 0,
         expiry_poll_seconds: float | None = 0.05,
+        transcription_timing: TranscriptionTiming = "late",
+        cancelled_usage: Literal["produced", "zero"] = "zero",
     ) -> None:
+        self.transcription_timing: TranscriptionTiming = transcription_timing
+        self.cancelled_usage: Literal["produced", "zero"] = cancelled_usage
         self.profile = get_model_profile(profile) if isinstance(profile, str) else profile
         self.provider = get_provider_profile(provider) if isinstance(provider, str) else provider
         self.clock: Callable[[], float] = clock if clock is not None else ManualClock()
@@ -156,6 +163,18 @@ class FakeRealtimeServer:
         for _, connection in dropped:
             await connection.wait_closed()
 
+    async def resume(self) -> None:
+        """Let every response in progress (held by `Reply.pause_after_ms`) run to its end.
+
+        The rest of their events go to their clients, in order.
+        """
+        from websockets.exceptions import ConnectionClosed
+
+        for session, connection in list(self._open.items()):
+            events = session.resume()
+            with contextlib.suppress(ConnectionClosed):
+                await self._send(connection, events)
+
     # ------------------------------------------------------------------ addresses
 
     @property
@@ -198,6 +217,8 @@ class FakeRealtimeServer:
             send_audio=self.send_audio,
             advance_clock=self.advance_clock,
             counter=self._counter,
+            transcription_timing=self.transcription_timing,
+            cancelled_usage=self.cancelled_usage,
         )
         self.sessions.append(session)
         return session

@@ -3,7 +3,8 @@
 The protocol state machine of the fake server. It dispatches each client event to its handler
 (``session.update`` here; the others in `ConversationHandlers`, `InputAudioHandlers` and
 `ResponseHandlers`), turns a refusal into the real server's ``error`` event, and ends the
-session at the provider's maximum duration.
+session at the provider's maximum duration. A session starts as the real one does: server
+VAD on, input transcription off.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import copy
 import itertools
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import (
     BudgetExceededError,
@@ -24,12 +25,14 @@ from ..profiles import ModelProfile, ProviderProfile, get_model_profile, get_pro
 from ..server.cache import PromptCache
 from ..server.model import ManualClock, ServerModel, SessionConfig
 from ..tokens import TokenCounter
+from .base import TranscriptionTiming
 from .config import DEFAULT_INSTRUCTIONS, default_session, updated_session
 from .conversation import ConversationHandlers
 from .errors import _Reject, missing, server_param
 from .input_audio import InputAudioHandlers
 from .replies import Responder, Transcriber, echo_responder
 from .responses import ResponseHandlers
+from .speech import say
 
 __all__ = ["FakeSession"]
 
@@ -48,7 +51,7 @@ class FakeSession(ConversationHandlers, InputAudioHandlers, ResponseHandlers):
             is moved by `advance_clock`, and only it allows out-of-band responses.
         responder: gives each response's reply (`echo_responder` by default).
         transcriber: transcribes committed user audio when the session configured input
-            transcription (default: a placeholder ``"(N ms of speech)"``).
+            transcription (default: the words the fake hears in it, see `say`).
         cache: the prompt cache; pass one shared cache to several sessions.
         session_id: this session's id (``sess_...``); the other ids derive from it.
         model_name: the model the client asked for (``session.model``); the profile's name
@@ -58,6 +61,12 @@ class FakeSession(ConversationHandlers, InputAudioHandlers, ResponseHandlers):
         advance_clock: move a `ManualClock` by the user audio committed and by the assistant's
             speech after each response.
         counter: a token counter for `profile` to share.
+        transcription_timing: when input transcription events come (`TranscriptionTiming`):
+            ``"late"`` (the default) after the response the turn started, ``"interleaved"``
+            right after its ``response.created``, ``"early"`` before it.
+        cancelled_usage: the usage of a cancelled response: ``"zero"`` (the default: all
+            zero, as recorded sessions of the real API reported; spec §11) or ``"produced"``
+            (its request's input and the output made before it stopped).
     """
 
     def __init__(
@@ -74,7 +83,15 @@ class FakeSession(ConversationHandlers, InputAudioHandlers, ResponseHandlers):
         send_audio: bool = False,
         advance_clock: bool = True,
         counter: TokenCounter | None = None,
+        transcription_timing: TranscriptionTiming = "late",
+        cancelled_usage: Literal["produced", "zero"] = "zero",
     ) -> None:
+        if transcription_timing not in ("late", "interleaved", "early"):
+            raise ConfigurationError(f"unknown transcription_timing {transcription_timing!r}")
+        if cancelled_usage not in ("produced", "zero"):
+            raise ConfigurationError(f"unknown cancelled_usage {cancelled_usage!r}")
+        self.transcription_timing = transcription_timing
+        self.cancelled_usage = cancelled_usage
         self.profile = get_model_profile(profile) if isinstance(profile, str) else profile
         self.provider = get_provider_profile(provider) if isinstance(provider, str) else provider
         self.clock = clock if clock is not None else ManualClock()
@@ -106,11 +123,17 @@ class FakeSession(ConversationHandlers, InputAudioHandlers, ResponseHandlers):
         self.conversation_id = self._new_id("conv")
         self._items = {}
         self._audio = {}
+        self._heard = {}
+        self._active = {}
+        self._pending_transcripts = []
         self._buffer = bytearray()
-        self._buffer_start_ms = 0
+        self._buffer_start_ms = 0.0
+        self._vad = None
+        self._speech = None
         expires_at = int(self.model.started_at + self.provider.max_session_seconds)
         self.session = default_session(session_id, self.model_name, expires_at)
         """The session object as ``session.created``/``session.updated`` show it."""
+        self._sync_vad()
         self._handlers: dict[str, Callable[[Mapping[str, Any]], list[dict[str, Any]]]] = {
             "session.update": self._session_update,
             "conversation.item.create": self._item_create,
@@ -210,6 +233,18 @@ class FakeSession(ConversationHandlers, InputAudioHandlers, ResponseHandlers):
             self.closed = True
             self.close_reason = reason
 
+    def say(self, words: str, ms: int | None = None) -> bytes:
+        """Audio of the user saying `words`, in the session's input format (see `say`)."""
+        return say(words, ms, audio_format=self._audio_format("input"))
+
+    def heard(self, item_id: str) -> str | None:
+        """The words the fake heard in a user audio item (``""``: none); ``None`` for others.
+
+        What the model "hears", whether or not the session transcribes: the responder gets
+        these words as the item's text.
+        """
+        return self._heard.get(item_id)
+
     @property
     def items(self) -> list[dict[str, Any]]:
         """The conversation as the server shows its items, in order (dropped items excluded)."""
@@ -236,4 +271,5 @@ class FakeSession(ConversationHandlers, InputAudioHandlers, ResponseHandlers):
         except ConfigurationError as exc:
             raise _Reject("invalid_value", str(exc), "session.truncation") from None
         self.session = new
+        self._sync_vad()
         return [self._event("session.updated", session=copy.deepcopy(new))]
