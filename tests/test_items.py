@@ -194,3 +194,9 @@ def test_image_messages() -> None:
     ]
     with pytest.raises(ValueError, match="only user messages carry images"):
         Message(role="assistant", images=(Image(url="x"),))
+
+
+@pytest.mark.parametrize("value", [float("nan"), 1.5, True, -1])
+def test_a_message_refuses_an_audio_length_that_is_not_a_whole_number(value: object) -> None:
+    with pytest.raises(ValueError, match="audio_ms must be a whole number >= 0"):
+        Message(role="user", audio_ms=value)  # type: ignore[arg-type]

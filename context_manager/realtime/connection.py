@@ -149,6 +149,9 @@ class ManagedConnection:
             known = set(await self.store.conversations())
             if self.conversation_id in known:
                 self._resume = True
+                # The sessions of the process that ran the call before (it may have died
+                # with them open) are over: a new one is about to begin.
+                await self.store.end_open_sessions(self.conversation_id, "abandoned")
             else:
                 self.conversation_id = await self.store.create_conversation(self.conversation_id)
             recorder = Recorder(

@@ -293,6 +293,10 @@ class AsyncStore:
         """See `Store.end_session`."""
         await self._write(lambda s: s._end_session(session_id, reason, ended_at))
 
+    async def end_open_sessions(self, conversation_id: str, reason: str) -> None:
+        """See `Store.end_open_sessions`."""
+        await self._write(lambda s: s._end_open_sessions(conversation_id, reason))
+
     async def append(
         self,
         conversation_id: str,

@@ -151,6 +151,15 @@ class Store(WriteCalls):
         """Record how and when a session ended (``expired``, ``rollover``, ``closed``, ...)."""
         self.run(self._end_session(session_id, reason, ended_at))
 
+    def end_open_sessions(self, conversation_id: str, reason: str) -> int:
+        """End every session of the conversation still open; returns how many.
+
+        A process that died mid-call never ended its own sessions; the next one to resume the
+        call ends them.
+        """
+        result: int = self.run(self._end_open_sessions(conversation_id, reason))
+        return result
+
     # ------------------------------------------------------------------ items
     def append(
         self,

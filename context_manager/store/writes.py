@@ -155,6 +155,20 @@ class WriteCalls:
 
         return Call(f"end session {session_id}", work)
 
+    def _end_open_sessions(self, conversation_id: str, reason: str) -> Call:
+        cid = self._cid(conversation_id)
+        values = {
+            "end_reason": check_text("end reason", reason, _length(SessionRow, "end_reason")),
+            "ended_at": _now(),
+        }
+
+        def work(c: Connection) -> int:
+            open_ = (SessionRow.conversation_id == cid) & SessionRow.ended_at.is_(None)
+            changed = c.execute(update(SessionRow).where(open_).values(**values))
+            return int(changed.rowcount or 0)
+
+        return Call(f"end the open sessions of {cid}", work)
+
     def _append(
         self,
         conversation_id: str,
