@@ -12,13 +12,14 @@ in `context_manager.sdk`, a thin layer over this one). It imports nothing from `
 * `bytes_per_ms`, `base64_size` and `audio_ms_from_bytes` are the one rule for the length of
   audio: base64 text is measured from its length (never decoded) at the session's format.
 
->>> wire = item_to_wire(Message(role="assistant", text="Hello.", audio_ms=900, id="a1"))
->>> wire["content"]
-[{'type': 'output_audio', 'transcript': 'Hello.'}]
->>> item_from_wire(wire, audio_ms=900)
-Message(role='assistant', text='Hello.', audio_ms=900, images=(), id='a1', t=None)
->>> audio_ms_from_bytes("AAAA" * 16, "audio/pcm")  # 48 bytes: 1 ms of PCM16 at 24 kHz
-1
+Examples:
+    >>> wire = item_to_wire(Message(role="assistant", text="Hello.", audio_ms=900, id="a1"))
+    >>> wire["content"]
+    [{'type': 'output_audio', 'transcript': 'Hello.'}]
+    >>> item_from_wire(wire, audio_ms=900)
+    Message(role='assistant', text='Hello.', audio_ms=900, images=(), id='a1', t=None)
+    >>> audio_ms_from_bytes("AAAA" * 16, "audio/pcm")  # 48 bytes: 1 ms of PCM16 at 24 kHz
+    1
 """
 
 from __future__ import annotations

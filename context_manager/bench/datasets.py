@@ -374,9 +374,10 @@ def load_datasets(
         ConfigurationError: a name that is not in `DATASETS`, or a bad `count` or `minutes`.
         InputFormatError: a LoCoMo or LongMemEval file that cannot be read.
 
-    >>> calls = load_datasets(["voice-agent", " tool-heavy "], count=1, minutes=5, seeds=[0, 1])
-    >>> [c.name for c in calls]
-    ['voice-agent-0-0', 'voice-agent-1-0', 'tool-heavy-0-0', 'tool-heavy-1-0']
+    Examples:
+        >>> calls = load_datasets(["voice-agent", " tool-heavy "], count=1, minutes=5, seeds=[0, 1])
+        >>> [c.name for c in calls]
+        ['voice-agent-0-0', 'voice-agent-1-0', 'tool-heavy-0-0', 'tool-heavy-1-0']
     """
     out: list[BenchConversation] = []
     for name in (n.strip() for n in names if n.strip()):

@@ -135,7 +135,9 @@ def flaky_store(store: AsyncStore, share: float, rng: np.random.Generator) -> No
 
         def flaky(*args: Any, _method: Callable[..., Any] = method, **kwargs: Any) -> Any:
             if rng.random() < share:
-                raise StoreError("injected: the database went away")
+                raise StoreError(
+                    "injected: the database went away", reason="unavailable", transient=True
+                )
             return _method(*args, **kwargs)
 
         setattr(store, name, flaky)
