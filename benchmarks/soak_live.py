@@ -14,7 +14,7 @@ kind at a seeded random moment (`context_manager.testing.faults`):
 It prints, per fault: runs, turns lost, duplicated turns, responses without a usage row, runs
 that gave up, the event loop's worst lag during the turns, and the longest ``recv`` that
 the application waited (a switch to a new session, mostly: the fake server answers at once). Run:
-``python benchmarks/soak_live.py [--runs 5] [--minutes 11]``
+``python benchmarks/soak_live.py [--runs 5] [--minutes 11] [--faults "slow summarizer,..."]``
 """
 
 from __future__ import annotations
@@ -106,14 +106,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--minutes", type=float, default=11.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--faults", default="", help="comma-separated fault names (default: all)")
     args = parser.parse_args(argv)
+    names = [n.strip() for n in args.faults.split(",") if n.strip()] or NAMES
+    unknown = sorted(set(names) - set(NAMES))
+    if unknown:
+        parser.error(f"unknown faults {unknown}; known: {', '.join(NAMES)}")
     rng = np.random.default_rng(args.seed)
     print(f"{args.runs} runs per fault, {args.minutes:g}-minute calls on 4-minute sessions")
     print(
         f"{'fault':<32}{'runs':>5}{'lost':>6}{'dups':>6}{'no usage':>10}{'gave up':>9}"
         f"{'max lag ms':>12}{'max recv ms':>15}"
     )
-    for name in NAMES:
+    for name in names:
         reports: list[CallReport] = []
         for run in range(args.runs):
             faults, extra = scenario(name, rng)

@@ -143,16 +143,21 @@ def _read_ranks(name: str) -> dict[bytes, int]:
     return ranks
 
 
-@cache
 def get_encoding(name: str = "o200k_base") -> tiktoken.Encoding:
     """Tiktoken's `Encoding` for `name`, built from a verified local file; never downloads.
 
-    The result is cached: every counter shares one `Encoding` per name.
+    The result is cached: every counter shares one `Encoding` per name, however the name is
+    passed (building one takes a second, most of it holding the interpreter's lock).
 
     Raises:
         UnknownModelError: no offline file is known for `name`.
         TokenizationError: the file is missing or fails its SHA-256 check.
     """
+    return _build_encoding(name)
+
+
+@cache
+def _build_encoding(name: str) -> tiktoken.Encoding:
     if name not in _BPE_FILES:
         raise UnknownModelError(name, list(_BPE_FILES), what="offline encoding")
     ranks = _read_ranks(name)

@@ -14,6 +14,7 @@ keeps the window) and the failure is counted.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ class CompactionJob:
         strategy: Any = self.strategy
         if not hasattr(strategy, "__dataclass_fields__"):
             return None  # a strategy of the caller's own: no way to swap its summarizer
-        offline: Any = dataclasses.replace(strategy, summarizer=ExtractiveSummarizer())
+        offline: Any = dataclasses.replace(strategy, summarizer=_offline())
         plan: CompactionPlan | None = offline.plan(self.context)
         return plan
 
@@ -67,6 +68,12 @@ class CompactionJob:
             except Exception as exc:  # a summarizer's failure is never the call's
                 log.warning("compaction planning failed: %s", type(exc).__name__)
         return None
+
+
+@functools.cache
+def _offline() -> ExtractiveSummarizer:
+    """One extractive summarizer for every fallback of the process (its memo stays warm)."""
+    return ExtractiveSummarizer()
 
 
 def fits(plan: CompactionPlan, items: Iterable[Item]) -> bool:
