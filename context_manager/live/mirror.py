@@ -437,12 +437,11 @@ class SessionMirror:
         prices = self.profile.prices_per_million
         response_id = response.get("id")
         response_id = response_id if isinstance(response_id, str) else None
-        if response.get("conversation_id", "") is None:
-            # Out of band (conversation "none"): nothing joined the conversation, but the
-            # server was paid for it.
+        def unpredicted(number: int, *, in_band: bool) -> ResponseOutcome:
+            # Paid for whatever the model made of it: the usage is kept, unpredicted.
             return ResponseOutcome(
                 session=self.index,
-                response=-1,
+                response=number,
                 response_id=response_id,
                 status=status,
                 predicted=zero,
@@ -450,26 +449,19 @@ class SessionMirror:
                 predicted_cost=price(zero, prices),
                 observed_cost=price(observed, prices),
                 compared=False,
-                in_band=False,
+                in_band=in_band,
             )
+
+        if response.get("conversation_id", "") is None:
+            # Out of band (conversation "none"): nothing joined the conversation.
+            return unpredicted(-1, in_band=False)
         try:
             self.flush()
             outputs = self._outputs_of(response, observed)
             result = self.server.create_response(outputs)
         except FOLLOWING_ERRORS as exc:
-            # The response was paid for whatever the model made of it: keep its usage.
             self.note(f"response.done: could not follow ({type(exc).__name__})")
-            return ResponseOutcome(
-                session=self.index,
-                response=self.server.responses_created,
-                response_id=response_id,
-                status=status,
-                predicted=zero,
-                observed=observed,
-                predicted_cost=price(zero, prices),
-                observed_cost=price(observed, prices),
-                compared=False,
-            )
+            return unpredicted(self.server.responses_created, in_band=True)
         if not result.ok:
             # The model predicted an overflow the server did not have (the server answered):
             # follow the server, whose outputs joined its conversation.
