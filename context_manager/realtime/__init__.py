@@ -33,6 +33,7 @@ def connect(
     reconnect_backoff_seconds: float = 0.5,
     switch_timeout_seconds: float = 15.0,
     summary_timeout_seconds: float = 20.0,
+    buffer_seconds: float = 60.0,
     **connect_options: Any,
 ) -> ManagedConnection:
     """A managed Realtime connection; use it with ``async with``.
@@ -53,6 +54,9 @@ def connect(
             while it is seeded (and for the store to take an item before it is sent).
         summary_timeout_seconds: the deadline of a compaction's summary (then the offline
             extractive summarizer is used instead).
+        buffer_seconds: the most audio of the user's turn in progress (appended, not yet
+            committed) kept to re-append to a new session after a drop (PCM16: 2.9 MB a
+            minute of base64; older audio beyond it is dropped and counted).
         connect_options: passed to ``client.realtime.connect``.
     """
     return ManagedConnection(
@@ -66,5 +70,6 @@ def connect(
         reconnect_backoff_seconds=reconnect_backoff_seconds,
         switch_timeout_seconds=switch_timeout_seconds,
         summary_timeout_seconds=summary_timeout_seconds,
+        buffer_seconds=buffer_seconds,
         connect_options=connect_options,
     )

@@ -28,8 +28,10 @@ What the application sees at a rollover, exactly:
 * an ``error`` with code ``session_expired`` is consumed too (it is the cue to roll over);
 * events it sends while the switch runs wait, then go to the new session; items it sent that
   the old session never acknowledged are re-sent as they were, after the seed;
-* audio appended but not committed when the old session ended is lost (a planned rollover waits
-  until the user is not speaking, unless the cut is less than a quarter of the margin away).
+* audio appended but not committed when the old session ended (the user's turn in progress) is
+  appended again to the new session after its seed, with a manual commit the old one never
+  acknowledged (within `buffer_seconds`; a planned rollover waits until the user is not speaking,
+  unless the cut is less than a quarter of the margin away).
 
 Every exception the application gets from the adapter is a `ContextManagerError`.
 """
@@ -89,6 +91,7 @@ class ManagedConnection:
         reconnect_backoff_seconds: float = 0.5,
         switch_timeout_seconds: float = 15.0,
         summary_timeout_seconds: float = 20.0,
+        buffer_seconds: float = 60.0,
         connect_options: Mapping[str, Any] | None = None,
     ) -> None:
         try:
@@ -112,6 +115,8 @@ class ManagedConnection:
         self.reconnect_backoff_seconds = reconnect_backoff_seconds
         self.switch_timeout_seconds = switch_timeout_seconds
         self.summary_timeout_seconds = summary_timeout_seconds
+        # base64 characters of `buffer_seconds` of PCM16 at 24 kHz (48,000 bytes a second)
+        self._turn_budget = int(buffer_seconds * 48_000 * 4 / 3)
         self._options = dict(connect_options or {})
         me: Any = self  # the SDK's resources only call `send`
         self.session = AsyncRealtimeSessionResource(me)
@@ -134,6 +139,14 @@ class ManagedConnection:
         # old one dies under them (an item create by its id; a response request until created).
         self._unacked: dict[str, dict[str, Any]] = {}
         self._requested: dict[str, Any] | None = None
+        # The user's turn in progress: audio appended since the server last committed or
+        # cleared the buffer (and a manual commit it has not acknowledged), re-appended to a
+        # new session so a drop mid-sentence loses no word. Bounded by `buffer_seconds`.
+        self._turn_audio: deque[dict[str, Any]] = deque()
+        self._turn_bytes = 0
+        self._commit: dict[str, Any] | None = None
+        self.audio_dropped_bytes = 0
+        """Bytes of a turn in progress that did not fit `buffer_seconds` (oldest first)."""
         self.rollovers: list[RolloverEvent] = []
         """Every rollover of the call, in order."""
         self.switch_failures = 0
@@ -257,6 +270,8 @@ class ManagedConnection:
                 self._unacked[data["item"]["id"]] = data
             elif kind == "response.create":
                 self._requested = data
+            else:
+                self._keep_turn_audio(kind, data)
             self.engine.sent(data)
             if kind == "conversation.item.create" and self._writer is not None:
                 self._queue_records()
@@ -349,8 +364,32 @@ class ManagedConnection:
                 self._notices.append(await self._roll("rollover"))
             return event
 
+    def _keep_turn_audio(self, kind: object, data: dict[str, Any]) -> None:
+        if kind == "input_audio_buffer.append":
+            audio = data.get("audio")
+            size = len(audio) if isinstance(audio, str) else 0
+            self._turn_audio.append(data)
+            self._turn_bytes += size
+            while self._turn_bytes > self._turn_budget and len(self._turn_audio) > 1:
+                old = self._turn_audio.popleft()
+                dropped = len(old.get("audio") or "")
+                self._turn_bytes -= dropped
+                self.audio_dropped_bytes += dropped * 3 // 4
+        elif kind == "input_audio_buffer.commit":
+            self._commit = data
+        elif kind == "input_audio_buffer.clear":
+            self._forget_turn_audio()
+
+    def _forget_turn_audio(self) -> None:
+        self._turn_audio.clear()
+        self._turn_bytes = 0
+        self._commit = None
+
     def _acknowledge(self, raw: Mapping[str, Any]) -> None:
         kind = raw.get("type")
+        if kind in ("input_audio_buffer.committed", "input_audio_buffer.cleared"):
+            self._forget_turn_audio()
+            return
         if kind in ("conversation.item.added", "conversation.item.created"):
             item = raw.get("item")
             item_id = item.get("id") if isinstance(item, Mapping) else None
@@ -457,8 +496,14 @@ class ManagedConnection:
             await self._first_event(new)
             plan = await self._plan(reason)
             await self._seed(new, plan)
-            # What the old session never acknowledged goes to the new one, in order.
-            resend = [*self._unacked.values(), *([self._requested] if self._requested else [])]
+            # What the old session never acknowledged goes to the new one, in order: the
+            # audio of the turn in progress first, then the items, then the response request.
+            resend = [
+                *self._turn_audio,
+                *([self._commit] if self._commit else []),
+                *self._unacked.values(),
+                *([self._requested] if self._requested else []),
+            ]
             await self._send_all(new, resend)
         except BaseException:
             self._background(_close_quietly(new))
