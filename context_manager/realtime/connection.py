@@ -178,8 +178,13 @@ class ManagedConnection:
         if self._resume:
             self._notices.append(await self._connect("resume", old=None))
         else:
-            self._conn = await self._open()
-            await self._first_event(self._conn)
+            try:
+                self._conn = await self._open()
+                await self._first_event(self._conn)
+            except Exception as exc:  # unreachable, refused, not a Realtime server
+                if self._writer is not None:
+                    await self._writer.close()
+                raise RolloverError(f"could not open a session ({_describe(exc)})") from exc
         return self
 
     async def __aexit__(

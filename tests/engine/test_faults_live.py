@@ -11,6 +11,7 @@ several times and every fault lands inside a switch.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -77,11 +78,17 @@ def test_a_fault_at_the_worst_moment_loses_nothing(name: str, tmp_path: Path) ->
     assert report.switch_failures == (0 if name == "drop on a response.create" else 1)
 
 
-def test_failing_store_writes_lose_nothing(tmp_path: Path) -> None:
+def test_failing_store_writes_lose_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     db = f"sqlite:///{tmp_path / 'call.db'}"
-    report = asyncio.run(run_call(engine(), db, failing_writes=0.1, seed=3))
+    with caplog.at_level(logging.DEBUG):
+        report = asyncio.run(run_call(engine(), db, failing_writes=0.1, seed=3))
     assert report.write_failures > 5, "writes failed, and were retried"
     _check(report)
+    # What the user said is in the store, never in a log line.
+    assert "booking code" not in caplog.text
+    assert "could not store" in caplog.text
 
 
 class _SlowSummarizer:
@@ -116,3 +123,18 @@ def test_a_slow_or_failing_summarizer_never_runs_on_the_loop(make: Any, tmp_path
     _check(report)
     assert summarizer.threads, "the summarizer was asked"
     assert threading.get_ident() not in summarizer.threads, "never on the event loop's thread"
+
+
+def test_an_unreachable_server_is_a_typed_error() -> None:
+    from openai import AsyncOpenAI
+
+    from context_manager.errors import RolloverError
+    from context_manager.realtime import connect
+
+    async def call() -> None:
+        client = AsyncOpenAI(api_key="test-key", base_url="http://127.0.0.1:9/v1")
+        async with connect(client, model="gpt-realtime", engine=engine()):
+            pass
+
+    with pytest.raises(RolloverError, match=r"could not open a session \("):
+        asyncio.run(call())
