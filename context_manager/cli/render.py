@@ -103,7 +103,7 @@ def _print_run(totals: dict[str, Any]) -> None:
     )  # fmt: skip
     table.add_column("measure")
     table.add_column("total", justify="right")
-    table.add_column("per session", justify="right")
+    table.add_column("per call", justify="right")
     per = totals["per_call"]
     table.add_row("responses", f"{totals['responses']:,}", f"{per['responses']:,.1f}")
     table.add_row("input tokens", f"{totals['input_tokens']:,}", f"{per['input_tokens']:,.0f}")

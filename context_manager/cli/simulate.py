@@ -169,7 +169,7 @@ def sweep(
     workers: WorkersOption = 1,
     dask_scheduler: DaskSchedulerOption = None,
     csv_path: Annotated[Path | None, typer.Option("--csv", help="Write the rows as CSV.")] = None,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Cost per session, as PNG.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Cost per call, as PNG.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Compare settings on the same simulated calls: cost, cache hits, truncations, rollovers."""

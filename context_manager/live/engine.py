@@ -592,8 +592,15 @@ class ContextEngine:
 
     def disconnected(self) -> None:
         """The connection dropped without the server ending the session."""
+        self._end("disconnected")
+
+    def closed(self) -> None:
+        """The application closed the connection: the session is over, by its choice."""
+        self._end("closed")
+
+    def _end(self, reason: str) -> None:
         if not self.expired and self.session_index >= 0:
-            self._records.append(SessionEnded(self.session_index, "disconnected"))
+            self._records.append(SessionEnded(self.session_index, reason))
             self.expired = True
 
 

@@ -201,6 +201,7 @@ class ManagedConnection:
         """
         self._closing = True
         if self._conn is not None:
+            self.engine.closed()  # the store's session row gets its end
             self._background(_close_quietly(self._conn))
             self._conn = None
         if self._tasks:

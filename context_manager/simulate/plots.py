@@ -79,7 +79,7 @@ def plot_session(result: SimulationResult, path: str | Path, *, title: str | Non
 def plot_sweep(
     rows: Sequence[Mapping[str, Any]], x: str, path: str | Path, *, series: str | None = None
 ) -> Path:
-    """Draw cost per session against the swept value `x`, as a PNG.
+    """Draw cost per call against the swept value `x`, as a PNG.
 
     One line per value of `series`; the cheapest point is marked.
     """
@@ -96,7 +96,7 @@ def plot_sweep(
                edgecolors="#d62728", linewidths=2, zorder=3,
                label=f"cheapest: {best[x]} (${best['cost_usd_per_call']:.3f})")  # fmt: skip
     ax.set_xlabel(x)
-    ax.set_ylabel("cost per session (USD)")
+    ax.set_ylabel("cost per call (USD)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     out = Path(path)
