@@ -437,6 +437,7 @@ class SessionMirror:
         prices = self.profile.prices_per_million
         response_id = response.get("id")
         response_id = response_id if isinstance(response_id, str) else None
+
         def unpredicted(number: int, *, in_band: bool) -> ResponseOutcome:
             # Paid for whatever the model made of it: the usage is kept, unpredicted.
             return ResponseOutcome(
