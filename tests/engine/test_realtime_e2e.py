@@ -133,7 +133,12 @@ async def _run_call(
     )
     call = Call(clock=clock)
     async with (
-        FakeRealtimeServer(provider=provider, clock=clock, responder=responder) as server,
+        # Expiry shows at a session's next event, not on a real-time poll: the call's clock is
+        # virtual (a turn of 9 s passes in milliseconds), so a poll would expire an old
+        # session in the moment its socket is being closed after a rollover.
+        FakeRealtimeServer(
+            provider=provider, clock=clock, responder=responder, expiry_poll_seconds=None
+        ) as server,
         AsyncStore(db_url) as store,
     ):
         client = AsyncOpenAI(api_key="test-key", base_url=server.base_url)
