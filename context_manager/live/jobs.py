@@ -45,7 +45,14 @@ class CompactionJob:
         return self.context.tokens()
 
     def run(self) -> CompactionPlan | None:
-        """Plan with the strategy as configured (may be slow; raises what it raises)."""
+        """Plan with the strategy as configured (may be slow; raises what it raises).
+
+        The fallback's summarizer reads the newest items first, so that a fallback, when it
+        comes, only chooses sentences (a cold one reads the whole history while the event
+        loop waits for the interpreter's lock).
+        """
+        if not isinstance(getattr(self.strategy, "summarizer", None), ExtractiveSummarizer):
+            _offline().observe(self.context.newest())
         return self.strategy.plan(self.context)
 
     def fallback(self) -> CompactionPlan | None:

@@ -111,13 +111,21 @@ class LagMonitor:
     def __init__(self, period: float = 0.005) -> None:
         self.period = period
         self.worst = 0.0
+        self.samples: list[float] = []
+        """Every wake-up's lateness, in seconds."""
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
         while True:
             start = time.perf_counter()
             await asyncio.sleep(self.period)
-            self.worst = max(self.worst, time.perf_counter() - start - self.period)
+            late = time.perf_counter() - start - self.period
+            self.samples.append(late)
+            self.worst = max(self.worst, late)
+
+    def percentile(self, q: float) -> float:
+        """The `q`-th percentile of the lateness (0 before any sample)."""
+        return float(np.percentile(self.samples, q)) if self.samples else 0.0
 
     def __enter__(self) -> LagMonitor:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -161,6 +169,8 @@ class CallReport:
     """The application got a `ConnectionLostEvent`."""
     worst_lag: float
     """The event loop's worst lateness during the turns, in seconds."""
+    p99_lag: float
+    """Its 99th percentile."""
     longest_recv: float
     """The longest a single ``recv`` took, in seconds (a switch to a new session, mostly: the
     fake server itself answers at once)."""
@@ -263,5 +273,5 @@ async def run_call(
     stored = Counter(str(r.content.get("text")) for r in rows if r.content.get("role") == "user")
     return CallReport(
         texts, stored, responses, usage, engine.responses, rollovers, lost, lag.worst,
-        longest, write_failures, switch_failures,
+        lag.percentile(99), longest, write_failures, switch_failures,
     )  # fmt: skip
