@@ -28,11 +28,16 @@ RUNS = {
     "bench_store.py": (["--items", "300"], "load + seed 300 items"),
     "bench_engine.py": (["--minutes", "4", "--repeats", "1"], "last tenth / first tenth"),
     "bench_peers.py": (["--turns", "40", "--repeats", "1"], "LlamaIndex ChatMemoryBuffer"),
+    "soak_live.py": (
+        ["--runs", "1", "--minutes", "5", "--faults", "drop mid-call"],
+        "drop mid-call",
+    ),
 }
 
 
 def test_every_script_is_covered() -> None:
-    assert sorted(p.name for p in (ROOT / "benchmarks").glob("bench_*.py")) == sorted(RUNS)
+    scripts = [*(ROOT / "benchmarks").glob("bench_*.py"), *(ROOT / "benchmarks").glob("soak_*.py")]
+    assert sorted(p.name for p in scripts) == sorted(RUNS)
 
 
 @pytest.mark.parametrize("script", sorted(RUNS))
