@@ -25,7 +25,8 @@ from typing import Any, Literal
 
 from ._jsonl import json_objects
 from .errors import InputFormatError, UnknownModelError
-from .live.mirror import ResponseDone, SessionMirror
+from .live.changes import ResponseDone
+from .live.mirror import SessionMirror
 from .live.records import ResponseOutcome
 from .profiles import (
     ModelProfile,

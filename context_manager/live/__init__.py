@@ -8,9 +8,7 @@ records to be persisted. Neither does I/O: the ``openai`` adapter is `context_ma
 from __future__ import annotations
 
 from .calibration import Calibration
-from .engine import ContextEngine
-from .history import CallHistory, Entry
-from .mirror import (
+from .changes import (
     Change,
     Forecast,
     ItemAdded,
@@ -20,9 +18,11 @@ from .mirror import (
     ServerError,
     SessionBegan,
     SessionChanged,
-    SessionMirror,
     TranscriptArrived,
 )
+from .engine import ContextEngine
+from .history import CallHistory, Entry
+from .mirror import SessionMirror
 from .records import (
     Compacted,
     ItemChanged,

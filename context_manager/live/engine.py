@@ -50,7 +50,7 @@ from typing import Any
 
 from ..budget import BudgetBreakdown
 from ..compaction.plan import CompactionPlan
-from ..compaction.strategies import SUMMARY_PREFIX, CompactionContext, CompactionStrategy
+from ..compaction.strategies import CompactionContext, CompactionStrategy
 from ..errors import ConfigurationError, InputFormatError
 from ..items import FunctionCall, Item, Message
 from ..profiles import ModelProfile, ProviderProfile, get_model_profile, get_provider_profile
@@ -59,11 +59,7 @@ from ..server import Truncation
 from ..tokens import TokenCounter
 from ..wire import as_event, item_from_wire
 from .calibration import Calibration, OverheadFit
-from .confirm import PendingCompaction, is_system
-from .history import CallHistory
-from .jobs import CompactionJob, fits
-from .mirror import (
-    FOLLOWING_ERRORS,
+from .changes import (
     Change,
     Forecast,
     ItemAdded,
@@ -73,9 +69,12 @@ from .mirror import (
     ServerError,
     SessionBegan,
     SessionChanged,
-    SessionMirror,
     TranscriptArrived,
 )
+from .confirm import PendingCompaction
+from .history import CallHistory
+from .jobs import CompactionJob, fits
+from .mirror import FOLLOWING_ERRORS, SessionMirror
 from .records import (
     ItemChanged,
     ItemStored,
@@ -86,6 +85,7 @@ from .records import (
     SessionEnded,
     SessionStarted,
 )
+from .seeding import name_seed
 
 __all__ = ["ContextEngine"]
 
@@ -566,22 +566,7 @@ class ContextEngine:
         for key, call in self.history.waiting_calls():
             if call.call_id not in carried:
                 seed.append(replace(call, id=key))
-        named: list[Item] = []
-        seeded: dict[str, str | None] = {}
-        index = self.session_index + 1
-        originals = {i.call_id: i.id for i in history if isinstance(i, FunctionCall)}
-        used: set[str] = set()
-        for n, item in enumerate(seed):
-            if is_system(item) and item.id is None:
-                sid = f"{SUMMARY_PREFIX}r{index}"
-                seeded[sid] = None
-            else:
-                sid = f"seed{index}_{n}"
-                original = _original_key(item, history, originals, used)
-                seeded[sid] = original
-                if original is not None:
-                    used.add(original)
-            named.append(replace(item, id=sid))
+        named, seeded = name_seed(seed, history, self.session_index + 1)
         self.history.seed(seeded)
         tokens = self.counter.items(named).total
         return RolloverPlan(reason, self.session_update(), tuple(named), tokens)
@@ -602,21 +587,3 @@ class ContextEngine:
         if not self.expired and self.session_index >= 0:
             self._records.append(SessionEnded(self.session_index, reason))
             self.expired = True
-
-
-def _original_key(
-    item: Item, history: Sequence[Item], originals: Mapping[str, str | None], used: set[str]
-) -> str | None:
-    """The history key a seeded copy stands for."""
-    if isinstance(item, FunctionCall):
-        return originals.get(item.call_id)
-    # Seed items are the last turns, in order: the newest history item of equal content
-    # not already matched (the same words said twice are two items of the call).
-    form = replace(item, id=None, t=None)
-    for original in reversed(history):
-        if original.id in used:
-            continue
-        candidate = original.as_text() if isinstance(original, Message) else original
-        if replace(candidate, id=None, t=None) == form:
-            return original.id
-    return None

@@ -54,6 +54,7 @@ from ..live import ContextEngine
 from ..live.jobs import CompactionJob
 from ..rollover import RolloverPlan
 from .events import ConnectionLostEvent, RolloverEvent
+from .sockets import _SwitchFailed, as_dict, close_quietly, describe, parse_frame
 from .writer import RecordWriter
 
 if TYPE_CHECKING:
@@ -69,10 +70,6 @@ log = logging.getLogger(__name__)
 
 class _Closed(Exception):
     """The application closed the connection."""
-
-
-class _SwitchFailed(Exception):
-    """One attempt at a new session failed (retried)."""
 
 
 class ManagedConnection:
@@ -184,7 +181,7 @@ class ManagedConnection:
             except Exception as exc:  # unreachable, refused, not a Realtime server
                 if self._writer is not None:
                     await self._writer.close()
-                raise RolloverError(f"could not open a session ({_describe(exc)})") from exc
+                raise RolloverError(f"could not open a session ({describe(exc)})") from exc
         return self
 
     async def __aexit__(
@@ -202,7 +199,7 @@ class ManagedConnection:
         self._closing = True
         if self._conn is not None:
             self.engine.closed()  # the store's session row gets its end
-            self._background(_close_quietly(self._conn))
+            self._background(close_quietly(self._conn))
             self._conn = None
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5.0)
@@ -262,7 +259,7 @@ class ManagedConnection:
 
         if self._lost is not None:
             raise RolloverError(f"the connection was lost ({self._lost.error})")
-        data = _as_dict(event)
+        data = as_dict(event)
         kind = data.get("type")
         if kind == "conversation.item.create":
             item = dict(data.get("item") or {})
@@ -348,7 +345,7 @@ class ManagedConnection:
                 if conn is not self._conn:
                     continue  # a switch replaced it meanwhile
                 return await self._roll(self._lost_reason())
-            raw = _parse(data)
+            raw = parse_frame(data)
             if raw is None:
                 continue
             error = raw.get("error") if raw.get("type") == "error" else None
@@ -469,7 +466,7 @@ class ManagedConnection:
                 event = await self._attempt(reason, attempt)
             except (ConnectionClosed, OSError, TimeoutError, _SwitchFailed, RolloverError) as exc:
                 self.switch_failures += 1
-                failure = _describe(exc)
+                failure = describe(exc)
                 log.warning("%s: attempt %d failed (%s)", reason, attempt, failure)
                 self.engine.disconnected()
                 self._queue_records()
@@ -479,7 +476,7 @@ class ManagedConnection:
                 continue
             except Exception as exc:  # the SDK's own errors (refused key, bad URL): retried
                 self.switch_failures += 1
-                failure = _describe(exc)
+                failure = describe(exc)
                 log.warning("%s: attempt %d failed (%s)", reason, attempt, failure)
                 self.engine.disconnected()
                 if attempt < self.reconnect_attempts:
@@ -487,10 +484,10 @@ class ManagedConnection:
                     delay *= 2
                 continue
             if old is not None:
-                self._background(_close_quietly(old))  # never under the lock: it may take long
+                self._background(close_quietly(old))  # never under the lock: it may take long
             return event
         if old is not None:
-            self._background(_close_quietly(old))
+            self._background(close_quietly(old))
         self._conn = None
         self._lost = ConnectionLostEvent(reason, self.reconnect_attempts, failure)
         log.error("%s: gave up after %d attempts (%s)", reason, self.reconnect_attempts, failure)
@@ -512,7 +509,7 @@ class ManagedConnection:
             ]
             await self._send_all(new, resend)
         except BaseException:
-            self._background(_close_quietly(new))
+            self._background(close_quietly(new))
             raise
         self._conn = new
         event = RolloverEvent(
@@ -573,46 +570,3 @@ class ManagedConnection:
             return
         self._queue_records()
         await self._writer.flush(10.0)
-
-
-def _parse(data: bytes | str) -> dict[str, Any] | None:
-    """A server frame as a dict (``None``, logged, for a frame that is not a JSON object)."""
-    try:
-        raw = json.loads(data)
-    except ValueError:
-        log.warning("the server sent a frame that is not JSON; skipped")
-        return None
-    return raw if isinstance(raw, dict) else None
-
-
-async def _close_quietly(conn: AsyncRealtimeConnection, seconds: float = 0.1) -> None:
-    """Close a socket without waiting long for its closing handshake.
-
-    websockets waits its whole close timeout (10 s by default) for a peer that does not answer
-    the close, as when more frames are unread than its buffer holds: the old session of a
-    rollover, mostly. Here it waits `seconds`, then the socket is aborted.
-    """
-    ws = getattr(conn, "_connection", None)  # the SDK's websockets connection
-    if ws is not None and hasattr(ws, "close_timeout"):
-        ws.close_timeout = seconds
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(conn.close(), seconds * 4)
-    transport = getattr(ws, "transport", None)
-    if transport is not None and getattr(getattr(ws, "state", None), "name", "") != "CLOSED":
-        transport.abort()  # a half-closed socket the peer never finished: let it go now
-
-
-def _describe(exc: BaseException) -> str:
-    """An exception by type (and code, for a server error): never its text."""
-    text = str(exc) if isinstance(exc, _SwitchFailed | RolloverError) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _as_dict(event: Any) -> dict[str, Any]:
-    if isinstance(event, Mapping):
-        return dict(event)
-    dump = getattr(event, "model_dump", None)
-    if dump is None:
-        raise ConfigurationError(f"cannot send {type(event).__name__}: not a dict or an SDK model")
-    result: dict[str, Any] = dump(mode="json", by_alias=True, exclude_unset=True)
-    return result

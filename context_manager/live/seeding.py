@@ -1,0 +1,61 @@
+"""Naming a rollover's seed: which copy in the new session stands for which item of the call.
+
+A seed re-sends items under new ids (``seed{session}_{n}``; the summary ``summary_r{session}``).
+Each copy is linked to the history key of the item it repeats, so the store keeps one row per
+item of the call and learns the copy's new server id; a summary stands for no single item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from ..compaction.strategies import SUMMARY_PREFIX
+from ..items import FunctionCall, Item, Message
+from .confirm import is_system
+
+__all__ = ["name_seed"]
+
+
+def name_seed(
+    seed: Sequence[Item], history: Sequence[Item], index: int
+) -> tuple[list[Item], dict[str, str | None]]:
+    """The seed with the ids of session `index`, and each id's history key (``None``: summary).
+
+    `history` holds the call's items with their keys as ids, as `CallHistory.conversation`
+    gives them.
+    """
+    named: list[Item] = []
+    seeded: dict[str, str | None] = {}
+    originals = {i.call_id: i.id for i in history if isinstance(i, FunctionCall)}
+    used: set[str] = set()
+    for n, item in enumerate(seed):
+        if is_system(item) and item.id is None:
+            sid = f"{SUMMARY_PREFIX}r{index}"
+            seeded[sid] = None
+        else:
+            sid = f"seed{index}_{n}"
+            original = _original_key(item, history, originals, used)
+            seeded[sid] = original
+            if original is not None:
+                used.add(original)
+        named.append(replace(item, id=sid))
+    return named, seeded
+
+
+def _original_key(
+    item: Item, history: Sequence[Item], originals: Mapping[str, str | None], used: set[str]
+) -> str | None:
+    """The history key a seeded copy stands for."""
+    if isinstance(item, FunctionCall):
+        return originals.get(item.call_id)
+    # Seed items are the last turns, in order: the newest history item of equal content
+    # not already matched (the same words said twice are two items of the call).
+    form = replace(item, id=None, t=None)
+    for original in reversed(history):
+        if original.id in used:
+            continue
+        candidate = original.as_text() if isinstance(original, Message) else original
+        if replace(candidate, id=None, t=None) == form:
+            return original.id
+    return None

@@ -1,0 +1,70 @@
+"""Socket-level helpers of the adapter: frames in, events out, sockets closed without waiting.
+
+No conversation text leaves here: failures are described by type (and a server error by code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigurationError, RolloverError
+
+if TYPE_CHECKING:
+    from openai.resources.realtime.realtime import AsyncRealtimeConnection
+
+__all__ = ["as_dict", "close_quietly", "describe", "parse_frame"]
+
+log = logging.getLogger("context_manager.realtime.connection")
+
+
+class _SwitchFailed(Exception):
+    """One attempt at a new session failed (the adapter tries again)."""
+
+
+def parse_frame(data: bytes | str) -> dict[str, Any] | None:
+    """A server frame as a dict (``None``, logged, for a frame that is not a JSON object)."""
+    try:
+        raw = json.loads(data)
+    except ValueError:
+        log.warning("the server sent a frame that is not JSON; skipped")
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
+async def close_quietly(conn: AsyncRealtimeConnection, seconds: float = 0.1) -> None:
+    """Close a socket without waiting long for its closing handshake.
+
+    websockets waits its whole close timeout (10 s by default) for a peer that does not answer
+    the close, as when more frames are unread than its buffer holds: the old session of a
+    rollover, mostly. Here it waits `seconds`, then the socket is aborted.
+    """
+    ws = getattr(conn, "_connection", None)  # the SDK's websockets connection
+    if ws is not None and hasattr(ws, "close_timeout"):
+        ws.close_timeout = seconds
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(conn.close(), seconds * 4)
+    transport = getattr(ws, "transport", None)
+    if transport is not None and getattr(getattr(ws, "state", None), "name", "") != "CLOSED":
+        transport.abort()  # a half-closed socket the peer never finished: let it go now
+
+
+def describe(exc: BaseException) -> str:
+    """An exception by type (and code, for a server error): never its text."""
+    text = str(exc) if isinstance(exc, _SwitchFailed | RolloverError) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def as_dict(event: Any) -> dict[str, Any]:
+    """A client event as a dict (an SDK model dumped as the SDK would send it)."""
+    if isinstance(event, Mapping):
+        return dict(event)
+    dump = getattr(event, "model_dump", None)
+    if dump is None:
+        raise ConfigurationError(f"cannot send {type(event).__name__}: not a dict or an SDK model")
+    result: dict[str, Any] = dump(mode="json", by_alias=True, exclude_unset=True)
+    return result
