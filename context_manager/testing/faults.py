@@ -18,6 +18,9 @@ Needs the ``testing``, ``openai`` and ``store`` extras.
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -36,7 +39,15 @@ if TYPE_CHECKING:
     from ..live import ContextEngine
     from ..store import AsyncStore
 
-__all__ = ["CallReport", "Fault", "FaultInjector", "LagMonitor", "flaky_store", "run_call"]
+__all__ = [
+    "CallReport",
+    "Fault",
+    "FaultInjector",
+    "LagMonitor",
+    "SlowSteps",
+    "flaky_store",
+    "run_call",
+]
 
 
 @dataclass
@@ -136,6 +147,53 @@ class LagMonitor:
             self._task.cancel()
 
 
+class SlowSteps(logging.Handler):
+    """The event loop's longest single step (a callback or a task's run until its next await).
+
+    Timer lateness on a loop the simulation keeps saturated measures the queue, not a stall:
+    what a voice agent hears as silence is one step that holds the loop. This turns on the
+    loop's debug mode, which reports every step longer than `threshold` seconds, and keeps the
+    longest.
+    """
+
+    _TOOK = re.compile(r"took (\d+(?:\.\d+)?) seconds")
+
+    def __init__(self, threshold: float = 0.005) -> None:
+        super().__init__(logging.WARNING)
+        self.threshold = threshold
+        self.longest = 0.0
+        self.slow: list[float] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = self._TOOK.search(record.getMessage())
+        if found:
+            seconds = float(found.group(1))
+            self.slow.append(seconds)
+            self.longest = max(self.longest, seconds)
+
+    def __enter__(self) -> SlowSteps:
+        loop = asyncio.get_running_loop()
+        self._on = math.isfinite(self.threshold)
+        if not self._on:
+            return self  # measuring off: the loop stays out of debug mode (it is slower)
+        self._debug = loop.get_debug()
+        loop.set_debug(True)
+        loop.slow_callback_duration = self.threshold
+        self._logger = logging.getLogger("asyncio")
+        self._propagate = self._logger.propagate
+        self._logger.propagate = False  # counted here, not printed
+        self._logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._on:
+            return
+        loop = asyncio.get_running_loop()
+        loop.set_debug(self._debug)
+        self._logger.removeHandler(self)
+        self._logger.propagate = self._propagate
+
+
 def flaky_store(store: AsyncStore, share: float, rng: np.random.Generator) -> None:
     """Make `share` of `store`'s writes fail (a `StoreError`), as a database going away."""
     for name in ("append", "update_item", "mark", "record_usage", "record_compaction"):
@@ -171,6 +229,8 @@ class CallReport:
     """The event loop's worst lateness during the turns, in seconds."""
     p99_lag: float
     """Its 99th percentile."""
+    longest_step: float
+    """The loop's longest single step during the turns, in seconds (`SlowSteps`)."""
     longest_recv: float
     """The longest a single ``recv`` took, in seconds (a switch to a new session, mostly: the
     fake server itself answers at once)."""
@@ -202,6 +262,7 @@ async def run_call(
     failing_writes: float = 0.0,
     seed: int = 0,
     summary_timeout_seconds: float = 0.3,
+    measure_steps: bool = False,
 ) -> CallReport:
     """Drive a call through `connect` against a fake server with `faults`, and report it.
 
@@ -232,7 +293,8 @@ async def run_call(
         ) as conn:  # fmt: skip
             # Measured from the first turn: opening the first connection of a process imports
             # the SDK's websocket modules once (about 0.3 s), before anyone speaks.
-            with LagMonitor() as lag:
+            steps = SlowSteps(threshold=0.005 if measure_steps else math.inf)
+            with LagMonitor() as lag, steps:
                 turn = 0
                 while clock.now < minutes * 60 and not lost:
                     clock.advance(seconds_per_turn)
@@ -273,5 +335,5 @@ async def run_call(
     stored = Counter(str(r.content.get("text")) for r in rows if r.content.get("role") == "user")
     return CallReport(
         texts, stored, responses, usage, engine.responses, rollovers, lost, lag.worst,
-        lag.percentile(99), longest, write_failures, switch_failures,
+        lag.percentile(99), steps.longest, longest, write_failures, switch_failures,
     )  # fmt: skip
