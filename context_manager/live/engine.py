@@ -543,6 +543,7 @@ class ContextEngine:
         history: Sequence[Item] | None = None,
         summary: str | None = None,
         resent: Collection[str] = (),
+        seed: Sequence[Item] | None = None,
     ) -> RolloverPlan:
         """Plan the next session: its ``session.update`` and its seed.
 
@@ -553,15 +554,15 @@ class ContextEngine:
 
         `resent` names items the application sent that the old session never acknowledged
         (their client ids): the caller re-sends them as they are, so the seed leaves them out.
+        `seed` is the policy's seed of `rollover_source`'s history, when the caller computed it
+        elsewhere (the adapter does, in a worker thread: a summary of a long call takes time).
         """
-        if history is None:
-            history, summary = self.conversation(), self.history.summary
-        else:
-            self.history.restore(history, summary)
-        if resent:
-            skip = {self.history.key_of(i) for i in resent}
-            history = [i for i in history if i.id not in skip]
-        seed = self.rollover.seed(history, self.counter, previous=summary)
+        history, summary = self.rollover_source(history=history, summary=summary, resent=resent)
+        seed = (
+            self.rollover.seed(history, self.counter, previous=summary)
+            if seed is None
+            else list(seed)
+        )
         carried = {i.call_id for i in seed if isinstance(i, FunctionCall)}
         for key, call in self.history.waiting_calls():
             if call.call_id not in carried:
@@ -570,6 +571,28 @@ class ContextEngine:
         self.history.seed(seeded)
         tokens = self.counter.items(named).total
         return RolloverPlan(reason, self.session_update(), tuple(named), tokens)
+
+    def rollover_source(
+        self,
+        *,
+        history: Sequence[Item] | None = None,
+        summary: str | None = None,
+        resent: Collection[str] = (),
+    ) -> tuple[list[Item], str | None]:
+        """What a new session's seed is made from: the history (keys as ids) and its summary.
+
+        The engine's own, or `history` and `summary` from a store (adopted as the engine's);
+        items named in `resent` (client ids) are left out. ``self.rollover.seed`` of the
+        result, which touches no engine state, may run in another thread.
+        """
+        if history is None:
+            history, summary = self.conversation(), self.history.summary
+        else:
+            self.history.restore(history, summary)
+        if resent:
+            skip = {self.history.key_of(i) for i in resent}
+            history = [i for i in history if i.id not in skip]
+        return list(history), summary
 
     def seeded(self, plan: RolloverPlan) -> None:
         """Record that `plan`'s seed was sent into the current session (links for the store)."""

@@ -521,16 +521,23 @@ class ManagedConnection:
 
     async def _plan(self, reason: str) -> RolloverPlan:
         resent = tuple(self._unacked)
-        if self.store is None or len(self.engine.history):
-            return self.engine.plan_rollover(reason, resent=resent)
-        # A call resumed in a new process: the store is its only record.
-        if self._writer is not None:
-            await self._writer.flush(self.switch_timeout_seconds)
-        assert self.conversation_id is not None
-        stored = await self.store.load(self.conversation_id)
-        return self.engine.plan_rollover(
-            reason, history=stored.items, summary=stored.summary, resent=resent
+        engine = self.engine
+        if self.store is None or len(engine.history):
+            history, summary = engine.rollover_source(resent=resent)
+        else:
+            # A call resumed in a new process: the store is its only record.
+            if self._writer is not None:
+                await self._writer.flush(self.switch_timeout_seconds)
+            assert self.conversation_id is not None
+            stored = await self.store.load(self.conversation_id)
+            history, summary = engine.rollover_source(
+                history=stored.items, summary=stored.summary, resent=resent
+            )
+        # The seed (a summary of a long call, maybe) is made off the event loop.
+        seed = await asyncio.get_running_loop().run_in_executor(
+            self._fallback_thread, engine.rollover.seed, history, engine.counter, summary
         )
+        return engine.plan_rollover(reason, history=history, summary=summary, seed=seed)
 
     async def _seed(self, new: AsyncRealtimeConnection, plan: RolloverPlan) -> None:
         await self._send_all(new, plan.events)
