@@ -13,12 +13,10 @@ event the application sends (`ContextEngine.sent`). It keeps
   (`ContextEngine.calibration`);
 * **compaction**: at safe points its strategy's plans come back from `feed` as client events
   to send (creates first, deletes after);
-* **rollover**: before the provider's maximum (less a margin), at a safe point (after a
-  ``response.done``, no function call waiting for its output, the user not speaking),
+* **rollover**: before the provider's maximum (less a margin), at a safe point,
   `ContextEngine.rollover_due` turns true and `ContextEngine.plan_rollover` gives the new
-  session's ``session.update`` and seed (summary and latest turns as text, within the seed
-  budget, pending function calls carried). An unexpected ``session_expired`` or disconnect is
-  planned the same way, from the history or from a store.
+  session's ``session.update`` and seed (pending function calls carried); an unexpected
+  ``session_expired`` or disconnect is planned the same way.
 
 What must be persisted comes out as records (`ContextEngine.take_records`): items added and
 completed, server truncations, compactions, every response's usage with its prediction and
@@ -579,20 +577,11 @@ class ContextEngine:
         summary: str | None = None,
         resent: Collection[str] = (),
     ) -> tuple[list[Item], str | None]:
-        """What a new session's seed is made from: the history (keys as ids) and its summary.
+        """What a new session's seed is made from (`CallHistory.source`).
 
-        The engine's own, or `history` and `summary` from a store (adopted as the engine's);
-        items named in `resent` (client ids) are left out. ``self.rollover.seed`` of the
-        result, which touches no engine state, may run in another thread.
+        ``self.rollover.seed`` of the result touches no engine state: it may run in a thread.
         """
-        if history is None:
-            history, summary = self.conversation(), self.history.summary
-        else:
-            self.history.restore(history, summary)
-        if resent:
-            skip = {self.history.key_of(i) for i in resent}
-            history = [i for i in history if i.id not in skip]
-        return list(history), summary
+        return self.history.source(history, summary, resent)
 
     def seeded(self, plan: RolloverPlan) -> None:
         """Record that `plan`'s seed was sent into the current session (links for the store)."""

@@ -133,6 +133,21 @@ class CallHistory:
                 self._append(item.id, item)
         self.summary = summary
 
+    def source(
+        self, items: Sequence[Item] | None, summary: str | None, resent: Iterable[str] = ()
+    ) -> tuple[list[Item], str | None]:
+        """The history and summary a seed is made from.
+
+        This history's own (keys as ids), or `items` and `summary` from a store (adopted
+        first); the items the client ids in `resent` name are left out.
+        """
+        if items is None:
+            items, summary = self.conversation(), self.summary
+        else:
+            self.restore(items, summary)
+        skip = {self.key_of(i) for i in resent}
+        return [i for i in items if i.id not in skip], summary
+
     def seed(self, seeded: Mapping[str, str | None]) -> None:
         """The server ids a rollover is about to seed, and the keys they stand for."""
         self._seeded = dict(seeded)
