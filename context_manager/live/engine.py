@@ -18,11 +18,9 @@ event the application sends (`ContextEngine.sent`). It keeps
   session's ``session.update`` and seed (pending function calls carried); an unexpected
   ``session_expired`` or disconnect is planned the same way.
 
-What must be persisted comes out as records (`ContextEngine.take_records`): items added and
-completed, server truncations, compactions, every response's usage with its prediction and
-cost (out-of-band ones included), session starts and ends. The openai adapter
-(`context_manager.realtime`) writes them to a store through `context_manager.store.recorder`;
-plain-Python users may do as they please. The engine does no I/O and reads time only from its clock.
+What must be persisted comes out as records (`ContextEngine.take_records`), which the openai
+adapter (`context_manager.realtime`) writes to a store (`context_manager.store.recorder`).
+The engine does no I/O and reads time only from its clock.
 
 >>> from context_manager.server import ManualClock
 >>> clock = ManualClock()
