@@ -1,8 +1,9 @@
 """Soak: the live path through faults at random moments, many seeded runs, and what was lost.
 
 Each run is an 11-minute call on 4-minute sessions (so it rolls over twice) through the real
-`openai` client, the managed connection, the fake server and a SQLite store, with one fault
-kind at a seeded random moment (`context_manager.testing.faults`):
+`openai` client, the managed connection, the fake server (in a process of its own, as the
+real server is: `testing.remote`) and a SQLite store, with one fault kind at a seeded random
+moment (`context_manager.testing.faults`):
 
 * ``drop while seeding`` / ``expiry while seeding``: at a random seed item of the second session;
 * ``drop on the new session.update``;
@@ -34,6 +35,7 @@ from context_manager import ContextEngine, ManualClock, RolloverPolicy, get_prov
 from context_manager.compaction import RollingSummary
 from context_manager.items import Item
 from context_manager.testing.faults import CallReport, Fault, run_call
+from context_manager.testing.remote import SharedClock
 
 PROVIDER = get_provider_profile("azure").model_copy(
     update={"name": "short", "max_session_seconds": 240.0}
@@ -55,7 +57,7 @@ class Failing:
         raise RuntimeError("down")
 
 
-def engine(summarizer: Any = None) -> ContextEngine:
+def engine(summarizer: Any = None, clock: ManualClock | None = None) -> ContextEngine:
     kwargs = {} if summarizer is None else {"summarizer": summarizer}
     return ContextEngine(
         "gpt-realtime",
@@ -63,7 +65,7 @@ def engine(summarizer: Any = None) -> ContextEngine:
         compaction=RollingSummary(trigger=0.02, keep=4, budget=200, **kwargs),
         rollover=RolloverPolicy(budget_tokens=1500, carry="summary", summary_tokens=300),
         rollover_margin_seconds=40,
-        clock=ManualClock(),
+        clock=clock if clock is not None else ManualClock(),
     )
 
 
@@ -131,17 +133,21 @@ def main(argv: list[str] | None = None) -> None:
         for run in range(args.runs):
             faults, extra = scenario(name, rng)
             summarizer = extra.pop("summarizer", None)
+            # The previous run's garbage (its store's start-up and the checks after it) is
+            # not this call's: an agent's process serving one call does not carry it.
+            gc.collect()
             with tempfile.TemporaryDirectory() as tmp:
                 db = f"sqlite:///{Path(tmp) / 'call.db'}"
                 reports.append(
                     asyncio.run(
                         run_call(
-                            engine(summarizer),
+                            engine(summarizer, SharedClock()),
                             db,
                             faults=faults,
                             minutes=args.minutes,
                             seed=run,
                             measure_steps=True,
+                            server_process=True,
                             **extra,
                         )
                     )

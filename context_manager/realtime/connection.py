@@ -292,6 +292,9 @@ class ManagedConnection:
         for event in events:
             self.engine.sent(event)
             await conn.send(event)  # type: ignore[arg-type]
+            # A send returns without yielding while the socket's buffer has room: a long
+            # seed would hold the loop for all of its events (30-60 ms measured).
+            await asyncio.sleep(0)
 
     # ------------------------------------------------------------------ receiving
 

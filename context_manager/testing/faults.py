@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import SessionExpiredError, StoreError
+from ..errors import ConfigurationError, SessionExpiredError, StoreError
 from ..items import Item
+from .remote import ServerProcess, SharedClock
 from .replies import Reply
 from .server import FakeRealtimeServer
 from .session import FakeSession
@@ -162,6 +163,7 @@ class SlowSteps(logging.Handler):
         super().__init__(logging.WARNING)
         self.threshold = threshold
         self.longest = 0.0
+        self.longest_step = ""  # asyncio's name for it: the task or callback
         self.slow: list[float] = []
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -169,7 +171,9 @@ class SlowSteps(logging.Handler):
         if found:
             seconds = float(found.group(1))
             self.slow.append(seconds)
-            self.longest = max(self.longest, seconds)
+            if seconds > self.longest:
+                self.longest = seconds
+                self.longest_step = record.getMessage()
 
     def __enter__(self) -> SlowSteps:
         loop = asyncio.get_running_loop()
@@ -263,11 +267,14 @@ async def run_call(
     seed: int = 0,
     summary_timeout_seconds: float = 0.3,
     measure_steps: bool = False,
+    server_process: bool = False,
 ) -> CallReport:
     """Drive a call through `connect` against a fake server with `faults`, and report it.
 
     A text turn and a response every `seconds_per_turn` of the engine's clock (which must be
-    a `ManualClock`), for `minutes`.
+    a `ManualClock`), for `minutes`. With `server_process` the fake server runs in a process
+    of its own (`remote.ServerProcess`; the clock must be a `remote.SharedClock`), so the lag
+    measured is the application's alone.
     """
     from openai import AsyncOpenAI
     from sqlalchemy import create_engine, select
@@ -279,11 +286,18 @@ async def run_call(
     clock: Any = engine.clock
     texts: list[str] = []
     responses, rollovers, lost, longest = 0, [], False, 0.0
-    async with (
-        FakeRealtimeServer(provider=engine.provider, clock=clock, responder=_answer) as server,
-        AsyncStore(db_url) as store,
-    ):
-        FaultInjector(server, list(faults)).install()
+    server: FakeRealtimeServer | ServerProcess
+    if server_process:
+        if not isinstance(clock, SharedClock):
+            raise ConfigurationError(
+                "a server in its own process needs the engine on a SharedClock"
+            )
+        server = ServerProcess(engine.provider, clock, _answer, faults)
+    else:
+        server = FakeRealtimeServer(provider=engine.provider, clock=clock, responder=_answer)
+    async with server, AsyncStore(db_url) as store:
+        if isinstance(server, FakeRealtimeServer):
+            FaultInjector(server, list(faults)).install()
         if failing_writes:
             flaky_store(store, failing_writes, np.random.default_rng(seed))
         client = AsyncOpenAI(api_key="test-key", base_url=server.base_url)

@@ -32,7 +32,7 @@ PROVIDER = get_provider_profile("azure").model_copy(
 )
 
 
-def engine(summarizer: Summarizer | None = None) -> ContextEngine:
+def engine(summarizer: Summarizer | None = None, clock: ManualClock | None = None) -> ContextEngine:
     compaction = (
         RollingSummary(trigger=0.02, keep=4, budget=200)
         if summarizer is None
@@ -41,7 +41,7 @@ def engine(summarizer: Summarizer | None = None) -> ContextEngine:
     return ContextEngine(
         "gpt-realtime", PROVIDER, compaction=compaction,
         rollover=RolloverPolicy(budget_tokens=1500, carry="summary", summary_tokens=300),
-        rollover_margin_seconds=40, clock=ManualClock(),
+        rollover_margin_seconds=40, clock=clock or ManualClock(),
     )  # fmt: skip
 
 
@@ -138,3 +138,30 @@ def test_an_unreachable_server_is_a_typed_error() -> None:
 
     with pytest.raises(RolloverError, match=r"could not open a session \("):
         asyncio.run(call())
+
+
+def test_a_server_in_its_own_process_sees_the_same_clock_and_faults(tmp_path: Path) -> None:
+    from context_manager.testing.remote import SharedClock
+
+    clock = SharedClock()
+    call = engine(clock=clock)
+    faults = [
+        Fault(0, "conversation.item.create", 10, "drop"),
+        Fault(1, "conversation.item.create", 1, "drop"),
+    ]
+    db = f"sqlite:///{tmp_path / 'call.db'}"
+    report = asyncio.run(run_call(call, db, faults=faults, minutes=9.0, server_process=True))
+    _check(report)
+    # The drop mid-call (injected in the server's process), then the sessions' end at
+    # 4 minutes of the shared clock: the server expired them as the engine planned.
+    assert report.rollovers[0] == "disconnected"
+    assert report.rollovers.count("rollover") >= 2
+    assert report.switch_failures == 1
+    assert clock.now >= 9 * 60
+
+
+def test_a_server_in_its_own_process_needs_a_shared_clock(tmp_path: Path) -> None:
+    from context_manager.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="SharedClock"):
+        asyncio.run(run_call(engine(), f"sqlite:///{tmp_path / 'c.db'}", server_process=True))
