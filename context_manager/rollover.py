@@ -5,9 +5,12 @@ session starts empty. A `RolloverPolicy` re-sends the most recent whole turns as
 token budget, newest first, each beginning with the user item that opened it (so a function
 call is never separated from its output and the seed never opens with the assistant), and may
 carry the older history ahead of them as one system item: an extractive summary or the fact
-ledger. Audio cannot be re-sent (assistant audio cannot be created by a client), so every
-message goes in as its transcript. A `RolloverPlan` is the live engine's plan for the next
-session: its ``session.update`` and seed as client events.
+ledger. Messages go in as their transcripts (assistant audio cannot be created by a client);
+a user turn with no transcript (input transcription is off by default) goes in as its own
+audio when the live engine kept it (`context_manager.live.audio`), and is otherwise left out
+and reported (`SeedDraft.uncarried`): a seed never holds an empty user turn. A `RolloverPlan`
+is the live engine's plan for the next session: its ``session.update`` and seed as client
+events.
 
 `DEFAULT_ROLLOVER` is the one default of every entry point: the live engine, the store's
 `seed`, the simulator (`simulate_call`, `run_calls`, sweeps) and the command line's
@@ -30,9 +33,9 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol
 
 from .compaction.strategies import Ledger
 from .compaction.summarizers import ExtractiveSummarizer
@@ -41,7 +44,33 @@ from .items import FunctionCall, FunctionCallOutput, Item, Message, turn_starts
 from .tokens import TokenCounter
 from .wire import create_event
 
-__all__ = ["DEFAULT_ROLLOVER", "RolloverPlan", "RolloverPolicy", "seed_text_tokens"]
+__all__ = [
+    "DEFAULT_ROLLOVER",
+    "RolloverPlan",
+    "RolloverPolicy",
+    "SeedDraft",
+    "is_unheard",
+    "seed_text_tokens",
+]
+
+
+class _Audio(Protocol):
+    """Kept user audio (`context_manager.live.audio.KeptAudio`): bytes with a format."""
+
+    format: str
+
+    def b64(self) -> str: ...
+
+
+def is_unheard(item: Item) -> bool:
+    """A user audio turn with no transcript: as text it would be an empty turn."""
+    return (
+        isinstance(item, Message)
+        and item.role == "user"
+        and item.audio_ms is not None
+        and not item.text.strip()
+        and not item.images
+    )
 
 
 def as_seed_item(item: Item) -> Item:
@@ -56,6 +85,20 @@ def as_seed_item(item: Item) -> Item:
 def seed_text_tokens(item: Item, counter: TokenCounter) -> int:
     """Tokens an item costs in the seed (its text form, with overhead)."""
     return counter.item(as_seed_item(item)).full.total
+
+
+@dataclass(frozen=True, slots=True)
+class SeedDraft:
+    """A seed before it is named: its items, where each came from, what it could not carry."""
+
+    items: list[Item]
+    origins: list[str | None]
+    """The history id each item repeats (``None``: the summary or ledger)."""
+    audio: dict[int, _Audio] = field(default_factory=dict)
+    """Index in `items` -> the user audio that item re-sends."""
+    uncarried: list[str] = field(default_factory=list)
+    """History ids of user turns with no transcript that the seed could not carry: beyond the
+    kept audio, or covered by a text summary that cannot hold them."""
 
 
 Carry = Literal["recent", "summary", "ledger"]
@@ -120,7 +163,11 @@ class RolloverPolicy:
         return f"{self.carry}:{self.budget_tokens}:{self.summary_tokens}"
 
     def first_seeded(
-        self, history: Sequence[Item], counter: TokenCounter, budget: int | None = None
+        self,
+        history: Sequence[Item],
+        counter: TokenCounter,
+        budget: int | None = None,
+        audio: Mapping[str, _Audio] | None = None,
     ) -> int:
         """Index of the first history item re-sent as is (``len(history)`` for none)."""
         budget = self.budget_tokens if budget is None else budget
@@ -129,7 +176,10 @@ class RolloverPolicy:
         used = 0
         end = len(history)
         for start in reversed(starts):
-            cost = sum(seed_text_tokens(i, counter) for i in history[start:end])
+            cost = 0
+            for item in history[start:end]:
+                form = _seed_form(item, audio)
+                cost += counter.item(form).full.total if form is not None else 0
             if used + cost > budget:
                 break
             used += cost
@@ -145,14 +195,43 @@ class RolloverPolicy:
         the client compacted): it is folded into what the seed carries, so with ``recent`` it
         goes in first as it is (cut to `summary_tokens`).
         """
+        return self.draft(history, counter, previous).items
+
+    def draft(
+        self,
+        history: Sequence[Item],
+        counter: TokenCounter,
+        previous: str | None = None,
+        audio: Mapping[str, _Audio] | None = None,
+    ) -> SeedDraft:
+        """`seed`, with each item's origin, and user audio re-sent where it was kept.
+
+        `audio` maps history ids to the user audio kept for them: a user turn with no
+        transcript goes in as that audio (its audio tokens count in the budget).
+        """
         if self.carry == "recent" and not previous:
-            return [as_seed_item(i) for i in history[self.first_seeded(history, counter) :]]
-        reserve = min(self.summary_tokens, self.budget_tokens)
-        first = self.first_seeded(history, counter, self.budget_tokens - reserve)
-        older = history[:first]
-        carried = self._carried(older, counter, reserve, previous) if reserve else ""
-        head: list[Item] = [Message(role="system", text=carried)] if carried else []
-        return [*head, *(as_seed_item(i) for i in history[first:])]
+            first, carried = self.first_seeded(history, counter, audio=audio), ""
+        else:
+            reserve = min(self.summary_tokens, self.budget_tokens)
+            first = self.first_seeded(history, counter, self.budget_tokens - reserve, audio)
+            older = history[:first]
+            carried = self._carried(older, counter, reserve, previous) if reserve else ""
+        draft = SeedDraft([], [])
+        if carried:
+            draft.items.append(Message(role="system", text=carried))
+            draft.origins.append(None)
+            # The summary's text cannot hold what nobody transcribed.
+            draft.uncarried.extend(str(i.id) for i in history[:first] if is_unheard(i))
+        for item in history[first:]:
+            form = _seed_form(item, audio)
+            if form is None:
+                draft.uncarried.append(str(item.id))
+                continue
+            if is_unheard(item) and audio is not None:
+                draft.audio[len(draft.items)] = audio[str(item.id)]
+            draft.items.append(form)
+            draft.origins.append(item.id)
+        return draft
 
     def _carried(
         self, older: Sequence[Item], counter: TokenCounter, budget: int, previous: str | None
@@ -167,6 +246,15 @@ class RolloverPolicy:
         # `recent` reaches here only with a previous summary; older turns that no longer fit
         # are then summarized into it rather than silently lost.
         return ExtractiveSummarizer().summarize(older, budget_tokens=room, previous=previous)
+
+
+def _seed_form(item: Item, audio: Mapping[str, _Audio] | None) -> Item | None:
+    """How `item` goes into a seed: as text, as its kept audio, or not at all (``None``)."""
+    if not is_unheard(item):
+        return as_seed_item(item)
+    if audio is not None and item.id is not None and item.id in audio:
+        return replace(item, id=None, t=None)
+    return None
 
 
 DEFAULT_ROLLOVER = RolloverPolicy()
@@ -188,8 +276,18 @@ class RolloverPlan:
     """The seeded items (ids ``seed...``/``summary_...``), in order."""
     seed_tokens: int
     """Tokens the seed takes in the new session's context."""
+    audio: Mapping[str, str] = field(default_factory=dict)
+    """Seed item id -> the base64 user audio it re-sends (``input_audio``)."""
+    uncarried: tuple[str, ...] = ()
+    """History keys of user turns with no transcript that the seed does not carry."""
 
     @property
     def events(self) -> list[dict[str, Any]]:
         """The client events: the ``session.update``, then one create per seeded item."""
-        return [self.session_update, *(create_event(item) for item in self.seed)]
+        events = [self.session_update]
+        for item in self.seed:
+            event = create_event(item)
+            if item.id is not None and item.id in self.audio:
+                event["item"]["content"][0]["audio"] = self.audio[item.id]
+            events.append(event)
+        return events

@@ -1,14 +1,17 @@
 """The live path: the one reader of server events, and the engine that reacts to it.
 
 `SessionMirror` reads a Realtime session's server events and reports typed changes;
-`ContextEngine` reacts to them (history, calibration, compaction, rollover) and asks for
+`ContextEngine` reacts to them (history, the user's audio in `AudioKeeper`, calibration,
+compaction, rollover) and asks for
 records to be persisted. Neither does I/O: the ``openai`` adapter is `context_manager.realtime`.
 """
 
 from __future__ import annotations
 
+from .audio import AudioKeeper, KeptAudio
 from .calibration import Calibration
 from .changes import (
+    AudioCommitted,
     Change,
     Forecast,
     ItemAdded,
@@ -33,9 +36,12 @@ from .records import (
     SeedLinked,
     SessionEnded,
     SessionStarted,
+    TurnsNotCarried,
 )
 
 __all__ = [
+    "AudioCommitted",
+    "AudioKeeper",
     "Calibration",
     "CallHistory",
     "Change",
@@ -43,6 +49,7 @@ __all__ = [
     "ContextEngine",
     "Entry",
     "Forecast",
+    "KeptAudio",
     "ItemAdded",
     "ItemChanged",
     "ItemDeleted",
@@ -60,4 +67,5 @@ __all__ = [
     "SessionMirror",
     "SessionStarted",
     "TranscriptArrived",
+    "TurnsNotCarried",
 ]

@@ -15,6 +15,7 @@ from ..items import Item
 from .records import ResponseOutcome
 
 __all__ = [
+    "AudioCommitted",
     "Change",
     "Forecast",
     "ItemAdded",
@@ -91,6 +92,20 @@ class RateLimits:
     limits: tuple[Mapping[str, Any], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class AudioCommitted:
+    """The input audio buffer was committed as the user item `item_id`.
+
+    `start_ms`/`end_ms` are the voice activity marks on the session's input audio timeline
+    (milliseconds since its first appended audio); ``None`` for a manual commit, which takes
+    the whole buffer.
+    """
+
+    item_id: str
+    start_ms: int | None
+    end_ms: int | None
+
+
 Change = (
     SessionBegan
     | SessionChanged
@@ -100,6 +115,7 @@ Change = (
     | ResponseDone
     | ServerError
     | RateLimits
+    | AudioCommitted
 )
 """What one server event changed, as the mirror reports it."""
 

@@ -1,22 +1,15 @@
 """`ContextEngine`: the live session loop's context manager, events in and events out.
 
 Feed it every server event of a Realtime connection (`ContextEngine.feed`) and every client
-event the application sends (`ContextEngine.sent`). It keeps
-
-* a **mirror** of the server's conversation (`SessionMirror`, the one reader of server
-  events: the engine reacts to the changes it reports), so it knows the live budget and
-  predicts what truncation will drop before the server does it (`ContextEngine.forecast`);
-* the **history** of the whole call, across sessions: every user, assistant and function item
-  once, with a stable key, transcripts filled in as they arrive (`ContextEngine.history`);
-* **calibration**: at each ``response.done`` the model's predicted usage is compared with the
-  server's, and the per-item overhead is refitted so the prediction converges
-  (`ContextEngine.calibration`);
-* **compaction**: at safe points its strategy's plans come back from `feed` as client events
-  to send (creates first, deletes after);
-* **rollover**: before the provider's maximum (less a margin), at a safe point,
-  `ContextEngine.rollover_due` turns true and `ContextEngine.plan_rollover` gives the new
-  session's ``session.update`` and seed (pending function calls carried); an unexpected
-  ``session_expired`` or disconnect is planned the same way.
+event the application sends (`ContextEngine.sent`). It keeps a **mirror** of the server's
+conversation (`SessionMirror`, the one reader of server events), so it knows the live budget
+and predicts truncation (`ContextEngine.forecast`); the **history** of the whole call under
+stable keys (`ContextEngine.history`); the user's own **audio** of recent turns
+(`AudioKeeper`), for seeds when nobody transcribed them; **calibration** of the per-item
+overhead from observed usage; **compaction** plans, returned from `feed` as client events at
+safe points; and **rollover**: before the provider's maximum, at a safe point,
+`ContextEngine.rollover_due` turns true and `ContextEngine.plan_rollover` gives the new
+session's ``session.update`` and seed.
 
 What must be persisted comes out as records (`ContextEngine.take_records`), which the openai
 adapter (`context_manager.realtime`) writes to a store (`context_manager.store.recorder`).
@@ -47,15 +40,17 @@ from typing import Any
 from ..budget import BudgetBreakdown
 from ..compaction.plan import CompactionPlan
 from ..compaction.strategies import CompactionContext, CompactionStrategy
-from ..errors import ConfigurationError, InputFormatError
+from ..errors import ConfigurationError
 from ..items import FunctionCall, Item, Message
 from ..profiles import ModelProfile, ProviderProfile, get_model_profile, get_provider_profile
-from ..rollover import DEFAULT_ROLLOVER, RolloverPlan, RolloverPolicy
+from ..rollover import DEFAULT_ROLLOVER, RolloverPlan, RolloverPolicy, SeedDraft
 from ..server import Truncation
 from ..tokens import TokenCounter
-from ..wire import as_event, item_from_wire
+from ..wire import as_event
+from .audio import AudioKeeper
 from .calibration import Calibration, OverheadFit
 from .changes import (
+    AudioCommitted,
     Change,
     Forecast,
     ItemAdded,
@@ -68,7 +63,7 @@ from .changes import (
     TranscriptArrived,
 )
 from .confirm import PendingCompaction
-from .history import CallHistory
+from .history import CallHistory, sent_item
 from .jobs import CompactionJob, fits
 from .mirror import FOLLOWING_ERRORS, SessionMirror
 from .records import (
@@ -80,18 +75,13 @@ from .records import (
     SeedLinked,
     SessionEnded,
     SessionStarted,
+    TurnsNotCarried,
 )
-from .seeding import name_seed
+from .seeding import name_seed, session_update
 
 __all__ = ["ContextEngine"]
 
 log = logging.getLogger(__name__)
-
-# Session settings a client may send back in ``session.update`` (the rest is read-only).
-_UPDATABLE = (
-    "type", "instructions", "tools", "tool_choice", "truncation", "max_output_tokens",
-    "output_modalities", "audio", "include", "prompt", "tracing",
-)  # fmt: skip
 
 
 class ContextEngine:
@@ -109,6 +99,8 @@ class ContextEngine:
             the ``session.update`` that sets it (``None``: keep the application's).
         calibrate: refit the per-item overhead from observed usage.
         clock: seconds (``time.monotonic`` by default; a `ManualClock` in tests).
+        keep_user_audio_seconds: the user's own audio kept (`AudioKeeper`, 2.88 MB a minute
+            of PCM16), so a seed re-sends turns nobody transcribed (0: none).
     """
 
     def __init__(
@@ -122,6 +114,7 @@ class ContextEngine:
         truncation: Truncation | None = None,
         calibrate: bool = True,
         clock: Callable[[], float] | None = None,
+        keep_user_audio_seconds: float = 120.0,
     ) -> None:
         self.profile = get_model_profile(profile) if isinstance(profile, str) else profile
         self.provider = get_provider_profile(provider) if isinstance(provider, str) else provider
@@ -143,6 +136,8 @@ class ContextEngine:
             self.profile, self.provider, clock=self.clock, audio_bytes=False
         )
         self._fit = OverheadFit(self.profile.item_overhead_tokens)
+        self.audio = AudioKeeper(keep_user_audio_seconds)
+        """The user's audio of recent turns, by history key."""
         self.history = CallHistory()
         """Every item of the call once, oldest first, under stable keys."""
         self.session_index = -1
@@ -250,7 +245,12 @@ class ContextEngine:
         """
         event = as_event(event)
         self.mirror.sent(event)
-        if event.get("type") != "conversation.item.create":
+        kind = event.get("type")
+        if kind == "input_audio_buffer.append":
+            self.audio.appended(event.get("audio"))
+        elif kind == "input_audio_buffer.clear":
+            self.audio.cleared()
+        if kind != "conversation.item.create":
             return
         raw = event.get("item")
         client_id = raw.get("id") if isinstance(raw, Mapping) else None
@@ -258,13 +258,9 @@ class ContextEngine:
             return  # without an id the item is the server's to name: stored when it echoes
         if client_id in self._pending.created or self.history.is_seed(client_id):
             return  # the engine's own compaction or seed, not the application's
-        try:
-            item = item_from_wire(raw, audio_format=self.mirror.input_format)
-        except InputFormatError:
-            try:  # audio of unknown length: still the application's, and kept
-                item = item_from_wire(raw, audio_ms=0)
-            except InputFormatError:
-                return  # an item type this library does not hold (MCP)
+        item = sent_item(raw, self.mirror.input_format)
+        if item is None:
+            return  # an item type this library does not hold (MCP)
         # Stored at once (the adapter writes it before it goes out): a drop or a crash before
         # the server acknowledges it loses nothing.
         key = self.history.sent(item, client_id)
@@ -312,11 +308,14 @@ class ContextEngine:
             return self._session_began(change)
         elif isinstance(change, SessionChanged):
             self._config = {**self._config, **change.session}
+            self.audio.set_format(self.mirror.input_format)
             return self._wanted_truncation(change.session)
         elif isinstance(change, ServerError):
             self._error(dict(change.error))
         elif isinstance(change, RateLimits):
             self.rate_limits = [dict(r) for r in change.limits]
+        elif isinstance(change, AudioCommitted):
+            self.audio.committed(change.item_id, change.start_ms, change.end_ms)
         return []
 
     def _session_began(self, change: SessionBegan) -> list[dict[str, Any]]:
@@ -327,6 +326,7 @@ class ContextEngine:
         self._last_response_at = None
         self.expired = False
         self.history.new_session()
+        self.audio.new_session(self.mirror.input_format)
         self._pending = PendingCompaction()
         self._job = self._ready = None
         session = change.session
@@ -371,6 +371,7 @@ class ContextEngine:
 
     def _add(self, item: Item, item_id: str) -> str:
         key = self.history.add(item, item_id)
+        self.audio.rename(item_id, key)
         self._records.append(ItemStored(key, item, self.session_index))
         return key
 
@@ -526,11 +527,7 @@ class ContextEngine:
 
     def session_update(self) -> dict[str, Any]:
         """The ``session.update`` that configures a new session as the current one."""
-        session = {k: v for k, v in self._config.items() if k in _UPDATABLE}
-        session.setdefault("type", "realtime")
-        if self.truncation is not None:
-            session["truncation"] = self.truncation.to_realtime()
-        return {"type": "session.update", "session": session}
+        return session_update(self._config, self.truncation)
 
     def plan_rollover(
         self,
@@ -539,34 +536,36 @@ class ContextEngine:
         history: Sequence[Item] | None = None,
         summary: str | None = None,
         resent: Collection[str] = (),
-        seed: Sequence[Item] | None = None,
+        seed: SeedDraft | None = None,
     ) -> RolloverPlan:
         """Plan the next session: its ``session.update`` and its seed.
 
-        The seed comes from the engine's own history, or from `history` and `summary` (a
-        store's `load`, after a restart): summary first as a system item, then the latest
-        whole turns as text within the policy's budget, then any function call still waiting
-        for its output (so its output can follow in the new session).
+        The seed is the policy's draft of the engine's history, or of `history` and `summary`
+        (a store's `load`), then any function call still waiting for its output.
 
         `resent` names items the application sent that the old session never acknowledged
         (their client ids): the caller re-sends them as they are, so the seed leaves them out.
-        `seed` is the policy's seed of `rollover_source`'s history, when the caller computed it
+        `seed` is the policy's draft of `rollover_source`'s history, when the caller made it
         elsewhere (the adapter does, in a worker thread: a summary of a long call takes time).
+        User turns the seed cannot carry are logged (and recorded by `seeded`).
         """
         history, summary = self.rollover_source(history=history, summary=summary, resent=resent)
-        seed = (
-            self.rollover.seed(history, self.counter, previous=summary)
-            if seed is None
-            else list(seed)
-        )
-        carried = {i.call_id for i in seed if isinstance(i, FunctionCall)}
+        if seed is None:
+            seed = self.rollover.draft(history, self.counter, summary, self.audio.snapshot())
+        items = list(seed.items)
+        carried = {i.call_id for i in items if isinstance(i, FunctionCall)}
         for key, call in self.history.waiting_calls():
             if call.call_id not in carried:
-                seed.append(replace(call, id=key))
-        named, seeded = name_seed(seed, history, self.session_index + 1)
+                items.append(replace(call, id=key))
+        named, seeded = name_seed(items, history, self.session_index + 1, seed.origins)
         self.history.seed(seeded)
+        audio = {str(named[n].id): a.b64() for n, a in seed.audio.items()}
+        if seed.uncarried:
+            log.warning("%d untranscribed user turns not carried", len(seed.uncarried))
         tokens = self.counter.items(named).total
-        return RolloverPlan(reason, self.session_update(), tuple(named), tokens)
+        return RolloverPlan(
+            reason, self.session_update(), tuple(named), tokens, audio, tuple(seed.uncarried)
+        )
 
     def rollover_source(
         self,
@@ -584,6 +583,8 @@ class ContextEngine:
     def seeded(self, plan: RolloverPlan) -> None:
         """Record that `plan`'s seed was sent into the current session (links for the store)."""
         self._records.append(SeedLinked(self.session_index, self.history.seeded()))
+        if plan.uncarried:
+            self._records.append(TurnsNotCarried(self.session_index, plan.uncarried))
 
     def disconnected(self) -> None:
         """The connection dropped without the server ending the session."""

@@ -12,9 +12,11 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import count
-from typing import Literal
+from typing import Any, Literal
 
+from ..errors import InputFormatError
 from ..items import FunctionCall, FunctionCallOutput, Item
+from ..wire import item_from_wire
 
 __all__ = ["CallHistory", "Entry", "Status"]
 
@@ -158,3 +160,17 @@ class CallHistory:
         for key, sid in links.items():
             self._ids[sid] = key
         return links
+
+
+def sent_item(raw: Mapping[str, Any], audio_format: str) -> Item | None:
+    """The item of an application's ``conversation.item.create`` (``None``: a type not held).
+
+    Audio of a length that cannot be read is still the application's, kept as 0 ms.
+    """
+    try:
+        return item_from_wire(raw, audio_format=audio_format)
+    except InputFormatError:
+        try:
+            return item_from_wire(raw, audio_ms=0)
+        except InputFormatError:
+            return None

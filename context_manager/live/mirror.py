@@ -37,6 +37,7 @@ from ..server import ManualClock, PromptCache, ServerModel, SessionConfig, Trunc
 from ..tokens import TokenCounter
 from ..wire import AUDIO_FORMATS, audio_ms_from_size, base64_size, item_from_wire
 from .changes import (
+    AudioCommitted,
     Change,
     Forecast,
     ItemAdded,
@@ -340,6 +341,8 @@ class SessionMirror:
         prices = self.profile.prices_per_million
         response_id = response.get("id")
         response_id = response_id if isinstance(response_id, str) else None
+        tags = response.get("metadata")
+        metadata = {str(k): str(v) for k, v in tags.items()} if isinstance(tags, Mapping) else None
 
         def unpredicted(number: int, *, in_band: bool) -> ResponseOutcome:
             # Paid for whatever the model made of it: the usage is kept, unpredicted.
@@ -354,6 +357,7 @@ class SessionMirror:
                 observed_cost=price(observed, prices),
                 compared=False,
                 in_band=in_band,
+                metadata=metadata,
             )
 
         if response.get("conversation_id", "") is None:
@@ -391,6 +395,7 @@ class SessionMirror:
             outputs=with_ids,
             dropped=result.dropped_items,
             items=result.retained_items,
+            metadata=metadata,
         )
 
 
@@ -443,13 +448,21 @@ def _on_speech(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]
 
 def _on_committed(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
     item_id = event.get("item_id")
-    if isinstance(item_id, str) and m._buffered and item_id not in m._speech:
-        # Audio committed by hand (no VAD): its length is what the application appended.
-        ms = audio_ms_from_size(m._buffered, m.input_format)
-        m._speech[item_id] = {"audio_start_ms": 0, "audio_end_ms": ms}
-    m._buffered = 0
     m.speaking = False
-    return _NOTHING
+    if not isinstance(item_id, str):
+        m._buffered = 0
+        return _NOTHING
+    marks = m._speech.get(item_id)
+    if marks is not None and "audio_start_ms" in marks and "audio_end_ms" in marks:
+        change = AudioCommitted(item_id, marks["audio_start_ms"], marks["audio_end_ms"])
+    else:
+        change = AudioCommitted(item_id, None, None)
+        if m._buffered and marks is None:
+            # Audio committed by hand (no VAD): its length is what the application appended.
+            ms = audio_ms_from_size(m._buffered, m.input_format)
+            m._speech[item_id] = {"audio_start_ms": 0, "audio_end_ms": ms}
+    m._buffered = 0
+    return (change,)
 
 
 def _on_output_item(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:

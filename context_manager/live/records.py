@@ -25,6 +25,7 @@ __all__ = [
     "SeedLinked",
     "SessionEnded",
     "SessionStarted",
+    "TurnsNotCarried",
 ]
 
 
@@ -59,6 +60,8 @@ class ResponseOutcome:
     """Conversation items in the response's input (as the model has it)."""
     in_band: bool = True
     """Whether the response belongs to the conversation (``False``: ``conversation: "none"``)."""
+    metadata: Mapping[str, str] | None = None
+    """The response's ``metadata`` (what the application tagged it with), when it had one."""
     kind: Literal["response"] = field(default="response", init=False, repr=False)
 
     @property
@@ -135,6 +138,18 @@ class SeedLinked:
     kind: Literal["seed_linked"] = field(default="seed_linked", init=False, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class TurnsNotCarried:
+    """User turns with no transcript (their keys) that the seed of `session` could not carry.
+
+    Their audio was not kept (or no longer is), or a text summary covered them.
+    """
+
+    session: int
+    keys: tuple[str, ...]
+    kind: Literal["turns_not_carried"] = field(default="turns_not_carried", init=False, repr=False)
+
+
 Record = (
     SessionStarted
     | SessionEnded
@@ -144,5 +159,6 @@ Record = (
     | Compacted
     | ResponseOutcome
     | SeedLinked
+    | TurnsNotCarried
 )
 """What the engine asks to be persisted, in order."""

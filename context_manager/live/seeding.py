@@ -3,27 +3,49 @@
 A seed re-sends items under new ids (``seed{session}_{n}``; the summary ``summary_r{session}``).
 Each copy is linked to the history key of the item it repeats, so the store keeps one row per
 item of the call and learns the copy's new server id; a summary stands for no single item.
+The new session is configured as the old one was (`session_update`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from ..compaction.strategies import SUMMARY_PREFIX
 from ..items import FunctionCall, Item, Message
+from ..server import Truncation
 from .confirm import is_system
 
-__all__ = ["name_seed"]
+__all__ = ["name_seed", "session_update"]
+
+# Session settings a client may send back in ``session.update`` (the rest is read-only).
+_UPDATABLE = (
+    "type", "instructions", "tools", "tool_choice", "truncation", "max_output_tokens",
+    "output_modalities", "audio", "include", "prompt", "tracing",
+)  # fmt: skip
+
+
+def session_update(config: Mapping[str, Any], truncation: Truncation | None) -> dict[str, Any]:
+    """The ``session.update`` that sets a new session up as `config` (the old session's)."""
+    session = {k: v for k, v in config.items() if k in _UPDATABLE}
+    session.setdefault("type", "realtime")
+    if truncation is not None:
+        session["truncation"] = truncation.to_realtime()
+    return {"type": "session.update", "session": session}
 
 
 def name_seed(
-    seed: Sequence[Item], history: Sequence[Item], index: int
+    seed: Sequence[Item],
+    history: Sequence[Item],
+    index: int,
+    origins: Sequence[str | None] | None = None,
 ) -> tuple[list[Item], dict[str, str | None]]:
     """The seed with the ids of session `index`, and each id's history key (``None``: summary).
 
     `history` holds the call's items with their keys as ids, as `CallHistory.conversation`
-    gives them.
+    gives them. `origins` (a `SeedDraft`'s) names each item's key; without it, the key is
+    found by content.
     """
     named: list[Item] = []
     seeded: dict[str, str | None] = {}
@@ -35,7 +57,11 @@ def name_seed(
             seeded[sid] = None
         else:
             sid = f"seed{index}_{n}"
-            original = _original_key(item, history, originals, used)
+            original = (
+                origins[n]
+                if origins is not None and n < len(origins)
+                else _original_key(item, history, originals, used)
+            )
             seeded[sid] = original
             if original is not None:
                 used.add(original)

@@ -538,8 +538,9 @@ class ManagedConnection:
             )
         # The seed (a summary of a long call, maybe) is made off the event loop.
         seed = await asyncio.get_running_loop().run_in_executor(
-            self._fallback_thread, engine.rollover.seed, history, engine.counter, summary
-        )
+            self._fallback_thread,
+            engine.rollover.draft, history, engine.counter, summary, engine.audio.snapshot(),
+        )  # fmt: skip
         return engine.plan_rollover(reason, history=history, summary=summary, seed=seed)
 
     async def _seed(self, new: AsyncRealtimeConnection, plan: RolloverPlan) -> None:

@@ -293,6 +293,11 @@ class AsyncStore:
         """See `Store.end_session`."""
         await self._write(lambda s: s._end_session(session_id, reason, ended_at))
 
+    async def note_uncarried(self, session_id: int, keys: Sequence[str]) -> None:
+        """See `Store.note_uncarried`."""
+        chosen = list(keys)
+        await self._write(lambda s: s._note_uncarried(session_id, chosen))
+
     async def end_open_sessions(self, conversation_id: str, reason: str) -> None:
         """See `Store.end_open_sessions`."""
         await self._write(lambda s: s._end_open_sessions(conversation_id, reason))

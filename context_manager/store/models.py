@@ -13,7 +13,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
@@ -59,6 +69,8 @@ class SessionRow(Base):
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[str | None] = mapped_column(String(40))
+    uncarried: Mapped[list[str] | None] = mapped_column(JSON)
+    """Keys of user turns with no transcript the session's seed could not carry."""
 
 
 class ItemRow(Base):
@@ -150,6 +162,10 @@ class UsageRow(Base):
     predicted_output_audio: Mapped[int | None]
     cost_usd: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime]
+    out_of_band: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """A response outside the conversation (``conversation: "none"``)."""
+    response_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The response's ``metadata``, as the application set it."""
 
 
 class CompactionRow(Base):

@@ -31,6 +31,7 @@ class Recorder:
         self.model = model
         self.sessions: dict[int, int] = {}
         """The engine's session index -> the store's session id."""
+        self._uncarried: dict[int, list[str]] = {}
 
     async def write(self, record: Record) -> None:
         """Persist one record.
@@ -43,6 +44,8 @@ class Recorder:
             model = record.model or self.model
             sid = await store.start_session(cid, provider=self.provider, model=model)
             self.sessions[record.session] = sid
+            if record.session in self._uncarried:
+                await store.note_uncarried(sid, self._uncarried.pop(record.session))
         elif record.kind == "session_ended":
             if record.session in self.sessions:
                 await store.end_session(self.sessions[record.session], record.reason)
@@ -71,7 +74,14 @@ class Recorder:
                 cost_usd=record.observed_cost.total,
                 session_id=self.sessions.get(record.session),
                 response_id=record.response_id,
+                out_of_band=not record.in_band,
+                metadata=record.metadata,
             )
+        elif record.kind == "turns_not_carried":
+            if record.session in self.sessions:
+                await store.note_uncarried(self.sessions[record.session], list(record.keys))
+            else:  # planned before its session started: noted once the session has its row
+                self._uncarried[record.session] = list(record.keys)
         elif record.kind == "seed_linked" and record.server_ids:
             sid = self.sessions[record.session]
             await store.record_server_ids(cid, sid, dict(record.server_ids))

@@ -151,6 +151,10 @@ class Store(WriteCalls):
         """Record how and when a session ended (``expired``, ``rollover``, ``closed``, ...)."""
         self.run(self._end_session(session_id, reason, ended_at))
 
+    def note_uncarried(self, session_id: int, keys: Sequence[str]) -> None:
+        """Record the user turns (keys) with no transcript that a session's seed lacks."""
+        self.run(self._note_uncarried(session_id, keys))
+
     def end_open_sessions(self, conversation_id: str, reason: str) -> int:
         """End every session of the conversation still open; returns how many.
 
@@ -244,14 +248,19 @@ class Store(WriteCalls):
         cost_usd: float | None = None,
         session_id: int | None = None,
         response_id: str | None = None,
+        out_of_band: bool = False,
+        metadata: Mapping[str, str] | None = None,
     ) -> None:
         """Record one response's usage: the server's figures and, optionally, the prediction.
 
         `cost_usd` defaults to the observed usage priced with the counter's profile.
+        `out_of_band` marks a response outside the conversation (``conversation: "none"``);
+        `metadata` is the response's own (string keys and values).
         """
         self.run(self._record_usage(conversation_id, observed, predicted=predicted,
                                     cost_usd=cost_usd, session_id=session_id,
-                                    response_id=response_id))  # fmt: skip
+                                    response_id=response_id, out_of_band=out_of_band,
+                                    metadata=metadata))  # fmt: skip
 
     def usage(self, conversation_id: str) -> list[dict[str, Any]]:
         """Every recorded response's usage, in order."""

@@ -155,6 +155,19 @@ class WriteCalls:
 
         return Call(f"end session {session_id}", work)
 
+    def _note_uncarried(self, session_id: int, keys: Sequence[str]) -> Call:
+        check_int("session id", session_id)
+        limit = _length(ItemRow, "uid")
+        values = {"uncarried": [check_text("item key", k, limit) for k in keys]}
+
+        def work(c: Connection) -> None:
+            sid = self._sid(session_id)
+            changed = c.execute(update(SessionRow).where(SessionRow.id == sid).values(**values))
+            if changed.rowcount == 0:
+                raise StoreError(f"no session {session_id} in {self}", reason="not_found")
+
+        return Call(f"note the turns session {session_id} lacks", work)
+
     def _end_open_sessions(self, conversation_id: str, reason: str) -> Call:
         cid = self._cid(conversation_id)
         values = {
@@ -373,9 +386,19 @@ class WriteCalls:
         cost_usd: float | None = None,
         session_id: int | None = None,
         response_id: str | None = None,
+        out_of_band: bool = False,
+        metadata: Mapping[str, str] | None = None,
     ) -> Call:
         cid = self._cid(conversation_id)
-        row: dict[str, Any] = {}
+        row: dict[str, Any] = {"out_of_band": bool(out_of_band)}
+        if metadata is not None:
+            # The API's limits: at most 16 pairs, keys of 64 and values of 512 characters.
+            if not isinstance(metadata, Mapping) or len(metadata) > 16:
+                raise StoreError("response metadata must be a mapping of at most 16 pairs")
+            row["response_metadata"] = {
+                check_text("metadata key", k, 64): check_text("metadata value", v, 512)
+                for k, v in metadata.items()
+            }
         for name, usage in (("observed", observed), ("predicted", predicted)):
             if usage is None:
                 continue

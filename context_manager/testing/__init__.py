@@ -29,7 +29,8 @@ The modules: `replies` (what the fake model says), `speech` and `vad` (what it h
 `streaming` for output events, `requests` for response parameters and out-of-band requests,
 `config` for ``session.update`` and `errors` for refusals) and `server`
 (`FakeRealtimeServer`); `remote` runs that server in a process of its own (on a
-`SharedClock`) and `faults` injects drops, expiries and failing writes into a call. Item objects and audio lengths are `context_manager.wire`'s.
+`SharedClock`) and `faults` injects drops, expiries and failing writes into a call. Item
+objects and audio lengths are `context_manager.wire`'s.
 
 Examples:
     >>> session = FakeSession(responder=scripted([Reply("Hi there!", audio_ms=750)]))

@@ -86,7 +86,7 @@ def test_a_downgrade_that_would_drop_server_ids_refuses_and_changes_nothing(db_u
     store.record_server_ids(cid, second, {uids[0]: "item_b"})  # a seeded item's new id
     with pytest.raises(StoreError, match="cannot downgrade below revision 0003: 1 server item"):
         downgrade(db_url, "0002")
-    assert _version(store.engine) == "0003"
+    assert _version(store.engine) == "0004"
     assert store.server_ids(cid, second) == {"item_b": uids[0]}
     with store.engine.begin() as c:  # without it, the step is lossless: it runs, and back
         c.execute(text("DELETE FROM server_items WHERE session_id = :s"), {"s": second})
@@ -108,12 +108,12 @@ def test_a_downgrade_that_would_merge_usage_refuses_whole(db_url: str) -> None:
     ) as err:
         downgrade(db_url, "0001")
     assert err.value.reason == "schema"
-    assert _version(store.engine) == "0003" and store.usage(cid) == before
+    assert _version(store.engine) == "0004" and store.usage(cid) == before
     with store.engine.begin() as c:
         c.execute(text("DELETE FROM usage"))
     with pytest.raises(StoreError, match="cannot downgrade to base: the tables hold 1 conv"):
         downgrade(db_url, "base")
-    assert _version(store.engine) == "0003" and store.conversations() == [cid]
+    assert _version(store.engine) == "0004" and store.conversations() == [cid]
     store.close()
 
 
@@ -123,5 +123,32 @@ def test_empty_tables_go_down_to_base_and_back(db_url: str) -> None:
     engine = create_engine(db_url)
     assert _version(engine) is None and "items" not in inspect(engine).get_table_names()
     upgrade(db_url)
-    assert _version(engine) == "0003"
+    assert _version(engine) == "0004"
     engine.dispose()
+
+
+def test_0004_keeps_out_of_band_marks_and_refuses_to_drop_them(db_url: str) -> None:
+    store = Store(db_url)
+    cid = store.create_conversation()
+    sid = store.start_session(cid, provider="azure", model="gpt-realtime")
+    observed = Usage(input=M(50), cached=M(0), output=M(5))
+    store.record_usage(cid, observed)
+    store.record_usage(cid, observed, out_of_band=True, metadata={"purpose": "mood"})
+    store.note_uncarried(sid, ["k1", "k2"])
+    rows = store.usage(cid)
+    assert [(r["out_of_band"], r["response_metadata"]) for r in rows] == [
+        (False, None),
+        (True, {"purpose": "mood"}),
+    ]
+    with pytest.raises(StoreError, match="cannot downgrade below revision 0004: 2 rows"):
+        downgrade(db_url, "0003")
+    assert _version(store.engine) == "0004" and store.usage(cid) == rows
+    with store.engine.begin() as c:  # without them, the step is lossless: down and back
+        c.execute(text("DELETE FROM usage WHERE out_of_band"))
+        c.execute(text("UPDATE sessions SET uncarried = NULL"))
+    downgrade(db_url, "0003")
+    upgrade(db_url)
+    assert [r["out_of_band"] for r in store.usage(cid)] == [False]
+    with pytest.raises(StoreError, match="metadata value"):
+        store.record_usage(cid, observed, metadata={"purpose": "x" * 513})
+    store.close()
