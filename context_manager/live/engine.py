@@ -39,13 +39,12 @@ from typing import Any
 
 from ..budget import BudgetBreakdown
 from ..compaction.plan import CompactionPlan
-from ..compaction.strategies import CompactionContext, CompactionStrategy
+from ..compaction.strategies import CompactionStrategy
 from ..errors import ConfigurationError
 from ..items import FunctionCall, Item, Message
 from ..profiles import ModelProfile, ProviderProfile, get_model_profile, get_provider_profile
 from ..rollover import DEFAULT_ROLLOVER, RolloverPlan, RolloverPolicy, SeedDraft
 from ..server import Truncation
-from ..tokens import TokenCounter
 from ..wire import as_event
 from .audio import AudioKeeper
 from .calibration import Calibration, OverheadFit
@@ -62,9 +61,10 @@ from .changes import (
     SessionChanged,
     TranscriptArrived,
 )
+from .compacting import CompactionSteps
 from .confirm import PendingCompaction
 from .history import CallHistory, sent_item
-from .jobs import CompactionJob, fits
+from .jobs import CompactionJob
 from .mirror import FOLLOWING_ERRORS, SessionMirror
 from .records import (
     ItemChanged,
@@ -84,7 +84,7 @@ __all__ = ["ContextEngine"]
 log = logging.getLogger(__name__)
 
 
-class ContextEngine:
+class ContextEngine(CompactionSteps):
     """The context of one call, kept live from its Realtime events.
 
     Args:
@@ -170,11 +170,6 @@ class ContextEngine:
     # ------------------------------------------------------------------ reading
 
     @property
-    def counter(self) -> TokenCounter:
-        """The token counter of the (calibrated) profile."""
-        return self.mirror.counter
-
-    @property
     def summary(self) -> str | None:
         """The newest summary of compacted history."""
         return self.history.summary
@@ -211,15 +206,6 @@ class ContextEngine:
     def pending_calls(self) -> tuple[str, ...]:
         """Call ids of function calls still waiting for their output."""
         return self.history.pending_calls
-
-    @property
-    def safe(self) -> bool:
-        """No response running, no function call waiting, the user not speaking, no plan out."""
-        mirror = self.mirror
-        return not (
-            mirror.responding or mirror.speaking or self.history.pending_calls
-            or self._pending.waiting
-        )  # fmt: skip
 
     @property
     def rollover_due(self) -> bool:
@@ -444,84 +430,6 @@ class ContextEngine:
                 forecast.history_limit,
             )
         return []
-
-    # ------------------------------------------------------------------ compaction
-
-    def _cold(self) -> bool:
-        if self._last_response_at is None or self.mirror.server.responses_created <= 1:
-            return True
-        return self.clock() - self._last_response_at >= self.profile.cache.ttl_seconds
-
-    def _compact(self) -> list[dict[str, Any]]:
-        if self.compaction is None or not self.safe or self.expired:
-            return []
-        if self._ready is not None:  # a plan came back while the call was busy: send it now
-            plan, tokens, self._ready = *self._ready, None
-            return self._send_plan(plan, tokens)
-        if self._job is not None:
-            return []  # one planning at a time
-        job = CompactionJob(
-            self.compaction,
-            CompactionContext(
-                items=self.mirror.items,
-                counter=self.counter,
-                limit=self.mirror.history_limit,
-                cold=self._cold(),
-                total=self.mirror.history_tokens(),
-            ),
-            self.session_index,
-        )
-        if self.offload:
-            self._job = job
-            return []
-        return self._send_plan(job.plan_here(), job.tokens_before)
-
-    def take_compaction_job(self) -> CompactionJob | None:
-        """The planning to run off the event loop, when `offload` is set.
-
-        Run it (`CompactionJob.plan_here`, in a worker thread) and give its plan to
-        `compaction_ready`.
-        """
-        job, self._job = self._job, None
-        return job
-
-    def compaction_ready(
-        self, job: CompactionJob, plan: CompactionPlan | None
-    ) -> list[dict[str, Any]]:
-        """A job's plan is back (``None``: it failed); returns the client events to send now.
-
-        A plan for an earlier session, or one the conversation has moved past, is dropped;
-        one that arrives while a response runs waits for the next safe point.
-        """
-        if plan is None:
-            self.compaction_failures += 1
-            return []
-        if job.session != self.session_index or self.expired:
-            return []
-        if not self.safe:
-            self._ready = (plan, job.tokens_before)
-            return []
-        return self._send_plan(plan, job.tokens_before)
-
-    def _send_plan(self, plan: CompactionPlan | None, tokens_before: int) -> list[dict[str, Any]]:
-        if plan is None or plan.empty:
-            return []
-        if not fits(plan, self.mirror.items):
-            self.mirror.note("compaction: the plan no longer fits the conversation; dropped")
-            return []
-        self._pending = PendingCompaction.of(plan, tokens_before)
-        return plan.client_events()
-
-    def _confirm(self, item_id: str) -> None:
-        strategy = getattr(self.compaction, "name", "compaction")
-        done = self._pending.confirm(
-            item_id, self.history, session=self.session_index, strategy=strategy
-        )
-        if done is None:
-            return
-        self.compactions += 1
-        self._records.append(replace(done, tokens_after=self.mirror.history_tokens()))
-        self._pending = PendingCompaction()
 
     # ------------------------------------------------------------------ rollover
 

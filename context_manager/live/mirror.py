@@ -113,8 +113,8 @@ class SessionMirror:
     def use_profile(self, profile: ModelProfile, *, keep_cache: bool = False) -> None:
         """Predict with another profile from now on; the conversation is kept, re-counted.
 
-        With `keep_cache` the prompt cache stays (text items keep their cached prefix; audio
-        items are new to the cache, so the next prediction may under-count cached tokens once).
+        With `keep_cache` the prompt cache stays, and every item keeps its cached prefix (an
+        audio item's cache key is its id, not its count).
         """
         items, config = self.server.items, self.server.config
         self._set_profile(profile, self.cache if keep_cache else None, None)
@@ -289,10 +289,12 @@ class SessionMirror:
         if not self._pending:
             return
         for item, previous in self._pending:
-            if previous is not None and previous not in self._known:
-                previous = None
+            # The echo's ``previous_item_id`` is the item now before it: null means first (an
+            # insert at "root", as a summary is); an id the model does not hold (or none
+            # given), the end.
+            where = "root" if previous is None else previous if previous in self._known else None
             try:
-                self.server.create_item(item, previous_item_id=previous)
+                self.server.create_item(item, previous_item_id=where)
             except ServerModelError:
                 self.server.create_item(item)
         self._pending.clear()
@@ -473,7 +475,8 @@ def _on_output_item(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change,
 
 
 def _on_item(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
-    return m.add_input(event.get("item") or {}, event.get("previous_item_id"))
+    # No ``previous_item_id`` at all: placed at the end (""); null: first (see `flush`).
+    return m.add_input(event.get("item") or {}, event.get("previous_item_id", ""))
 
 
 def _on_transcription(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:

@@ -307,9 +307,12 @@ class ServerModel:
         tokens = self.counter.item(item)
         # Segment keys are strings built once per item (their hash is cached): equal content
         # gives equal keys, so identical text items in identical places hit the cache across
-        # sessions, as recorded. Audio is unique to its item, so audio items carry a serial.
+        # sessions, as recorded. Audio is unique to its item, so audio items carry the item's
+        # id (a serial without one): re-counting the same item (a recalibration) keeps its key.
         if isinstance(item, Message):
-            audio = f"{next(_AUDIO_IDS)}:{item.audio_ms}" if item.audio_ms is not None else ""
+            audio = ""
+            if item.audio_ms is not None:
+                audio = f"{item.id or next(_AUDIO_IDS)}:{item.audio_ms}"
             images = "|".join(f"{i.url}#{i.detail}" for i in item.images)
             key = f"message\x1f{item.role}\x1f{audio}\x1f{images}\x1f{item.text}"
         elif isinstance(item, FunctionCall):
