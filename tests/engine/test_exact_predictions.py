@@ -49,9 +49,8 @@ def test_every_prediction_is_exact(compaction: bool, tmp_path: Path) -> None:
     cached = 0
     for row in rows:
         observed, predicted = row[1::2], row[2::2]
-        assert observed == predicted, (
-            f"session {row[0]}: {dict(zip(FIELDS, zip(observed, predicted)))}"
-        )
+        pairs = dict(zip(FIELDS, zip(observed, predicted, strict=True), strict=True))
+        assert observed == predicted, f"session {row[0]}: {pairs}"
         cached += observed[2] + observed[3]
     assert cached > 0
 
