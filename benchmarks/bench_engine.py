@@ -17,24 +17,42 @@ It prints microseconds per event for both, their ratio (target, DESIGN.md: withi
 the engine's time per event in each tenth of the call, last tenth over first, to show that
 nothing grows with the length of the call (target: about 1).
 
+Then the user's own audio, which the engine keeps (`AudioKeeper`, ``engine.audio``) so a
+seed can re-send turns nobody transcribed. A synthetic call appends PCM16 at 24 kHz (48,000
+bytes a second) in 100 ms ``input_audio_buffer.append`` chunks, the user speaking 4 s turns
+between silences of 0.8-2 s, each ended by the server's ``speech_started``/``speech_stopped``
+(the VAD marks on the session's input timeline), ``committed`` and ``conversation.item.added``.
+It prints the audio kept and the memory traced (tracemalloc) by a keeper alone and by a whole
+engine (appends through `ContextEngine.sent`, server events through `ContextEngine.feed`):
+per minute of kept speech (2.88 MB of PCM16), and with a 60 s bound flat at the bound however
+long the call (``--audio-minutes`` and three times as long; ``evicted`` counts the turns let
+go). Then the microseconds per append through `ContextEngine.sent` with the keeper on (the
+default 120 s) over the keeper off (``keep_user_audio_seconds=0``, the baseline), with
+base64-decoding the chunk alone for scale, and the keeper's time per append by tenth of the
+long feed, last tenth over first (target: about 1).
+
 Timings are the best of ``--repeats`` interleaved runs. Run:
-``python benchmarks/bench_engine.py [--minutes 60] [--repeats 5]``
+``python benchmarks/bench_engine.py [--minutes 60] [--repeats 5] [--audio-minutes 10]``
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import gc
 import json
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+import tracemalloc
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from context_manager import ContextEngine, ManualClock, Message, get_encoding
 from context_manager.compaction import RollingSummary
 from context_manager.items import FunctionCallOutput, Item
+from context_manager.live.audio import AudioKeeper
 from context_manager.testing import FakeSession, Reply
 
 WORDS = (
@@ -129,9 +147,11 @@ def engine_loop(events: Sequence[Mapping[str, Any]], *, compaction: bool = True)
     return times
 
 
-def best(loop: Callable[[Sequence[Mapping[str, Any]]], list[float]],
-         events: Sequence[Mapping[str, Any]], results: dict[str, list[float]],
-         name: str) -> None:  # fmt: skip
+T = TypeVar("T")
+
+
+def best(loop: Callable[[Sequence[T]], list[float]], events: Sequence[T],
+         results: dict[str, list[float]], name: str) -> None:  # fmt: skip
     gc.collect()
     gc.disable()
     try:
@@ -142,11 +162,205 @@ def best(loop: Callable[[Sequence[Mapping[str, Any]]], list[float]],
         results[name] = times
 
 
+# ---------------------------------------------------------------------- the user's audio
+
+CHUNK_MS = 100  # one input_audio_buffer.append
+PCM_BYTES_PER_MS = 48  # PCM16, 24 kHz, mono
+SPEECH_MS = 4_000  # a user turn
+SILENCE_MS = 500  # server_vad's silence_duration_ms: the silence that ends a turn
+BOUND_SECONDS = 60.0
+Step = tuple[str, dict[str, Any]]  # ("sent" | "feed", event)
+
+
+def audio_call(minutes: float, seed: int) -> Iterator[Step]:
+    """The client's appends and the server's VAD events of a call the user speaks in.
+
+    It ends with the first commit after `minutes` of audio, so only a turn's trailing
+    silence is left uncommitted.
+    """
+    rng = random.Random(seed)
+    pool = [
+        base64.b64encode(rng.randbytes(CHUNK_MS * PCM_BYTES_PER_MS)).decode() for _ in range(16)
+    ]
+    session = {"type": "realtime", "id": "sess_audio", "model": "gpt-realtime",
+               "audio": {"input": {"format": {"type": "audio/pcm", "rate": 24000}}}}  # fmt: skip
+    yield "feed", {"type": "session.created", "session": session}
+    turn, previous, started, now = 0, None, False, 0  # now: ms of the session's input timeline
+    start = rng.randint(300, 1500)
+    while True:
+        yield "sent", {"type": "input_audio_buffer.append", "audio": pool[now // CHUNK_MS % 16]}
+        now, item_id = now + CHUNK_MS, f"item_u{turn}"
+        if not started and now > start:
+            started = True
+            yield "feed", {"type": "input_audio_buffer.speech_started",
+                           "audio_start_ms": start, "item_id": item_id}  # fmt: skip
+        if started and now >= start + SPEECH_MS + SILENCE_MS:
+            yield "feed", {"type": "input_audio_buffer.speech_stopped",
+                           "audio_end_ms": start + SPEECH_MS, "item_id": item_id}  # fmt: skip
+            yield "feed", {"type": "input_audio_buffer.committed",
+                           "previous_item_id": previous, "item_id": item_id}  # fmt: skip
+            item = {"id": item_id, "type": "message", "role": "user", "status": "completed",
+                    "content": [{"type": "input_audio", "transcript": None}]}  # fmt: skip
+            yield "feed", {"type": "conversation.item.added",
+                           "previous_item_id": previous, "item": item}  # fmt: skip
+            if now >= minutes * 60_000:
+                return
+            turn, previous, started = turn + 1, item_id, False
+            start = now + rng.randint(300, 1500)
+
+
+def keeper_steps(keeper: AudioKeeper) -> Callable[[Step], None]:
+    """Feed a bare keeper as the engine does: appends, and commits with their VAD marks."""
+    marks: dict[str, dict[str, int]] = {}
+
+    def step(s: Step) -> None:
+        kind, event = s[0], s[1]
+        if kind == "sent":
+            keeper.appended(event["audio"])
+        elif event["type"].startswith("input_audio_buffer.speech_"):
+            key = "audio_start_ms" if event["type"].endswith("started") else "audio_end_ms"
+            marks.setdefault(event["item_id"], {})[key] = event[key]
+        elif event["type"] == "input_audio_buffer.committed":
+            m = marks.pop(event["item_id"], {})
+            keeper.committed(event["item_id"], m.get("audio_start_ms"), m.get("audio_end_ms"))
+
+    return step
+
+
+def engine_steps(engine: ContextEngine) -> Callable[[Step], None]:
+    def step(s: Step) -> None:
+        if s[0] == "sent":
+            engine.sent(s[1])
+        else:
+            engine.feed(s[1])
+
+    return step
+
+
+@dataclass
+class Kept:
+    what: str
+    minutes: float  # of audio appended
+    turns: int
+    keeper: AudioKeeper
+    traced: int  # bytes the feed left allocated
+    peak: int  # bytes at most, during the feed
+
+
+def kept_memory(what: str, minutes: float, bound: float, seed: int, *, engine: bool) -> Kept:
+    """Feed `minutes` of the call to a keeper (or a whole engine) under tracemalloc."""
+    steps = audio_call(minutes, seed)
+    if engine:
+        whole = ContextEngine("gpt-realtime", clock=ManualClock(), keep_user_audio_seconds=bound)
+        keeper, step = whole.audio, engine_steps(whole)
+    else:
+        keeper = AudioKeeper(bound)
+        step = keeper_steps(keeper)
+    turns = appends = 0
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for s in steps:
+            step(s)
+            appends += s[0] == "sent"
+            turns += s[1]["type"] == "input_audio_buffer.committed"
+        del s
+        gc.collect()
+        after, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    fed = appends * CHUNK_MS / 60_000
+    return Kept(what, fed, turns, keeper, after - before, peak - before)
+
+
+def appends_loop(steps: Sequence[Step], *, keep: float) -> list[float]:
+    """Microseconds per append through `ContextEngine.sent`; server events fed, not timed."""
+    engine = ContextEngine("gpt-realtime", clock=ManualClock(), keep_user_audio_seconds=keep)
+    sent, feed = engine.sent, engine.feed
+    times = []
+    for kind, event in steps:
+        if kind == "sent":
+            start = time.perf_counter()
+            sent(event)
+            times.append(time.perf_counter() - start)
+        else:
+            feed(event)
+    return times
+
+
+def decode_loop(steps: Sequence[Step]) -> list[float]:
+    """The floor: base64-decode each append's chunk, nothing else."""
+    decode = base64.b64decode
+    times = []
+    for kind, event in steps:
+        if kind == "sent":
+            start = time.perf_counter()
+            decode(event["audio"], validate=True)
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def user_audio(minutes: float, repeats: int, seed: int) -> None:
+    mb = 1e6
+    long = 3 * minutes
+    get_encoding()  # the tokenizer loaded before anything is traced
+    rows = [
+        kept_memory(f"{name}, {bound:g} s", fed, bound, seed, engine=name == "engine")
+        for name in ("keeper", "engine")
+        for fed, bound in ((minutes, minutes * 60), (minutes, BOUND_SECONDS), (long, BOUND_SECONDS))
+    ]
+    print()
+    print("user audio kept (PCM16 24 kHz, 100 ms appends, 4 s turns; memory by tracemalloc):")
+    print(f"{'bound':<17}{'fed min':>8}{'turns':>7}{'kept s':>8}{'evicted':>8}"
+          f"{'kept MB':>9}{'traced MB':>10}{'peak MB':>9}")  # fmt: skip
+    for r in rows:
+        k = r.keeper
+        print(f"{r.what:<17}{r.minutes:>8.2f}{r.turns:>7}{k.kept_seconds:>8.1f}{k.evicted:>8}"
+              f"{k.kept_bytes / mb:>9.2f}{r.traced / mb:>10.2f}{r.peak / mb:>9.2f}")  # fmt: skip
+    alone, short, flat, whole, whole_short, whole_flat = rows
+    kept_min = alone.keeper.kept_seconds / 60
+    print(f"per minute of kept speech: kept {alone.keeper.kept_bytes / kept_min / mb:.2f} MB,"
+          f" traced {alone.traced / kept_min / mb:.2f} MB (keeper),"
+          f" {whole.traced / kept_min / mb:.2f} MB (engine)")  # fmt: skip
+    print(f"bound {BOUND_SECONDS:g} s, {long:g} min fed / {minutes:g} min fed:"
+          f" traced {flat.traced / short.traced:.2f} (keeper),"
+          f" {whole_flat.traced / whole_short.traced:.2f} (engine)")  # fmt: skip
+    grown = (whole_flat.traced - whole_short.traced) / (whole_flat.turns - whole_short.turns)
+    print(f"engine growth at the bound: {grown / 1e3:.2f} KB per turn (the call's history)")
+
+    steps = list(audio_call(long, seed))
+    results: dict[str, list[float]] = {}
+    loops: dict[str, Callable[[Sequence[Step]], list[float]]] = {
+        "keeper off": partial(appends_loop, keep=0),
+        "keeper on (120 s)": partial(appends_loop, keep=120.0),
+        "b64decode alone": decode_loop,
+    }
+    for _ in range(repeats):
+        for name, loop in loops.items():
+            best(loop, steps, results, name)
+    base = sum(results["keeper off"])
+    n = len(results["keeper off"])
+    print(f"\nengine.sent per input_audio_buffer.append ({n:,} appends, {long:g} minutes):")
+    print(f"{'loop':<20}{'total ms':>10}{'us/append':>11}{'x keeper off':>14}")
+    for name, times in results.items():
+        total = sum(times)
+        print(f"{name:<20}{total * 1e3:>10.1f}{total / n * 1e6:>11.2f}{total / base:>14.2f}")
+    on = results["keeper on (120 s)"]
+    floor_ms = base + sum(results["b64decode alone"])
+    print(f"keeper on / (keeper off + b64decode alone): {sum(on) / floor_ms:.2f}")
+    per = [sum(t) / len(t) * 1e6 for t in (on[k * n // 10 : (k + 1) * n // 10] for k in range(10))]
+    print("keeper on us/append by tenth of the feed: " + " ".join(f"{p:.2f}" for p in per))
+    print(f"keeper on, last tenth / first tenth: {per[-1] / per[0]:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--audio-minutes", type=float, default=10.0,
+                        help="user audio fed to the keeper (and three times as long)")  # fmt: skip
     args = parser.parse_args()
     events = record(args.minutes, args.seed)
     kinds: dict[str, int] = {}
@@ -171,6 +385,7 @@ def main() -> None:
     per = [sum(t) / len(t) * 1e6 for t in tenths]
     print("engine us/event by tenth of the call: " + " ".join(f"{p:.1f}" for p in per))
     print(f"last tenth / first tenth: {per[-1] / per[0]:.2f}")
+    user_audio(args.audio_minutes, args.repeats, args.seed)
 
 
 if __name__ == "__main__":

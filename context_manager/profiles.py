@@ -185,7 +185,7 @@ class ModelProfile(BaseModel):
 
 
 class ProviderProfile(BaseModel):
-    """What a provider adds to a model: today, the maximum session length."""
+    """What a provider adds to a model: the maximum session length, transcription prices."""
 
     model_config = _STRICT
 
@@ -193,6 +193,9 @@ class ProviderProfile(BaseModel):
     """The provider's name (``openai``, ``azure``)."""
     max_session_seconds: float = Field(gt=0)
     """The server ends a session this long after it began (3,600 on OpenAI, 1,800 on Azure)."""
+    transcription_usd_per_minute: dict[str, float] = Field(default_factory=dict)
+    """Input transcription's price per minute of audio, by transcription model (billed apart
+    from responses)."""
     notes: str | None = None
     """Free text: sources and caveats."""
 

@@ -36,6 +36,8 @@ from .records import (
     SeedLinked,
     SessionEnded,
     SessionStarted,
+    TranscriptionBilled,
+    TranscriptionUsage,
     TurnsNotCarried,
 )
 
@@ -67,5 +69,7 @@ __all__ = [
     "SessionMirror",
     "SessionStarted",
     "TranscriptArrived",
+    "TranscriptionBilled",
+    "TranscriptionUsage",
     "TurnsNotCarried",
 ]

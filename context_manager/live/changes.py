@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..items import Item
-from .records import ResponseOutcome
+from .records import ResponseOutcome, TranscriptionBilled
 
 __all__ = [
     "AudioCommitted",
+    "TranscriptionBilled",
     "Change",
     "Forecast",
     "ItemAdded",
@@ -116,6 +117,7 @@ Change = (
     | ServerError
     | RateLimits
     | AudioCommitted
+    | TranscriptionBilled
 )
 """What one server event changed, as the mirror reports it."""
 

@@ -51,11 +51,14 @@ class CompactionSteps:
 
     @property
     def safe(self) -> bool:
-        """No response running, no function call waiting, the user not speaking, no plan out."""
+        """Nothing in flight: no response, function call, speech, plan or transcript.
+
+        A transcript on its way would be lost with its session if the engine rolled over.
+        """
         mirror = self.mirror
         return not (
-            mirror.responding or mirror.speaking or self.history.pending_calls
-            or self._pending.waiting
+            mirror.responding or mirror.speaking or mirror.transcribing
+            or self.history.pending_calls or self._pending.waiting
         )  # fmt: skip
 
     def _cold(self) -> bool:

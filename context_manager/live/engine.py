@@ -60,6 +60,7 @@ from .changes import (
     SessionBegan,
     SessionChanged,
     TranscriptArrived,
+    TranscriptionBilled,
 )
 from .compacting import CompactionSteps
 from .confirm import PendingCompaction
@@ -75,6 +76,7 @@ from .records import (
     SeedLinked,
     SessionEnded,
     SessionStarted,
+    TranscriptionUsage,
     TurnsNotCarried,
 )
 from .seeding import name_seed, session_update
@@ -101,6 +103,9 @@ class ContextEngine(CompactionSteps):
         clock: seconds (``time.monotonic`` by default; a `ManualClock` in tests).
         keep_user_audio_seconds: the user's own audio kept (`AudioKeeper`, 2.88 MB a minute
             of PCM16), so a seed re-sends turns nobody transcribed (0: none).
+        transcription: an input transcription model (``gpt-4o-mini-transcribe``, say) the
+            engine switches on in every session that has transcription off (the API's
+            default); its price per minute is the provider profile's.
     """
 
     def __init__(
@@ -115,6 +120,7 @@ class ContextEngine(CompactionSteps):
         calibrate: bool = True,
         clock: Callable[[], float] | None = None,
         keep_user_audio_seconds: float = 120.0,
+        transcription: str | None = None,
     ) -> None:
         self.profile = get_model_profile(profile) if isinstance(profile, str) else profile
         self.provider = get_provider_profile(provider) if isinstance(provider, str) else provider
@@ -137,14 +143,17 @@ class ContextEngine(CompactionSteps):
         )
         self._fit = OverheadFit(self.profile.item_overhead_tokens)
         self.audio = AudioKeeper(keep_user_audio_seconds)
+        self.transcription = transcription
         """The user's audio of recent turns, by history key."""
         self.history = CallHistory()
         """Every item of the call once, oldest first, under stable keys."""
         self.session_index = -1
         self.started_at: float | None = None
         self.total_cost_usd = 0.0
-        """What the call's responses cost (out-of-band ones included), as the server reported
-        their usage."""
+        """What the call cost: its responses (out-of-band ones included) as the server reported
+        their usage, and input transcription (`transcription_cost_usd`)."""
+        self.transcription_cost_usd = 0.0
+        """What input transcription cost, at the provider profile's price per minute."""
         self.responses = 0
         """Responses the server reported (``response.done``), in band or not."""
         self.compactions = 0
@@ -295,13 +304,19 @@ class ContextEngine(CompactionSteps):
         elif isinstance(change, SessionChanged):
             self._config = {**self._config, **change.session}
             self.audio.set_format(self.mirror.input_format)
-            return self._wanted_truncation(change.session)
+            return self._wanted_truncation(change.session) + self._wanted_transcription(
+                change.session
+            )
         elif isinstance(change, ServerError):
             self._error(dict(change.error))
         elif isinstance(change, RateLimits):
             self.rate_limits = [dict(r) for r in change.limits]
         elif isinstance(change, AudioCommitted):
             self.audio.committed(change.item_id, change.start_ms, change.end_ms)
+        elif isinstance(change, TranscriptionBilled):
+            self.transcription_cost_usd += change.cost_usd
+            self.total_cost_usd += change.cost_usd
+            self._records.append(TranscriptionUsage(self.session_index, change))
         return []
 
     def _session_began(self, change: SessionBegan) -> list[dict[str, Any]]:
@@ -326,7 +341,17 @@ class ContextEngine(CompactionSteps):
                 model if isinstance(model, str) else None,
             )
         )
-        return self._wanted_truncation(session)
+        return self._wanted_truncation(session) + self._wanted_transcription(session)
+
+    def _wanted_transcription(self, session: Mapping[str, Any]) -> list[dict[str, Any]]:
+        # Only a session that says transcription is off (null) is switched on: the
+        # application's own choice of a model stays.
+        audio_in = (session.get("audio") or {}).get("input") or {}
+        if self.transcription is None or audio_in.get("transcription", False) is not None:
+            return []
+        wanted = {"transcription": {"model": self.transcription}}
+        return [{"type": "session.update", "session": {"type": "realtime", "audio": {
+            "input": wanted}}}]  # fmt: skip
 
     def _wanted_truncation(self, session: Mapping[str, Any]) -> list[dict[str, Any]]:
         if self.truncation is None or "truncation" not in session:

@@ -48,6 +48,7 @@ from .changes import (
     SessionBegan,
     SessionChanged,
     TranscriptArrived,
+    TranscriptionBilled,
 )
 from .records import ResponseOutcome
 
@@ -150,6 +151,8 @@ class SessionMirror:
         """A response is running (``response.created`` seen, its ``response.done`` not yet)."""
         self.speaking = False
         """The user is speaking (``speech_started`` seen, not yet stopped or committed)."""
+        self.transcribing: set[str] = set()
+        """User audio items whose input transcription has not finished (nor failed)."""
 
     # ------------------------------------------------------------------ reading
 
@@ -248,6 +251,22 @@ class SessionMirror:
         if "audio_start_ms" in marks and "audio_end_ms" in marks:
             return marks["audio_end_ms"] - marks["audio_start_ms"]
         return None
+
+    def transcription_billed(self, item_id: str, usage: object) -> tuple[Change, ...]:
+        """What a finished input transcription costs, at the provider's price per minute."""
+        config = ((self.session.get("audio") or {}).get("input") or {}).get("transcription")
+        model = config.get("model") if isinstance(config, Mapping) else None
+        if not isinstance(model, str):
+            model = "unknown"
+        seconds = usage.get("seconds") if isinstance(usage, Mapping) else None
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+            marks = self._speech.get(item_id, {})  # billed by tokens: the item's own length
+            seconds = (marks.get("audio_end_ms", 0) - marks.get("audio_start_ms", 0)) / 1000
+        per_minute = self.provider.transcription_usd_per_minute.get(model)
+        if per_minute is None:
+            self.note(f"transcription: no price for model {model!r}; counted as free")
+            per_minute = 0.0
+        return (TranscriptionBilled(item_id, model, float(seconds), seconds / 60 * per_minute),)
 
     def add_input(self, raw: Mapping[str, Any], previous: str | None) -> tuple[Change, ...]:
         """Add (or complete) an input item from its server form."""
@@ -464,7 +483,18 @@ def _on_committed(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, .
             ms = audio_ms_from_size(m._buffered, m.input_format)
             m._speech[item_id] = {"audio_start_ms": 0, "audio_end_ms": ms}
     m._buffered = 0
+    config = ((m.session.get("audio") or {}).get("input") or {}).get("transcription")
+    if isinstance(config, Mapping):
+        m.transcribing.add(item_id)
     return (change,)
+
+
+def _on_transcription_failed(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
+    item_id = event.get("item_id")
+    if isinstance(item_id, str):
+        m.transcribing.discard(item_id)
+        m.note("input transcription failed for one item")
+    return _NOTHING
 
 
 def _on_output_item(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
@@ -481,9 +511,13 @@ def _on_item(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
 
 def _on_transcription(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
     item_id, text = event.get("item_id"), event.get("transcript")
-    if isinstance(item_id, str) and isinstance(text, str) and item_id in m._known:
-        return (TranscriptArrived(item_id, text),)
-    return _NOTHING
+    if not isinstance(item_id, str):
+        return _NOTHING
+    m.transcribing.discard(item_id)
+    changes: tuple[Change, ...] = ()
+    if isinstance(text, str) and item_id in m._known:
+        changes = (TranscriptArrived(item_id, text),)
+    return changes + m.transcription_billed(item_id, event.get("usage"))
 
 
 def _on_audio_delta(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
@@ -553,6 +587,7 @@ _HANDLERS: dict[str, _Handler] = {
     "conversation.item.created": _on_item,  # the beta name, still sent by Azure Voice Live
     "conversation.item.done": _on_item,
     "conversation.item.input_audio_transcription.completed": _on_transcription,
+    "conversation.item.input_audio_transcription.failed": _on_transcription_failed,
     "response.output_audio.delta": _on_audio_delta,
     "response.audio.delta": _on_audio_delta,
     "response.created": _on_response_created,

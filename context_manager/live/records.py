@@ -25,6 +25,8 @@ __all__ = [
     "SeedLinked",
     "SessionEnded",
     "SessionStarted",
+    "TranscriptionBilled",
+    "TranscriptionUsage",
     "TurnsNotCarried",
 ]
 
@@ -150,6 +152,29 @@ class TurnsNotCarried:
     kind: Literal["turns_not_carried"] = field(default="turns_not_carried", init=False, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class TranscriptionBilled:
+    """Input transcription of the user item `item_id` finished, and costs money.
+
+    Billed apart from responses, by the transcription `model`, for `seconds` of audio (the
+    server's ``usage`` when it reports a duration, else the item's own length).
+    """
+
+    item_id: str
+    model: str
+    seconds: float
+    cost_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionUsage:
+    """Input transcription billed in `session` (apart from responses)."""
+
+    session: int
+    billed: TranscriptionBilled
+    kind: Literal["transcription"] = field(default="transcription", init=False, repr=False)
+
+
 Record = (
     SessionStarted
     | SessionEnded
@@ -160,5 +185,6 @@ Record = (
     | ResponseOutcome
     | SeedLinked
     | TurnsNotCarried
+    | TranscriptionUsage
 )
 """What the engine asks to be persisted, in order."""

@@ -9,6 +9,7 @@ cost the engine priced once (`ResponseOutcome.observed_cost`), in band or not.
 from __future__ import annotations
 
 from ..live.records import Record
+from ..server import Usage
 from .aio import AsyncStore
 
 __all__ = ["Recorder"]
@@ -77,6 +78,18 @@ class Recorder:
                 out_of_band=not record.in_band,
                 metadata=record.metadata,
             )
+        elif record.kind == "transcription":
+            # Billed apart from responses: a usage row of no tokens, its cost and what it was.
+            billed = record.billed
+            await store.record_usage(
+                cid,
+                Usage.from_dict({}),
+                cost_usd=billed.cost_usd,
+                session_id=self.sessions.get(record.session),
+                out_of_band=True,
+                metadata={"billed": "transcription", "model": billed.model,
+                          "seconds": f"{billed.seconds:g}"},
+            )  # fmt: skip
         elif record.kind == "turns_not_carried":
             if record.session in self.sessions:
                 await store.note_uncarried(self.sessions[record.session], list(record.keys))

@@ -38,13 +38,16 @@ def _chunks(audio: bytes, size: int = 9600) -> list[str]:
     return [base64.b64encode(audio[n : n + size]).decode() for n in range(0, len(audio), size)]
 
 
-async def _call(vad: bool, keep_seconds: float, db: str | None = None) -> dict[str, Any]:
+async def _call(
+    vad: bool, keep_seconds: float, db: str | None = None, transcription: str | None = None
+) -> dict[str, Any]:
     from context_manager.store import AsyncStore
 
     clock = ManualClock()
     engine = ContextEngine(
         "gpt-realtime", PROVIDER, rollover=RolloverPolicy(budget_tokens=2000),
         rollover_margin_seconds=40, clock=clock, keep_user_audio_seconds=keep_seconds,
+        transcription=transcription,
     )  # fmt: skip
     store = AsyncStore(db) if db else None
     reasons: list[str] = []
@@ -70,11 +73,19 @@ async def _call(vad: bool, keep_seconds: float, db: str | None = None) -> dict[s
                         reasons.append(event.reason)
                     elif event.type == "response.done":
                         break
+            if transcription:  # the last turn's transcript comes after its response
+                done = "conversation.item.input_audio_transcription.completed"
+                while (await conn.recv()).type != done:
+                    pass
             cid = conn.conversation_id
             await conn.flush()
         await client.close()
         second = server.sessions[-1]
-        heard = [second.heard(str(i["id"])) for i in second.items if i.get("role") == "user"]
+        heard = [
+            second.heard(str(i["id"])) or i["content"][0].get("text")
+            for i in second.items
+            if i.get("role") == "user"
+        ]
     sessions: list[dict[str, Any]] = []
     if store is not None:
         assert cid is not None
@@ -153,3 +164,34 @@ def test_the_keeper_cuts_each_turn_by_its_marks_and_stays_within_its_budget() ->
     keeper.appended(second)
     keeper.committed("d", 0, 250)
     assert len(keeper.audio("d") or b"") == 12_000
+
+
+def test_transcription_switched_on_by_the_engine_carries_text_and_is_billed(
+    tmp_path: Path,
+) -> None:
+    db = f"sqlite:///{tmp_path / 'call.db'}"
+    result = asyncio.run(
+        _call(vad=True, keep_seconds=0, db=db, transcription="gpt-4o-mini-transcribe")
+    )
+    assert result["reasons"] == ["rollover"]
+    # Transcripts came late (after each response), reached the history, and the seed
+    # carried them as text: the new session has every word without any kept audio.
+    assert result["heard"] == [*TURNS, "that is all"]
+    engine: ContextEngine = result["engine"]
+    texts = [e.item.text for e in engine.history if getattr(e.item, "role", "") == "user"]
+    assert texts == [*TURNS, "that is all"]
+    assert result["sessions"][1]["uncarried"] is None
+    # Billed per second of audio at the provider's rate, apart from responses.
+    from context_manager.store import Store
+
+    store = Store(db)
+    try:
+        cid = store.conversations()[0]
+        rows = store.usage(cid)
+    finally:
+        store.close()
+    billed = [r for r in rows if (r["response_metadata"] or {}).get("billed") == "transcription"]
+    assert len(billed) == len(TURNS) + 1
+    seconds = sum(float(r["response_metadata"]["seconds"]) for r in billed)
+    assert engine.transcription_cost_usd == pytest.approx(seconds / 60 * 0.003)
+    assert engine.total_cost_usd == pytest.approx(sum(r["cost_usd"] for r in rows))
