@@ -327,7 +327,7 @@ def user_audio(minutes: float, repeats: int, seed: int) -> None:
           f" traced {flat.traced / short.traced:.2f} (keeper),"
           f" {whole_flat.traced / whole_short.traced:.2f} (engine)")  # fmt: skip
     grown = (whole_flat.traced - whole_short.traced) / (whole_flat.turns - whole_short.turns)
-    print(f"engine growth at the bound: {grown / 1e3:.2f} KB per turn (the call's history)")
+    print(f"engine growth at the bound: {grown / 1e3:.2f} KB per turn (its items: history, mirror)")
 
     steps = list(audio_call(long, seed))
     results: dict[str, list[float]] = {}

@@ -28,6 +28,7 @@ from .errors import (
     ServerModelError,
     SessionExpiredError,
     StoreError,
+    SummarizerError,
     TokenizationError,
     UnknownModelError,
 )
@@ -126,6 +127,7 @@ __all__ = [
     "SessionExpiredError",
     "SessionStarted",
     "StoreError",
+    "SummarizerError",
     "TokenCounter",
     "TokenizationError",
     "Truncation",

@@ -18,6 +18,8 @@ Every error the library raises on purpose derives from `ContextManagerError`, so
     ├── StoreError                   the conversation store refused a read or write
     │                                (`reason`, `transient`, `pending` say why)
     ├── RolloverError                a new session could not be opened or seeded
+    ├── SummarizerError              a summarizer could not give a summary (the caller
+    │                                falls back to the extractive one)
     ├── JudgeError                   the benchmark's judge model could not answer
     └── ScriptExhaustedError         a scripted fake-server responder ran out of replies
 
@@ -41,6 +43,7 @@ __all__ = [
     "ServerModelError",
     "SessionExpiredError",
     "StoreError",
+    "SummarizerError",
     "TokenizationError",
     "UnknownModelError",
 ]
@@ -244,6 +247,10 @@ class JudgeError(ContextManagerError):
 
 class RolloverError(ContextManagerError):
     """A new session could not be opened or seeded."""
+
+
+class SummarizerError(ContextManagerError):
+    """A summarizer could not give a summary (no live session, a refusal, a timeout)."""
 
 
 class ScriptExhaustedError(ContextManagerError):

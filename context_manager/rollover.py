@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from .compaction.strategies import Ledger
-from .compaction.summarizers import ExtractiveSummarizer
+from .compaction.summarizers import ExtractiveSummarizer, Summarizer
 from .errors import ConfigurationError
 from .items import FunctionCall, FunctionCallOutput, Item, Message, turn_starts
 from .tokens import TokenCounter
@@ -49,6 +49,7 @@ __all__ = [
     "RolloverPlan",
     "RolloverPolicy",
     "SeedDraft",
+    "SeedSummary",
     "is_unheard",
     "seed_text_tokens",
 ]
@@ -88,6 +89,15 @@ def seed_text_tokens(item: Item, counter: TokenCounter) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class SeedSummary:
+    """A summary of the older history made ahead of a switch (by the realtime model, say)."""
+
+    text: str
+    covers: frozenset[str]
+    """The ids of the history items it covers."""
+
+
+@dataclass(frozen=True, slots=True)
 class SeedDraft:
     """A seed before it is named: its items, where each came from, what it could not carry."""
 
@@ -117,11 +127,15 @@ class RolloverPolicy:
         budget_tokens: the most tokens the seed may take (0 sends nothing).
         carry: ``recent``, ``summary`` or ``ledger``.
         summary_tokens: the part of the budget the summary or ledger may take.
+        summarizer: what writes the summary (the extractive one by default, and whenever
+            this one fails or is not live: a `context_manager.realtime.RealtimeSummarizer`
+            is asked ahead of the switch, while the old session can still answer).
     """
 
     budget_tokens: int = 4096
     carry: Carry = "recent"
     summary_tokens: int = 512
+    summarizer: Summarizer | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.budget_tokens < 0 or self.summary_tokens < 0:
@@ -203,24 +217,35 @@ class RolloverPolicy:
         counter: TokenCounter,
         previous: str | None = None,
         audio: Mapping[str, _Audio] | None = None,
+        ahead: SeedSummary | None = None,
     ) -> SeedDraft:
         """`seed`, with each item's origin, and user audio re-sent where it was kept.
 
         `audio` maps history ids to the user audio kept for them: a user turn with no
-        transcript goes in as that audio (its audio tokens count in the budget).
+        transcript goes in as that audio (its audio tokens count in the budget). `ahead` is
+        a summary made before the switch (`older`): used when it covers the older history.
         """
+        heard = False
         if self.carry == "recent" and not previous:
             first, carried = self.first_seeded(history, counter, audio=audio), ""
         else:
             reserve = min(self.summary_tokens, self.budget_tokens)
             first = self.first_seeded(history, counter, self.budget_tokens - reserve, audio)
-            older = history[:first]
-            carried = self._carried(older, counter, reserve, previous) if reserve else ""
+            covered = _covered(history, ahead)
+            if covered:
+                # The realtime model's summary, made ahead of the switch: it heard the audio.
+                # What came after it goes in as recent turns, over the budget if need be.
+                first, carried, heard = min(first, covered), ahead.text, True  # type: ignore[union-attr]
+            else:
+                older = history[:first]
+                carried = self._carried(older, counter, reserve, previous) if reserve else ""
         draft = SeedDraft([], [])
         if carried:
             draft.items.append(Message(role="system", text=carried))
             draft.origins.append(None)
-            # The summary's text cannot hold what nobody transcribed.
+        if carried and not heard:
+            # A text summary cannot hold what nobody transcribed (the model's, made ahead of
+            # the switch, heard it).
             draft.uncarried.extend(str(i.id) for i in history[:first] if is_unheard(i))
         for item in history[first:]:
             form = _seed_form(item, audio)
@@ -232,6 +257,17 @@ class RolloverPolicy:
             draft.items.append(form)
             draft.origins.append(item.id)
         return draft
+
+    def older(
+        self,
+        history: Sequence[Item],
+        counter: TokenCounter,
+        audio: Mapping[str, _Audio] | None = None,
+    ) -> tuple[list[Item], int]:
+        """The history a summary would cover, and the tokens its text may take."""
+        reserve = min(self.summary_tokens, self.budget_tokens)
+        first = self.first_seeded(history, counter, self.budget_tokens - reserve, audio)
+        return list(history[:first]), max(reserve - counter.profile.item_overhead_tokens, 0)
 
     def _carried(
         self, older: Sequence[Item], counter: TokenCounter, budget: int, previous: str | None
@@ -245,7 +281,23 @@ class RolloverPolicy:
             return ledger.text(ledger.facts(older, previous), counter, room)
         # `recent` reaches here only with a previous summary; older turns that no longer fit
         # are then summarized into it rather than silently lost.
+        chosen = self.summarizer
+        if chosen is not None and getattr(chosen, "live", True):
+            try:
+                return chosen.summarize(older, budget_tokens=room, previous=previous)
+            except Exception:  # the summary model's failure is never the call's
+                pass
         return ExtractiveSummarizer().summarize(older, budget_tokens=room, previous=previous)
+
+
+def _covered(history: Sequence[Item], ahead: SeedSummary | None) -> int:
+    """How many leading history items `ahead` covers (0: none, or it covers nothing)."""
+    if ahead is None or not ahead.covers:
+        return 0
+    n = 0
+    while n < len(history) and str(history[n].id) in ahead.covers:
+        n += 1
+    return n if n == len(ahead.covers) else 0
 
 
 def _seed_form(item: Item, audio: Mapping[str, _Audio] | None) -> Item | None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from collections import OrderedDict
 from collections.abc import Mapping
 
@@ -63,8 +64,10 @@ class AudioKeeper:
     """
 
     def __init__(self, max_seconds: float = 120.0, audio_format: str = "audio/pcm") -> None:
-        if not max_seconds >= 0:
-            raise ConfigurationError(f"kept user audio must be >= 0 seconds, got {max_seconds}")
+        if not 0 <= max_seconds < math.inf:
+            raise ConfigurationError(
+                f"kept user audio must be a finite number of seconds >= 0, got {max_seconds}"
+            )
         self.max_seconds = max_seconds
         self.format = audio_format
         self._kept: OrderedDict[str, KeptAudio] = OrderedDict()
@@ -183,7 +186,7 @@ class AudioKeeper:
         return min(max(at, 0), len(self._stream))
 
     def _aligned(self, size: int) -> int:
-        width = 2 if self.format == "audio/pcm" else 1
+        width = 2 if self.format in ("audio/pcm", "pcm16") else 1  # G.711: a byte a sample
         return size // width * width
 
     def _drop(self, size: int) -> None:

@@ -85,6 +85,15 @@ class CallHistory:
         key = self._ids.get(server_id)
         return key if key is not None else self._sent.get(server_id)
 
+    def server_ids(self) -> dict[str, str]:
+        """The current session's server id of each item it holds, by key.
+
+        Server ids map to themselves too, so items named either way are found.
+        """
+        ids = {key: sid for sid, key in self._ids.items()}
+        ids.update({sid: sid for sid in self._ids})
+        return ids
+
     def is_seed(self, server_id: str) -> bool:
         """Whether `server_id` is an item the last rollover seeded (a copy, or a summary)."""
         return server_id in self._seeded

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .connection import ManagedConnection
 from .events import ConnectionLostEvent, RolloverEvent
+from .oob import RealtimeSummarizer
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -18,7 +19,13 @@ if TYPE_CHECKING:
     from ..live import ContextEngine
     from ..store import AsyncStore
 
-__all__ = ["ConnectionLostEvent", "ManagedConnection", "RolloverEvent", "connect"]
+__all__ = [
+    "ConnectionLostEvent",
+    "ManagedConnection",
+    "RealtimeSummarizer",
+    "RolloverEvent",
+    "connect",
+]
 
 
 def connect(

@@ -52,8 +52,10 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigurationError, ContextManagerError, RolloverError
 from ..live import ContextEngine
 from ..live.jobs import CompactionJob
-from ..rollover import RolloverPlan
+from ..rollover import RolloverPlan, SeedSummary
 from .events import ConnectionLostEvent, RolloverEvent
+from .inflight import InFlight
+from .oob import OutOfBand, RealtimeSummarizer
 from .sockets import _SwitchFailed, as_dict, close_quietly, describe, parse_frame
 from .writer import RecordWriter
 
@@ -112,8 +114,6 @@ class ManagedConnection:
         self.reconnect_backoff_seconds = reconnect_backoff_seconds
         self.switch_timeout_seconds = switch_timeout_seconds
         self.summary_timeout_seconds = summary_timeout_seconds
-        # base64 characters of `buffer_seconds` of PCM16 at 24 kHz (48,000 bytes a second)
-        self._turn_budget = int(buffer_seconds * 48_000 * 4 / 3)
         self._options = dict(connect_options or {})
         me: Any = self  # the SDK's resources only call `send`
         self.session = AsyncRealtimeSessionResource(me)
@@ -132,18 +132,14 @@ class ManagedConnection:
         self._summary_thread = ThreadPoolExecutor(1, thread_name_prefix="context-manager-summary")
         self._fallback_thread = ThreadPoolExecutor(1, thread_name_prefix="context-manager-fallback")
         self._summary: asyncio.Future[Any] | None = None
-        # Client events the server has not acknowledged yet: re-sent to a new session when the
-        # old one dies under them (an item create by its id; a response request until created).
-        self._unacked: dict[str, dict[str, Any]] = {}
-        self._requested: dict[str, Any] | None = None
-        # The user's turn in progress: audio appended since the server last committed or
-        # cleared the buffer (and a manual commit it has not acknowledged), re-appended to a
-        # new session so a drop mid-sentence loses no word. Bounded by `buffer_seconds`.
-        self._turn_audio: deque[dict[str, Any]] = deque()
-        self._turn_bytes = 0
-        self._commit: dict[str, Any] | None = None
-        self.audio_dropped_bytes = 0
-        """Bytes of a turn in progress that did not fit `buffer_seconds` (oldest first)."""
+        self._inflight = InFlight(buffer_seconds)  # re-sent to a session that replaces one
+        self._oob = OutOfBand(self._send_oob, self._live_ids)
+        self._pre: asyncio.Future[SeedSummary | None] | None = None  # made ahead of a switch
+        for summarizer in (
+            getattr(engine.compaction, "summarizer", None), engine.rollover.summarizer
+        ):  # fmt: skip
+            if isinstance(summarizer, RealtimeSummarizer):
+                summarizer.bind(self._oob)
         self.rollovers: list[RolloverEvent] = []
         """Every rollover of the call, in order."""
         self.switch_failures = 0
@@ -153,6 +149,7 @@ class ManagedConnection:
     # ------------------------------------------------------------------ lifecycle
 
     async def __aenter__(self) -> ManagedConnection:
+        self._oob.loop = asyncio.get_running_loop()
         if self.store is not None:
             from ..store.recorder import Recorder  # the store extra: only with a store
 
@@ -197,6 +194,7 @@ class ManagedConnection:
                 ``self.pending_records``).
         """
         self._closing = True
+        self._oob.close()
         if self._conn is not None:
             self.engine.closed()  # the store's session row gets its end
             self._background(close_quietly(self._conn))
@@ -266,15 +264,10 @@ class ManagedConnection:
             item.setdefault("id", f"app_{uuid.uuid4().hex[:24]}")
             data = {**data, "item": item}
         async with self._lock:
-            if self.engine.rollover_due and not self.engine.expired:
+            if self._rollover_now():
                 # Due: the event belongs to the new session, so switch first.
                 self._notices.append(await self._connect("rollover", old=self._conn))
-            if kind == "conversation.item.create":
-                self._unacked[data["item"]["id"]] = data
-            elif kind == "response.create":
-                self._requested = data
-            else:
-                self._keep_turn_audio(kind, data)
+            self._inflight.sent(data)
             self.engine.sent(data)
             if kind == "conversation.item.create" and self._writer is not None:
                 self._queue_records()
@@ -334,7 +327,7 @@ class ManagedConnection:
                 raise RolloverError(f"the connection was lost ({self._lost.error})")
             if self._closing:
                 raise _Closed
-            if self.engine.rollover_due and not self.engine.expired:
+            if self._rollover_now():
                 return await self._roll("rollover")
             conn = self._conn
             assert conn is not None
@@ -348,61 +341,40 @@ class ManagedConnection:
                 if conn is not self._conn:
                     continue  # a switch replaced it meanwhile
                 return await self._roll(self._lost_reason())
-            raw = parse_frame(data)
-            if raw is None:
+            event = await self._take(conn, data)
+            if event is None:
                 continue
-            error = raw.get("error") if raw.get("type") == "error" else None
-            if isinstance(error, dict) and error.get("code") == "session_expired":
-                self.engine.feed(raw)
-                self._queue_records()
-                continue  # the close follows; the rollover replaces both
-            self._acknowledge(raw)
-            out = self.engine.feed(raw)
-            if out:
-                async with self._lock:
-                    if self._conn is conn:
-                        await self._send_all(conn, out)
-            self._queue_records()
-            self._start_jobs()
-            event = conn.parse_event(data)
-            if self.engine.rollover_due and not self.engine.expired:
+            if self._rollover_now():
                 # Switch now, before the application sends into the old session again.
                 self._notices.append(await self._roll("rollover"))
             return event
 
-    def _keep_turn_audio(self, kind: object, data: dict[str, Any]) -> None:
-        if kind == "input_audio_buffer.append":
-            audio = data.get("audio")
-            size = len(audio) if isinstance(audio, str) else 0
-            self._turn_audio.append(data)
-            self._turn_bytes += size
-            while self._turn_bytes > self._turn_budget and len(self._turn_audio) > 1:
-                old = self._turn_audio.popleft()
-                dropped = len(old.get("audio") or "")
-                self._turn_bytes -= dropped
-                self.audio_dropped_bytes += dropped * 3 // 4
-        elif kind == "input_audio_buffer.commit":
-            self._commit = data
-        elif kind == "input_audio_buffer.clear":
-            self._forget_turn_audio()
+    async def _take(self, conn: AsyncRealtimeConnection, data: bytes) -> Any | None:
+        """One frame of the live session: the engine's, then the application's (or ``None``)."""
+        raw = parse_frame(data)
+        if raw is None:
+            return None
+        error = raw.get("error") if raw.get("type") == "error" else None
+        if isinstance(error, dict) and error.get("code") == "session_expired":
+            self.engine.feed(raw)
+            self._queue_records()
+            return None  # the close follows; the rollover replaces both
+        self._inflight.acknowledged(raw)
+        out = self.engine.feed(raw)
+        if out:
+            async with self._lock:
+                if self._conn is conn:
+                    await self._send_all(conn, out)
+        self._queue_records()
+        self._start_jobs()
+        if self._oob.claim(raw):
+            return None  # the adapter's own out-of-band request: priced, not delivered
+        return conn.parse_event(data)
 
-    def _forget_turn_audio(self) -> None:
-        self._turn_audio.clear()
-        self._turn_bytes = 0
-        self._commit = None
-
-    def _acknowledge(self, raw: Mapping[str, Any]) -> None:
-        kind = raw.get("type")
-        if kind in ("input_audio_buffer.committed", "input_audio_buffer.cleared"):
-            self._forget_turn_audio()
-            return
-        if kind in ("conversation.item.added", "conversation.item.created"):
-            item = raw.get("item")
-            item_id = item.get("id") if isinstance(item, Mapping) else None
-            if isinstance(item_id, str):
-                self._unacked.pop(item_id, None)
-        elif kind == "response.created":
-            self._requested = None
+    @property
+    def audio_dropped_bytes(self) -> int:
+        """Bytes of a turn in progress that did not fit `buffer_seconds` (oldest first)."""
+        return self._inflight.audio_dropped_bytes
 
     def _lost_reason(self) -> str:
         errors = self.engine.errors
@@ -462,6 +434,8 @@ class ManagedConnection:
         """A new session, seeded, with retries; `old` (if any) is closed in the background."""
         from websockets.exceptions import ConnectionClosed
 
+        self._oob.close()  # no out-of-band request outlives its session, or crosses a switch
+
         delay = self.reconnect_backoff_seconds
         failure = ""
         for attempt in range(1, self.reconnect_attempts + 1):
@@ -504,17 +478,12 @@ class ManagedConnection:
             await self._seed(new, plan)
             # What the old session never acknowledged goes to the new one, in order: the
             # audio of the turn in progress first, then the items, then the response request.
-            resend = [
-                *self._turn_audio,
-                *([self._commit] if self._commit else []),
-                *self._unacked.values(),
-                *([self._requested] if self._requested else []),
-            ]
-            await self._send_all(new, resend)
+            await self._send_all(new, self._inflight.resend())
         except BaseException:
             self._background(close_quietly(new))
             raise
         self._conn = new
+        self._oob.open, self._pre = True, None
         event = RolloverEvent(
             reason, self.engine.session_index, len(plan.seed), plan.seed_tokens, attempt
         )
@@ -522,8 +491,52 @@ class ManagedConnection:
         log.info("%s: session %d seeded with %d items", reason, event.session, event.seed_items)
         return event
 
+    def _rollover_now(self) -> bool:
+        """A planned rollover is due, and the summary its seed carries is in.
+
+        The realtime model writes that summary ahead of the switch, while the old session
+        can still answer; any other summarizer writes it during the switch.
+        """
+        engine = self.engine
+        if not engine.rollover_due or engine.expired:
+            return False
+        summarizer = engine.rollover.summarizer
+        if not isinstance(summarizer, RealtimeSummarizer) or engine.rollover.carry != "summary":
+            return True
+        if self._pre is None:
+            self._pre = asyncio.ensure_future(self._summary_ahead(summarizer))
+            return False
+        return self._pre.done()
+
+    async def _summary_ahead(self, summarizer: RealtimeSummarizer) -> SeedSummary | None:
+        engine, loop = self.engine, asyncio.get_running_loop()
+        history, summary = engine.rollover_source(resent=tuple(self._inflight.unacked))
+        older, room = engine.rollover.older(history, engine.counter, engine.audio.snapshot())
+        if not older or not room:
+            return None
+        try:
+            text = await asyncio.wait_for(loop.run_in_executor(
+                self._summary_thread,
+                lambda: summarizer.summarize(older, budget_tokens=room, previous=summary),
+            ), self.summary_timeout_seconds)  # fmt: skip
+        except Exception as exc:  # the seed's own summary (extractive) then
+            log.warning("rollover summary failed (%s); falling back", type(exc).__name__)
+            return None
+        return SeedSummary(text, frozenset(str(i.id) for i in older)) if text else None
+
+    def _live_ids(self) -> dict[str, str]:
+        """Server ids of the items the session holds now, by history key and by themselves."""
+        held = {i.id for i in self.engine.mirror.items}
+        return {k: v for k, v in self.engine.history.server_ids().items() if v in held}
+
+    async def _send_oob(self, event: dict[str, Any]) -> None:
+        async with self._lock:
+            if self._conn is None or not self._oob.open:
+                raise RolloverError("no live session for an out-of-band request")
+            await self._send_all(self._conn, [event])
+
     async def _plan(self, reason: str) -> RolloverPlan:
-        resent = tuple(self._unacked)
+        resent = tuple(self._inflight.unacked)
         engine = self.engine
         if self.store is None or len(engine.history):
             history, summary = engine.rollover_source(resent=resent)
@@ -537,9 +550,10 @@ class ManagedConnection:
                 history=stored.items, summary=stored.summary, resent=resent
             )
         # The seed (a summary of a long call, maybe) is made off the event loop.
+        ahead = self._pre.result() if self._pre is not None and self._pre.done() else None
         seed = await asyncio.get_running_loop().run_in_executor(
-            self._fallback_thread,
-            engine.rollover.draft, history, engine.counter, summary, engine.audio.snapshot(),
+            self._fallback_thread, engine.rollover.draft,
+            history, engine.counter, summary, engine.audio.snapshot(), ahead,
         )  # fmt: skip
         return engine.plan_rollover(reason, history=history, summary=summary, seed=seed)
 

@@ -195,3 +195,11 @@ def test_transcription_switched_on_by_the_engine_carries_text_and_is_billed(
     seconds = sum(float(r["response_metadata"]["seconds"]) for r in billed)
     assert engine.transcription_cost_usd == pytest.approx(seconds / 60 * 0.003)
     assert engine.total_cost_usd == pytest.approx(sum(r["cost_usd"] for r in rows))
+
+
+@pytest.mark.parametrize("seconds", [-1.0, float("inf"), float("nan")])
+def test_the_keeper_refuses_an_unbounded_or_negative_budget(seconds: float) -> None:
+    from context_manager.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="finite number of seconds"):
+        AudioKeeper(max_seconds=seconds)
