@@ -109,6 +109,9 @@ class SeedDraft:
     uncarried: list[str] = field(default_factory=list)
     """History ids of user turns with no transcript that the seed could not carry: beyond the
     kept audio, or covered by a text summary that cannot hold them."""
+    heard: tuple[str, ...] = ()
+    """History ids the seed's summary covers when the realtime model wrote it, having heard
+    them: they are the call's summary from now on (compacted into it)."""
 
 
 Carry = Literal["recent", "summary", "ledger"]
@@ -182,18 +185,25 @@ class RolloverPolicy:
         counter: TokenCounter,
         budget: int | None = None,
         audio: Mapping[str, _Audio] | None = None,
+        *,
+        summarized: bool = False,
     ) -> int:
-        """Index of the first history item re-sent as is (``len(history)`` for none)."""
+        """Index of the first history item re-sent as is (``len(history)`` for none).
+
+        With `summarized` (a summary covers what comes before) a turn the seed cannot carry
+        as it is (a user turn with no transcript and no kept audio) ends the recent part, so
+        the summary covers it.
+        """
         budget = self.budget_tokens if budget is None else budget
         starts = turn_starts(history)
         chosen = len(history)
         used = 0
         end = len(history)
         for start in reversed(starts):
-            cost = 0
-            for item in history[start:end]:
-                form = _seed_form(item, audio)
-                cost += counter.item(form).full.total if form is not None else 0
+            forms = [_seed_form(item, audio) for item in history[start:end]]
+            if summarized and None in forms:
+                break
+            cost = sum(counter.item(f).full.total for f in forms if f is not None)
             if used + cost > budget:
                 break
             used += cost
@@ -225,21 +235,24 @@ class RolloverPolicy:
         transcript goes in as that audio (its audio tokens count in the budget). `ahead` is
         a summary made before the switch (`older`): used when it covers the older history.
         """
-        heard = False
+        heard, summarized = False, tuple[str, ...]()
         if self.carry == "recent" and not previous:
             first, carried = self.first_seeded(history, counter, audio=audio), ""
         else:
             reserve = min(self.summary_tokens, self.budget_tokens)
-            first = self.first_seeded(history, counter, self.budget_tokens - reserve, audio)
+            first = self.first_seeded(
+                history, counter, self.budget_tokens - reserve, audio, summarized=True
+            )
             covered = _covered(history, ahead)
             if covered:
                 # The realtime model's summary, made ahead of the switch: it heard the audio.
                 # What came after it goes in as recent turns, over the budget if need be.
                 first, carried, heard = min(first, covered), ahead.text, True  # type: ignore[union-attr]
+                summarized = tuple(str(i.id) for i in history[:first])
             else:
                 older = history[:first]
                 carried = self._carried(older, counter, reserve, previous) if reserve else ""
-        draft = SeedDraft([], [])
+        draft = SeedDraft([], [], heard=summarized if heard else ())
         if carried:
             draft.items.append(Message(role="system", text=carried))
             draft.origins.append(None)
@@ -266,7 +279,9 @@ class RolloverPolicy:
     ) -> tuple[list[Item], int]:
         """The history a summary would cover, and the tokens its text may take."""
         reserve = min(self.summary_tokens, self.budget_tokens)
-        first = self.first_seeded(history, counter, self.budget_tokens - reserve, audio)
+        first = self.first_seeded(
+            history, counter, self.budget_tokens - reserve, audio, summarized=True
+        )
         return list(history[:first]), max(reserve - counter.profile.item_overhead_tokens, 0)
 
     def _carried(
@@ -332,6 +347,8 @@ class RolloverPlan:
     """Seed item id -> the base64 user audio it re-sends (``input_audio``)."""
     uncarried: tuple[str, ...] = ()
     """History keys of user turns with no transcript that the seed does not carry."""
+    summarized: tuple[str, ...] = ()
+    """History keys its summary covers, when the realtime model wrote it (having heard them)."""
 
     @property
     def events(self) -> list[dict[str, Any]]:

@@ -50,14 +50,21 @@ class CompactionSteps:
         return self.mirror.counter
 
     @property
+    def leaving(self) -> set[str]:
+        """Server ids a compaction sent deletes for, not yet confirmed."""
+        plan = self._pending.plan
+        return set(plan.deletes) & self._pending.waiting if plan is not None else set()
+
+    @property
     def safe(self) -> bool:
         """Nothing in flight: no response, function call, speech, plan or transcript.
 
-        A transcript on its way would be lost with its session if the engine rolled over.
+        A response counts from its request (or the commit that starts it) to its end; a
+        response or a transcript on its way would be lost with its session at a rollover.
         """
         mirror = self.mirror
         return not (
-            mirror.responding or mirror.speaking or mirror.transcribing
+            mirror.responding or mirror.awaiting or mirror.speaking or mirror.transcribing
             or self.history.pending_calls or self._pending.waiting
         )  # fmt: skip
 

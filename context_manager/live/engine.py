@@ -68,6 +68,7 @@ from .history import CallHistory, sent_item
 from .jobs import CompactionJob
 from .mirror import FOLLOWING_ERRORS, SessionMirror
 from .records import (
+    Compacted,
     ItemChanged,
     ItemStored,
     ItemsTruncated,
@@ -78,6 +79,7 @@ from .records import (
     SessionStarted,
     TranscriptionUsage,
     TurnsNotCarried,
+    unpredicted,
 )
 from .seeding import name_seed, session_update
 
@@ -170,6 +172,9 @@ class ContextEngine(CompactionSteps):
         """Hand compaction planning out as jobs (`take_compaction_job`), not inside `feed`.
 
         The realtime adapter sets it, so no summarizer runs on the event loop."""
+        self.uncarried_turns = 0
+        """User turns with no transcript that new sessions' seeds could not carry (each
+        session counts its own)."""
         self.compaction_failures = 0
         """Plannings whose strategy and fallback both failed (nothing was compacted then)."""
         self._job: CompactionJob | None = None
@@ -496,9 +501,8 @@ class ContextEngine(CompactionSteps):
         if seed.uncarried:
             log.warning("%d untranscribed user turns not carried", len(seed.uncarried))
         tokens = self.counter.items(named).total
-        return RolloverPlan(
-            reason, self.session_update(), tuple(named), tokens, audio, tuple(seed.uncarried)
-        )
+        return RolloverPlan(reason, self.session_update(), tuple(named), tokens, audio,
+                            tuple(seed.uncarried), seed.heard)  # fmt: skip
 
     def rollover_source(
         self,
@@ -516,8 +520,31 @@ class ContextEngine(CompactionSteps):
     def seeded(self, plan: RolloverPlan) -> None:
         """Record that `plan`'s seed was sent into the current session (links for the store)."""
         self._records.append(SeedLinked(self.session_index, self.history.seeded()))
+        if plan.summarized:
+            # The model's summary heard these turns: it stands for them from now on, so a
+            # later seed (after a drop, say) carries it rather than their unheard copies.
+            summary = next(i for i in plan.seed if isinstance(i, Message) and i.role == "system")
+            self.history.mark(plan.summarized, "compacted")
+            self.history.summary = summary.text
+            tokens = self.mirror.history_tokens()
+            self._records.append(Compacted(plan.summarized, summary.text, "rollover-summary",
+                                           self.session_index, tokens, tokens))  # fmt: skip
         if plan.uncarried:
+            self.uncarried_turns += len(plan.uncarried)
             self._records.append(TurnsNotCarried(self.session_index, plan.uncarried))
+
+    def late_response(self, response: Mapping[str, Any]) -> None:
+        """A response the previous session finished after a switch: its usage still counts.
+
+        Recorded out of band (no longer the conversation's), tagged ``context_manager: late``.
+        """
+        outcome, _ = unpredicted(
+            response, session=self.session_index - 1, prices=self.profile.prices_per_million
+        )
+        tags = {**(outcome.metadata or {}), "context_manager": "late"}
+        self.responses += 1
+        self.total_cost_usd += outcome.observed_cost.total
+        self._records.append(replace(outcome, metadata=tags))
 
     def disconnected(self) -> None:
         """The connection dropped without the server ending the session."""

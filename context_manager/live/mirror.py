@@ -33,7 +33,7 @@ from typing import Any
 from ..errors import ContextManagerError, ContextOverflowError, InputFormatError, ServerModelError
 from ..items import Item, Message
 from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
-from ..server import ManualClock, PromptCache, ServerModel, SessionConfig, Truncation, Usage, price
+from ..server import ManualClock, PromptCache, ServerModel, SessionConfig, Truncation, Usage
 from ..tokens import TokenCounter
 from ..wire import AUDIO_FORMATS, audio_ms_from_size, base64_size, item_from_wire
 from .changes import (
@@ -50,7 +50,7 @@ from .changes import (
     TranscriptArrived,
     TranscriptionBilled,
 )
-from .records import ResponseOutcome
+from .records import ResponseOutcome, unpredicted
 
 __all__ = ["FOLLOWING_ERRORS", "SessionMirror"]
 
@@ -153,6 +153,9 @@ class SessionMirror:
         """The user is speaking (``speech_started`` seen, not yet stopped or committed)."""
         self.transcribing: set[str] = set()
         """User audio items whose input transcription has not finished (nor failed)."""
+        self.awaiting = False
+        """A response is on its way: asked for (``response.create``) or started by a voice
+        activity commit, and its ``response.created`` not seen yet."""
 
     # ------------------------------------------------------------------ reading
 
@@ -218,6 +221,8 @@ class SessionMirror:
             self._buffered += (base64_size(audio) or 0) if isinstance(audio, str) else 0
         elif kind == "input_audio_buffer.clear":
             self._buffered = 0
+        elif kind == "response.create":
+            self.awaiting = True
         elif kind == "conversation.item.create":
             # The server echoes a created audio item without its bytes: keep its length now.
             item = event.get("item")
@@ -352,45 +357,27 @@ class SessionMirror:
     def response_done(self, response: Mapping[str, Any]) -> ResponseOutcome:
         """Run the model on a ``response.done``'s response and compare it with the report."""
         self.responding = False
-        status = str(response.get("status") or "completed")
-        zero = Usage.from_dict({})
-        try:
-            observed = Usage.from_dict(response.get("usage") or {})
-        except InputFormatError:
+        base, readable = unpredicted(
+            response, session=self.index, prices=self.profile.prices_per_million
+        )
+        if not readable:
             self.note("response.done: usage unreadable, counted as zero")
-            observed = zero
-        prices = self.profile.prices_per_million
-        response_id = response.get("id")
-        response_id = response_id if isinstance(response_id, str) else None
-        tags = response.get("metadata")
-        metadata = {str(k): str(v) for k, v in tags.items()} if isinstance(tags, Mapping) else None
+        observed = base.observed
 
-        def unpredicted(number: int, *, in_band: bool) -> ResponseOutcome:
+        def unpredicted_as(number: int, *, in_band: bool) -> ResponseOutcome:
             # Paid for whatever the model made of it: the usage is kept, unpredicted.
-            return ResponseOutcome(
-                session=self.index,
-                response=number,
-                response_id=response_id,
-                status=status,
-                predicted=zero,
-                observed=observed,
-                predicted_cost=price(zero, prices),
-                observed_cost=price(observed, prices),
-                compared=False,
-                in_band=in_band,
-                metadata=metadata,
-            )
+            return replace(base, response=number, in_band=in_band)
 
         if response.get("conversation_id", "") is None:
             # Out of band (conversation "none"): nothing joined the conversation.
-            return unpredicted(-1, in_band=False)
+            return unpredicted_as(-1, in_band=False)
         try:
             self.flush()
             outputs = self._outputs_of(response, observed)
             result = self.server.create_response(outputs)
         except FOLLOWING_ERRORS as exc:
             self.note(f"response.done: could not follow ({type(exc).__name__})")
-            return unpredicted(self.server.responses_created, in_band=True)
+            return unpredicted_as(self.server.responses_created, in_band=True)
         if not result.ok:
             # The model predicted an overflow the server did not have (the server answered):
             # follow the server, whose outputs joined its conversation.
@@ -403,20 +390,16 @@ class SessionMirror:
             with_ids = tuple(
                 replace(o, id=i) for o, i in zip(outputs, result.output_item_ids, strict=True)
             )
-        return ResponseOutcome(
-            session=self.index,
+        return replace(
+            base,
+            in_band=True,
             response=result.index,
-            response_id=response_id,
-            status=status,
             predicted=result.usage,
-            observed=observed,
             predicted_cost=result.cost,
-            observed_cost=price(observed, prices),
-            compared=result.ok and status == "completed" and observed.input_tokens > 0,
+            compared=result.ok and base.status == "completed" and observed.input_tokens > 0,
             outputs=with_ids,
             dropped=result.dropped_items,
             items=result.retained_items,
-            metadata=metadata,
         )
 
 
@@ -483,9 +466,12 @@ def _on_committed(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, .
             ms = audio_ms_from_size(m._buffered, m.input_format)
             m._speech[item_id] = {"audio_start_ms": 0, "audio_end_ms": ms}
     m._buffered = 0
-    config = ((m.session.get("audio") or {}).get("input") or {}).get("transcription")
-    if isinstance(config, Mapping):
+    audio_in = (m.session.get("audio") or {}).get("input") or {}
+    if isinstance(audio_in.get("transcription"), Mapping):
         m.transcribing.add(item_id)
+    detection = audio_in.get("turn_detection")
+    if isinstance(detection, Mapping) and detection.get("create_response", True):
+        m.awaiting = True  # the server starts the turn's response itself
     return (change,)
 
 
@@ -530,6 +516,7 @@ def _on_audio_delta(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change,
 
 
 def _on_response_created(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
+    m.awaiting = False
     m.flush()
     m.responding = True
     return _NOTHING
@@ -566,6 +553,7 @@ def _on_response_done(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Chang
 
 
 def _on_error(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
+    m.awaiting = False  # a refused request starts no response
     error = event.get("error")
     return (ServerError(error if isinstance(error, Mapping) else {}),)
 

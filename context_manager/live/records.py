@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
+from ..errors import InputFormatError
 from ..items import Item
-from ..server import Cost, Usage
+from ..profiles import Prices
+from ..server import Cost, Usage, price
 
 __all__ = [
     "Compacted",
@@ -70,6 +72,37 @@ class ResponseOutcome:
     def input_error(self) -> int:
         """Observed minus predicted input tokens (positive: the model under-counted)."""
         return self.observed.input_tokens - self.predicted.input_tokens
+
+
+def unpredicted(
+    response: Mapping[str, Any], *, session: int, prices: Prices
+) -> tuple[ResponseOutcome, bool]:
+    """A ``response.done``'s response as the server reported it, and whether its usage read.
+
+    Unpredicted: response -1 and out of band until the caller says otherwise.
+    """
+    readable = True
+    try:
+        observed = Usage.from_dict(response.get("usage") or {})
+    except InputFormatError:
+        observed, readable = Usage.from_dict({}), False
+    zero = Usage.from_dict({})
+    response_id = response.get("id")
+    tags = response.get("metadata")
+    outcome = ResponseOutcome(
+        session=session,
+        response=-1,
+        response_id=response_id if isinstance(response_id, str) else None,
+        status=str(response.get("status") or "completed"),
+        predicted=zero,
+        observed=observed,
+        predicted_cost=price(zero, prices),
+        observed_cost=price(observed, prices),
+        compared=False,
+        in_band=False,
+        metadata={str(k): str(v) for k, v in tags.items()} if isinstance(tags, Mapping) else None,
+    )
+    return outcome, readable
 
 
 @dataclass(frozen=True, slots=True)

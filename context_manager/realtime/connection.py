@@ -55,8 +55,8 @@ from ..live.jobs import CompactionJob
 from ..rollover import RolloverPlan, SeedSummary
 from .events import ConnectionLostEvent, RolloverEvent
 from .inflight import InFlight
-from .oob import OutOfBand, RealtimeSummarizer
-from .sockets import _SwitchFailed, as_dict, close_quietly, describe, parse_frame
+from .oob import OutOfBand, RealtimeSummarizer, summary_ahead
+from .sockets import _SwitchFailed, as_dict, close_quietly, describe, parse_frame, retire
 from .writer import RecordWriter
 
 if TYPE_CHECKING:
@@ -461,7 +461,8 @@ class ManagedConnection:
                     delay *= 2
                 continue
             if old is not None:
-                self._background(close_quietly(old))  # never under the lock: it may take long
+                # Never under the lock: it may take long.
+                self._background(retire(old, self._late))
             return event
         if old is not None:
             self._background(close_quietly(old))
@@ -509,24 +510,19 @@ class ManagedConnection:
         return self._pre.done()
 
     async def _summary_ahead(self, summarizer: RealtimeSummarizer) -> SeedSummary | None:
-        engine, loop = self.engine, asyncio.get_running_loop()
-        history, summary = engine.rollover_source(resent=tuple(self._inflight.unacked))
-        older, room = engine.rollover.older(history, engine.counter, engine.audio.snapshot())
-        if not older or not room:
-            return None
-        try:
-            text = await asyncio.wait_for(loop.run_in_executor(
-                self._summary_thread,
-                lambda: summarizer.summarize(older, budget_tokens=room, previous=summary),
-            ), self.summary_timeout_seconds)  # fmt: skip
-        except Exception as exc:  # the seed's own summary (extractive) then
-            log.warning("rollover summary failed (%s); falling back", type(exc).__name__)
-            return None
-        return SeedSummary(text, frozenset(str(i.id) for i in older)) if text else None
+        return await summary_ahead(
+            self.engine, summarizer, self._summary_thread, self.summary_timeout_seconds,
+            resent=tuple(self._inflight.unacked),
+        )  # fmt: skip
+
+    def _late(self, response: Mapping[str, Any]) -> None:
+        self.engine.late_response(response)
+        self._queue_records()
 
     def _live_ids(self) -> dict[str, str]:
         """Server ids of the items the session holds now, by history key and by themselves."""
-        held = {i.id for i in self.engine.mirror.items}
+        # Not an item a compaction is deleting (its delete may be on its way).
+        held = {i.id for i in self.engine.mirror.items} - self.engine.leaving
         return {k: v for k, v in self.engine.history.server_ids().items() if v in held}
 
     async def _send_oob(self, event: dict[str, Any]) -> None:

@@ -18,15 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SummarizerError
 from ..items import Item, Message
-from ..rollover import is_unheard
+from ..rollover import SeedSummary, is_unheard
 from ..wire import item_to_wire
 
-__all__ = ["DEFAULT_SUMMARY_TASK", "OutOfBand", "RealtimeSummarizer"]
+if TYPE_CHECKING:
+    from ..live import ContextEngine
+
+__all__ = ["DEFAULT_SUMMARY_TASK", "OutOfBand", "RealtimeSummarizer", "summary_ahead"]
 
 DEFAULT_SUMMARY_TASK = (
     "Do not answer anyone. Summarize the conversation above for your own memory, in at most"
@@ -34,6 +39,8 @@ DEFAULT_SUMMARY_TASK = (
     " number, date and decision, in the caller's own words."
 )
 """The task of the inline system item (``{words}``: about three quarters of the budget)."""
+
+log = logging.getLogger(__name__)
 
 _TAG = "context_manager"
 _serial = itertools.count()
@@ -247,3 +254,31 @@ def _without_id(item: Item) -> Item:
     from dataclasses import replace
 
     return replace(item, id=None)
+
+
+async def summary_ahead(
+    engine: ContextEngine,
+    summarizer: RealtimeSummarizer,
+    executor: Executor,
+    deadline_seconds: float,
+    *,
+    resent: tuple[str, ...] = (),
+) -> SeedSummary | None:
+    """The summary a rollover's seed carries, asked of the model while the old session runs.
+
+    ``None`` when there is nothing older to summarize, or the model did not answer in time
+    (the seed's own extractive summary is made at the switch then).
+    """
+    history, summary = engine.rollover_source(resent=resent)
+    older, room = engine.rollover.older(history, engine.counter, engine.audio.snapshot())
+    if not older or not room:
+        return None
+    loop = asyncio.get_running_loop()
+    try:
+        text = await asyncio.wait_for(loop.run_in_executor(
+            executor, lambda: summarizer.summarize(older, budget_tokens=room, previous=summary)
+        ), deadline_seconds)  # fmt: skip
+    except Exception as exc:
+        log.warning("rollover summary failed (%s); falling back", type(exc).__name__)
+        return None
+    return SeedSummary(text, frozenset(str(i.id) for i in older)) if text else None

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, RolloverError
@@ -17,7 +17,7 @@ from ..errors import ConfigurationError, RolloverError
 if TYPE_CHECKING:
     from openai.resources.realtime.realtime import AsyncRealtimeConnection
 
-__all__ = ["as_dict", "close_quietly", "describe", "parse_frame"]
+__all__ = ["as_dict", "close_quietly", "describe", "parse_frame", "retire"]
 
 log = logging.getLogger("context_manager.realtime.connection")
 
@@ -68,3 +68,29 @@ def as_dict(event: Any) -> dict[str, Any]:
         raise ConfigurationError(f"cannot send {type(event).__name__}: not a dict or an SDK model")
     result: dict[str, Any] = dump(mode="json", by_alias=True, exclude_unset=True)
     return result
+
+
+async def retire(old: AsyncRealtimeConnection, late: Callable[[Mapping[str, Any]], None]) -> None:
+    """The old session after a planned switch: cleared, drained, closed.
+
+    Its input buffer is cleared (half a turn appended there is not answered); a response it
+    still finishes is read and handed to `late` (its usage counts); then the socket closes.
+    """
+    active: set[str] = set()
+    with contextlib.suppress(Exception):  # a timeout or the close ends it
+        await old.send({"type": "input_audio_buffer.clear"})
+        while True:
+            raw = parse_frame(await asyncio.wait_for(old.recv_bytes(), 5 if active else 0.5))
+            response = (raw or {}).get("response")
+            if (
+                not raw
+                or not isinstance(response, Mapping)
+                or not isinstance(response.get("id"), str)
+            ):
+                continue
+            if raw.get("type") == "response.created":
+                active.add(response["id"])
+            elif raw.get("type") == "response.done":
+                active.discard(response["id"])
+                late(response)
+    await close_quietly(old)
