@@ -394,6 +394,21 @@ def compact_now_or_later() -> str:
     return "\n".join(lines)
 
 
+def voice_carry() -> str:
+    """A 95-minute Azure voice call with transcription off, per carry mode (the tests run it too)."""
+    import asyncio
+    import tempfile
+
+    from context_manager.testing.voicecall import CARRY_MODES, carry_table, run_voice_call
+
+    reports = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for mode in CARRY_MODES:
+            url = f"sqlite:///{tmp}/{mode}.db"
+            reports.append(asyncio.run(run_voice_call(mode, url, drop_at_minute=90)))
+    return carry_table(reports)
+
+
 def _markdown(columns: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(columns) + " |", "|---|" + "---:|" * (len(columns) - 1),
             *("| " + " | ".join(row) + " |" for row in rows)]  # fmt: skip
@@ -430,6 +445,7 @@ BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "replay-table": ("server-model.md", replay_table),
     "fit-table": ("server-model.md", fit_table),
     "bench-results": ("researchers.md", bench_results),
+    "voice-carry": ("agent-builders.md", voice_carry),
 }
 
 

@@ -39,24 +39,32 @@ Every exception the application gets from the adapter is a `ContextManagerError`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, ContextManagerError, RolloverError
 from ..live import ContextEngine
-from ..live.jobs import CompactionJob
 from ..rollover import RolloverPlan, SeedSummary
+from .background import BesideTheCall
 from .events import ConnectionLostEvent, RolloverEvent
 from .inflight import InFlight
-from .oob import OutOfBand, RealtimeSummarizer, summary_ahead
-from .sockets import _SwitchFailed, as_dict, close_quietly, describe, parse_frame, retire
+from .oob import OutOfBand, RealtimeSummarizer, SummaryAhead, summary_ahead
+from .sockets import (
+    _SwitchFailed,
+    as_dict,
+    close_quietly,
+    describe,
+    drain,
+    parse_frame,
+    recv_within,
+    retire,
+)
 from .writer import RecordWriter
 
 if TYPE_CHECKING:
@@ -74,7 +82,7 @@ class _Closed(Exception):
     """The application closed the connection."""
 
 
-class ManagedConnection:
+class ManagedConnection(BesideTheCall):
     """A Realtime connection the engine manages (see the module docstring and `connect`)."""
 
     def __init__(
@@ -132,9 +140,10 @@ class ManagedConnection:
         self._summary_thread = ThreadPoolExecutor(1, thread_name_prefix="context-manager-summary")
         self._fallback_thread = ThreadPoolExecutor(1, thread_name_prefix="context-manager-fallback")
         self._summary: asyncio.Future[Any] | None = None
+        self._compacting: asyncio.Task[Any] | None = None
         self._inflight = InFlight(buffer_seconds)  # re-sent to a session that replaces one
         self._oob = OutOfBand(self._send_oob, self._live_ids)
-        self._pre: asyncio.Future[SeedSummary | None] | None = None  # made ahead of a switch
+        self._ahead = SummaryAhead()  # a rollover seed's summary, made before the switch
         for summarizer in (
             getattr(engine.compaction, "summarizer", None), engine.rollover.summarizer
         ):  # fmt: skip
@@ -186,14 +195,25 @@ class ManagedConnection:
     ) -> None:
         await self.close()
 
-    async def close(self) -> None:
+    async def close(self, drain_seconds: float = 5.0) -> None:
         """Close the connection, and write everything still queued to the store.
+
+        Responses the session is still producing (the application's, or an out-of-band one)
+        are read to their end first, for up to `drain_seconds`: their usage is billed
+        whether or not anyone listens, so it is counted and stored too.
 
         Raises:
             StoreError: records the store would not take within 10 s (they are listed in
                 ``self.pending_records``).
         """
         self._closing = True
+        if self._conn is not None:
+            inflight = self._inflight
+
+            def coming() -> bool:
+                return bool(inflight.responses or inflight.requested or self._oob.pending)
+
+            await drain(self._conn, coming, self._drained, drain_seconds)
         self._oob.close()
         if self._conn is not None:
             self.engine.closed()  # the store's session row gets its end
@@ -208,6 +228,13 @@ class ManagedConnection:
             self._queue_records()
             await self._writer.close()
 
+    def _drained(self, raw: dict[str, Any]) -> None:
+        """An event read while closing: priced and recorded; nothing more is sent."""
+        self._inflight.acknowledged(raw)
+        self.engine.feed(raw)
+        self._queue_records()
+        self._oob.claim(raw)
+
     @property
     def pending_records(self) -> int:
         """Records not written to the store yet."""
@@ -221,7 +248,7 @@ class ManagedConnection:
         return conn
 
     async def _recv_json(self, conn: AsyncRealtimeConnection) -> dict[str, Any]:
-        data = await asyncio.wait_for(conn.recv_bytes(), self.switch_timeout_seconds)
+        data = await recv_within(conn, self.switch_timeout_seconds)
         raw = json.loads(data)
         if not isinstance(raw, dict):
             raise _SwitchFailed("the server sent an event that is not an object")
@@ -234,11 +261,6 @@ class ManagedConnection:
         await self._send_all(conn, self.engine.feed(raw))
         self._queue_records()
         return raw
-
-    def _background(self, work: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # ------------------------------------------------------------------ sending
 
@@ -281,14 +303,6 @@ class ManagedConnection:
                 # The new session gets this event too: it is among the unacknowledged.
                 self._notices.append(await self._connect(self._lost_reason(), old=None))
 
-    async def _send_all(self, conn: AsyncRealtimeConnection, events: list[dict[str, Any]]) -> None:
-        for event in events:
-            self.engine.sent(event)
-            await conn.send(event)  # type: ignore[arg-type]
-            # A send returns without yielding while the socket's buffer has room: a long
-            # seed would hold the loop for all of its events (30-60 ms measured).
-            await asyncio.sleep(0)
-
     # ------------------------------------------------------------------ receiving
 
     def __aiter__(self) -> AsyncIterator[Any]:
@@ -327,26 +341,28 @@ class ManagedConnection:
                 raise RolloverError(f"the connection was lost ({self._lost.error})")
             if self._closing:
                 raise _Closed
-            if self._rollover_now():
-                return await self._roll("rollover")
             conn = self._conn
             assert conn is not None
+            if self._rollover_now():
+                if (notice := await self._roll(conn, lost=False)) is not None:
+                    return notice
+                continue
             try:
-                data = await asyncio.wait_for(conn.recv_bytes(), self.poll_seconds)
+                data = await recv_within(conn, self.poll_seconds)
             except TimeoutError:
                 continue  # idle: check the rollover clock again
             except ConnectionClosed:
                 if self._closing:
                     raise _Closed from None
-                if conn is not self._conn:
-                    continue  # a switch replaced it meanwhile
-                return await self._roll(self._lost_reason())
+                if (notice := await self._roll(conn, lost=True)) is not None:
+                    return notice
+                continue  # a switch replaced it meanwhile
             event = await self._take(conn, data)
             if event is None:
                 continue
-            if self._rollover_now():
-                # Switch now, before the application sends into the old session again.
-                self._notices.append(await self._roll("rollover"))
+            # Due: switch now, before the application sends into the old session again.
+            if self._rollover_now() and (notice := await self._roll(conn, lost=False)):
+                self._notices.append(notice)
             return event
 
     async def _take(self, conn: AsyncRealtimeConnection, data: bytes) -> Any | None:
@@ -382,51 +398,24 @@ class ManagedConnection:
         self.engine.disconnected()
         return "expired" if expired else "disconnected"
 
-    # ------------------------------------------------------------------ compaction
-
-    def _start_jobs(self) -> None:
-        # One summary at a time, in a thread of its own: a summarizer that hangs past its
-        # deadline keeps its thread, and no other planning starts until it lets go (the
-        # engine keeps the job meanwhile), so hung summaries never pile up.
-        if self._summary is not None and not self._summary.done():
-            return
-        job = self.engine.take_compaction_job()
-        if job is not None:
-            self._background(self._compact(job))
-
-    async def _compact(self, job: CompactionJob) -> None:
-        """Plan off the loop, with a deadline; then send the plan if it still fits."""
-        loop = asyncio.get_running_loop()
-        self._summary = loop.run_in_executor(self._summary_thread, job.run)
-        try:
-            plan = await asyncio.wait_for(
-                asyncio.shield(self._summary), self.summary_timeout_seconds
-            )
-        except Exception as exc:  # slow or failing summarizer: the extractive fallback
-            log.warning("compaction summary failed (%s); falling back", type(exc).__name__)
-            try:
-                plan = await asyncio.wait_for(
-                    loop.run_in_executor(self._fallback_thread, job.fallback),
-                    self.summary_timeout_seconds,
-                )
-            except Exception as again:
-                log.warning("compaction fallback failed (%s)", type(again).__name__)
-                plan = None
-        events = self.engine.compaction_ready(job, plan)
-        if not events:
-            return
-        async with self._lock:
-            conn = self._conn
-            if conn is None or self._closing:
-                return
-            with contextlib.suppress(Exception):  # a drop now: the plan is simply not sent
-                await self._send_all(conn, events)
-
     # ------------------------------------------------------------------ rollover
 
-    async def _roll(self, reason: str) -> RolloverEvent | ConnectionLostEvent:
+    async def _roll(
+        self, seen: AsyncRealtimeConnection, *, lost: bool
+    ) -> RolloverEvent | ConnectionLostEvent | None:
+        """Switch from `seen` (it dropped, if `lost`; else a planned rollover is due).
+
+        ``None`` when there is nothing to do once the lock is held: a send switched first
+        (its notice is queued), or the rollover is no longer due.
+        """
         async with self._lock:
-            return await self._connect(reason, old=self._conn if reason == "rollover" else None)
+            if self._conn is not seen or self._lost is not None:
+                return None
+            if lost:
+                return await self._connect(self._lost_reason(), old=None)
+            if not self._rollover_now():
+                return None
+            return await self._connect("rollover", old=seen)
 
     async def _connect(
         self, reason: str, *, old: AsyncRealtimeConnection | None
@@ -435,6 +424,7 @@ class ManagedConnection:
         from websockets.exceptions import ConnectionClosed
 
         self._oob.close()  # no out-of-band request outlives its session, or crosses a switch
+        running = self._inflight.switched()  # the old session's, read by `retire` from here
 
         delay = self.reconnect_backoff_seconds
         failure = ""
@@ -462,7 +452,7 @@ class ManagedConnection:
                 continue
             if old is not None:
                 # Never under the lock: it may take long.
-                self._background(retire(old, self._late))
+                self._background(retire(old, self._late, running))
             return event
         if old is not None:
             self._background(close_quietly(old))
@@ -472,6 +462,7 @@ class ManagedConnection:
         return self._lost
 
     async def _attempt(self, reason: str, attempt: int) -> RolloverEvent:
+        self._inflight.new_session()
         new = await self._open()
         try:
             await self._first_event(new)
@@ -479,12 +470,13 @@ class ManagedConnection:
             await self._seed(new, plan)
             # What the old session never acknowledged goes to the new one, in order: the
             # audio of the turn in progress first, then the items, then the response request.
-            await self._send_all(new, self._inflight.resend())
+            await self._send_all(new, self._inflight.resend(), ours=False)
         except BaseException:
             self._background(close_quietly(new))
             raise
         self._conn = new
-        self._oob.open, self._pre = True, None
+        self._oob.open = True
+        self._ahead.reset()
         event = RolloverEvent(
             reason, self.engine.session_index, len(plan.seed), plan.seed_tokens, attempt
         )
@@ -504,10 +496,7 @@ class ManagedConnection:
         summarizer = engine.rollover.summarizer
         if not isinstance(summarizer, RealtimeSummarizer) or engine.rollover.carry != "summary":
             return True
-        if self._pre is None:
-            self._pre = asyncio.ensure_future(self._summary_ahead(summarizer))
-            return False
-        return self._pre.done()
+        return self._ahead.ready(engine, lambda: self._summary_ahead(summarizer))
 
     async def _summary_ahead(self, summarizer: RealtimeSummarizer) -> SeedSummary | None:
         return await summary_ahead(
@@ -546,7 +535,7 @@ class ManagedConnection:
                 history=stored.items, summary=stored.summary, resent=resent
             )
         # The seed (a summary of a long call, maybe) is made off the event loop.
-        ahead = self._pre.result() if self._pre is not None and self._pre.done() else None
+        ahead = self._ahead.result
         seed = await asyncio.get_running_loop().run_in_executor(
             self._fallback_thread, engine.rollover.draft,
             history, engine.counter, summary, engine.audio.snapshot(), ahead,

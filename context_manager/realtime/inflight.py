@@ -3,15 +3,16 @@
 A session can die under client events it never answered: an item created (no
 ``conversation.item.added`` yet), a response requested (no ``response.created``), the user's
 turn in progress (audio appended since the server last committed or cleared the buffer, and a
-manual commit it has not acknowledged). `InFlight` keeps them, in order, so the adapter can
-re-send them to the next session before anything else: a drop mid-sentence loses no word.
+manual commit it has not acknowledged), a session update (no ``session.updated``). `InFlight`
+keeps them, in order, so the adapter can re-send them to the next session before anything
+else: a drop mid-sentence loses no word.
 The turn's audio is bounded by `buffer_seconds` (its oldest chunks go first, counted).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = ["InFlight"]
@@ -32,6 +33,12 @@ class InFlight:
         self._commit: dict[str, Any] | None = None
         self.audio_dropped_bytes = 0
         """Bytes of a turn in progress that did not fit `buffer_seconds` (oldest first)."""
+        # Session updates not answered by ``session.updated`` yet, in order (each answers the
+        # oldest); True marks the application's, which a new session gets again.
+        self._updates: deque[tuple[bool, dict[str, Any]]] = deque()
+        self._carried_updates: list[dict[str, Any]] = []
+        self.responses: set[str] = set()
+        """Responses the session started and has not finished (ids): their usage is to come."""
 
     def sent(self, data: dict[str, Any]) -> None:
         """A client event is going out (an item create must carry its id)."""
@@ -52,6 +59,18 @@ class InFlight:
             self._commit = data
         elif kind == "input_audio_buffer.clear":
             self._forget_turn()
+        elif kind == "session.update":
+            self._updates.append((True, data))
+
+    def adapter_sent(self, data: Mapping[str, Any]) -> None:
+        """An event of the adapter's own is going out (its session update is answered too)."""
+        if data.get("type") == "session.update":
+            self._updates.append((False, dict(data)))
+
+    def new_session(self) -> None:
+        """A new session is being set up: the application's unanswered updates carry over."""
+        self._carried_updates = [data for mine, data in self._updates if mine]
+        self._updates.clear()
 
     def acknowledged(self, raw: Mapping[str, Any]) -> None:
         """A server event: whatever it acknowledges is no longer in flight."""
@@ -63,15 +82,38 @@ class InFlight:
             item_id = item.get("id") if isinstance(item, Mapping) else None
             if isinstance(item_id, str):
                 self.unacked.pop(item_id, None)
+        elif kind == "session.updated":
+            if self._updates:
+                self._updates.popleft()
         elif kind == "response.created":
             self.requested = None
+            self._response(raw, self.responses.add)
+        elif kind == "response.done":
+            self._response(raw, self.responses.discard)
+
+    def switched(self) -> set[str]:
+        """A new session replaces the live one: the responses it left running (now forgotten)."""
+        running, self.responses = self.responses, set()
+        return running
+
+    @staticmethod
+    def _response(raw: Mapping[str, Any], apply: Callable[[str], object]) -> None:
+        response = raw.get("response")
+        rid = response.get("id") if isinstance(response, Mapping) else None
+        if isinstance(rid, str):
+            apply(rid)
 
     def resend(self) -> list[dict[str, Any]]:
         """Everything in flight, in the order a new session needs it.
 
-        The turn's audio first, then its commit, the items, the response request.
+        The application's session updates first (a turn detection switched off must be off
+        before the audio arrives), then the turn's audio, its commit, the items, the response
+        request.
         """
+        updates = self._carried_updates
+        self._updates.extend((True, data) for data in updates)
         return [
+            *updates,
             *self._turn_audio,
             *([self._commit] if self._commit else []),
             *self.unacked.values(),

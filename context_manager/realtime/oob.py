@@ -31,7 +31,13 @@ from ..wire import item_to_wire
 if TYPE_CHECKING:
     from ..live import ContextEngine
 
-__all__ = ["DEFAULT_SUMMARY_TASK", "OutOfBand", "RealtimeSummarizer", "summary_ahead"]
+__all__ = [
+    "DEFAULT_SUMMARY_TASK",
+    "OutOfBand",
+    "RealtimeSummarizer",
+    "SummaryAhead",
+    "summary_ahead",
+]
 
 DEFAULT_SUMMARY_TASK = (
     "Do not answer anyone. Summarize the conversation above for your own memory, in at most"
@@ -190,6 +196,16 @@ class OutOfBand:
             },
         }
 
+    @property
+    def pending(self) -> bool:
+        """Whether a request is waiting for its answer."""
+        return bool(self._waiting)
+
+    @property
+    def waiting(self) -> list[asyncio.Future[str]]:
+        """The answers being waited for."""
+        return list(self._waiting.values())
+
     def claim(self, raw: Mapping[str, Any]) -> bool:
         """Whether a server event belongs to a request of ours (the application never sees it).
 
@@ -282,3 +298,52 @@ async def summary_ahead(
         log.warning("rollover summary failed (%s); falling back", type(exc).__name__)
         return None
     return SeedSummary(text, frozenset(str(i.id) for i in older)) if text else None
+
+
+class SummaryAhead:
+    """The summary a planned rollover's seed carries, asked of the model before the switch.
+
+    `ready` starts it when the rollover falls due and says whether the switch may go on. A
+    summary that no longer covers everything a text seed cannot carry (the caller spoke
+    again while it was being written) is asked again, at most `retries` times: after that
+    the switch goes on and the turns it misses are reported as not carried.
+    """
+
+    def __init__(self, retries: int = 3) -> None:
+        self.retries = retries
+        self.future: asyncio.Future[SeedSummary | None] | None = None
+        self._asked = 0
+
+    @property
+    def running(self) -> bool:
+        """Whether a summary is being written now."""
+        return self.future is not None and not self.future.done()
+
+    @property
+    def result(self) -> SeedSummary | None:
+        """The summary, once written (``None`` before, or when the model gave none)."""
+        future = self.future
+        return future.result() if future is not None and future.done() else None
+
+    def ready(
+        self, engine: ContextEngine, ask: Callable[[], Awaitable[SeedSummary | None]]
+    ) -> bool:
+        """Whether the switch may go on now (`ask` starts a summary)."""
+        future = self.future
+        if future is None or (future.done() and self._stale(engine)):
+            self._asked += 1
+            self.future = asyncio.ensure_future(ask())
+            return False
+        return future.done()
+
+    def reset(self) -> None:
+        """The switch happened: the next rollover asks afresh."""
+        self.future, self._asked = None, 0
+
+    def _stale(self, engine: ContextEngine) -> bool:
+        done = self.result
+        if done is None or self._asked > self.retries:
+            return False
+        history, _ = engine.rollover_source()
+        older, _ = engine.rollover.older(history, engine.counter, engine.audio.snapshot())
+        return any(is_unheard(i) and str(i.id) not in done.covers for i in older)

@@ -17,7 +17,7 @@ from ..errors import ConfigurationError, RolloverError
 if TYPE_CHECKING:
     from openai.resources.realtime.realtime import AsyncRealtimeConnection
 
-__all__ = ["as_dict", "close_quietly", "describe", "parse_frame", "retire"]
+__all__ = ["as_dict", "close_quietly", "describe", "drain", "parse_frame", "recv_within", "retire"]
 
 log = logging.getLogger("context_manager.realtime.connection")
 
@@ -53,6 +53,35 @@ async def close_quietly(conn: AsyncRealtimeConnection, seconds: float = 0.1) -> 
         transport.abort()  # a half-closed socket the peer never finished: let it go now
 
 
+async def recv_within(conn: AsyncRealtimeConnection, seconds: float) -> bytes:
+    """The next frame, or `TimeoutError` after `seconds`.
+
+    Not `asyncio.wait_for`: on Python 3.11 it can swallow a cancellation that arrives with a
+    frame, and an application cancelling the task that reads would wait forever.
+    """
+    async with asyncio.timeout(seconds):
+        return await conn.recv_bytes()
+
+
+async def drain(
+    conn: AsyncRealtimeConnection,
+    coming: Callable[[], bool],
+    take: Callable[[dict[str, Any]], None],
+    seconds: float,
+) -> None:
+    """Read `conn` while `coming()` says more is due, each event to `take`, for `seconds` at most.
+
+    It ends quietly at the deadline, on a closed socket, or when another task is reading.
+    """
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    with contextlib.suppress(Exception):
+        while coming():
+            raw = parse_frame(await recv_within(conn, max(end - loop.time(), 0)))
+            if raw is not None:
+                take(raw)
+
+
 def describe(exc: BaseException) -> str:
     """An exception by type (and code, for a server error): never its text."""
     text = str(exc) if isinstance(exc, _SwitchFailed | RolloverError) else ""
@@ -70,17 +99,22 @@ def as_dict(event: Any) -> dict[str, Any]:
     return result
 
 
-async def retire(old: AsyncRealtimeConnection, late: Callable[[Mapping[str, Any]], None]) -> None:
+async def retire(
+    old: AsyncRealtimeConnection,
+    late: Callable[[Mapping[str, Any]], None],
+    running: set[str] | frozenset[str] = frozenset(),
+) -> None:
     """The old session after a planned switch: cleared, drained, closed.
 
     Its input buffer is cleared (half a turn appended there is not answered); a response it
-    still finishes is read and handed to `late` (its usage counts); then the socket closes.
+    still finishes (`running` at the switch, or started since) is read and handed to `late`
+    (its usage counts); then the socket closes.
     """
-    active: set[str] = set()
+    active = set(running)
     with contextlib.suppress(Exception):  # a timeout or the close ends it
         await old.send({"type": "input_audio_buffer.clear"})
         while True:
-            raw = parse_frame(await asyncio.wait_for(old.recv_bytes(), 5 if active else 0.5))
+            raw = parse_frame(await recv_within(old, 5 if active else 0.5))
             response = (raw or {}).get("response")
             if (
                 not raw

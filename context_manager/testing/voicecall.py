@@ -19,7 +19,9 @@ Needs the ``testing``, ``openai`` and ``store`` extras.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +36,14 @@ from .replies import Reply
 from .server import FakeRealtimeServer
 from .speech import say, silence
 
-__all__ = ["CARRY_MODES", "VoiceCallReport", "phrase", "run_voice_call", "voice_engine"]
+__all__ = [
+    "CARRY_MODES",
+    "VoiceCallReport",
+    "carry_table",
+    "phrase",
+    "run_voice_call",
+    "voice_engine",
+]
 
 CARRY_MODES = ("audio", "summary", "transcription", "all", "none")
 """How a call carries the caller's untranscribed turns into a new session."""
@@ -101,6 +110,30 @@ class VoiceCallReport:
     stored_user_items: int = 0
     uncarried: int = 0
     """User turns the engine reported it could not carry."""
+    errors: list[str] = field(default_factory=list)
+    """Codes of the server errors the application received."""
+
+    def row(self) -> list[str]:
+        """The report as a row of `carry_table`."""
+        seed = sum(self.seed_tokens) / len(self.seed_tokens) if self.seed_tokens else 0
+        return [
+            f"`{self.mode}`",
+            f"{seed:,.0f}",
+            f"{min(self.carried, default=1.0):.1%}",
+            f"{self.uncarried:,}",
+            f"{self.out_of_band:,}",
+            f"${self.engine_cost_usd:.3f}",
+        ]
+
+
+def carry_table(reports: Sequence[VoiceCallReport]) -> str:
+    """The reports as a markdown table (docs/agent-builders.md shows one per carry mode)."""
+    header = ["carry", "seed tokens (mean)", "caller's turns held (lowest)",
+              "not carried (turns, all seeds)", "out-of-band responses",
+              "USD per call"]  # fmt: skip
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    lines += ["| " + " | ".join(r.row()) + " |" for r in reports]
+    return "\n".join(lines)
 
 
 def _chunks(audio: bytes, size: int = 9600) -> list[str]:
@@ -146,6 +179,7 @@ async def run_voice_call(
                 said.append(n)
                 clock.advance(seconds_per_turn)
                 n += 1
+            await call.stop()
             await conn.flush()
             cid = conn.conversation_id
         await client.close()
@@ -164,13 +198,29 @@ async def run_voice_call(
 
 
 class _Call:
-    """The application's side of the call."""
+    """The application's side of the call: a reader task, and turns that wait for answers.
+
+    After each answer it waits for the adapter's own work (a compaction, a summary) to clear,
+    so the server sees the same events in the same order every run: the figures repeat.
+    """
 
     def __init__(
         self, conn: Any, server: FakeRealtimeServer, report: VoiceCallReport, said: list[int]
     ) -> None:
         self.conn, self.server, self.report, self.said = conn, server, report, said
         self.last_user: str | None = None
+        self.events: asyncio.Queue[Any] = asyncio.Queue()
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for event in self.conn:
+            self.events.put_nowait(event)
+
+    async def stop(self) -> None:
+        """Stop reading (the connection's close reads what is still coming)."""
+        self.reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.reader
 
     async def turn(self, n: int, *, push_to_talk: bool) -> None:
         conn = self.conn
@@ -201,13 +251,19 @@ class _Call:
 
     async def _until(self, kind: str) -> None:
         while True:
-            event = await self.conn.recv()
+            event = await self.events.get()
             if event.type == "context_manager.rollover":
                 self._check_session(event)
             elif event.type == "conversation.item.added" and event.item.role == "user":
                 self.last_user = event.item.id
+            elif event.type == "error":
+                # Its request failed (an out-of-band question about an item of the session
+                # a rollover replaced just before it went out): no answer is coming.
+                self.report.errors.append(str(getattr(event.error, "code", "")))
+                break
             if event.type == kind:
-                return
+                break
+        await self.conn.idle()
 
     def _check_session(self, event: Any) -> None:
         """Which of the caller's turns so far the new session holds, heard or read."""
