@@ -29,6 +29,7 @@ __all__ = [
     "SessionStarted",
     "TranscriptionBilled",
     "TranscriptionUsage",
+    "TurnInProgress",
     "TurnsNotCarried",
 ]
 
@@ -208,6 +209,19 @@ class TranscriptionUsage:
     kind: Literal["transcription"] = field(default="transcription", init=False, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class TurnInProgress:
+    """The user is speaking a turn in `session`: `audio_ms` appended so far.
+
+    ``None``: the turn is stored as an item now, or was cleared. Noted so that a crash in the
+    middle of a turn is known.
+    """
+
+    session: int
+    audio_ms: int | None
+    kind: Literal["turn_in_progress"] = field(default="turn_in_progress", init=False, repr=False)
+
+
 Record = (
     SessionStarted
     | SessionEnded
@@ -219,5 +233,6 @@ Record = (
     | SeedLinked
     | TurnsNotCarried
     | TranscriptionUsage
+    | TurnInProgress
 )
 """What the engine asks to be persisted, in order."""

@@ -1,8 +1,10 @@
-"""The adapter's own work beside the call: compaction planned off the loop, events it sends.
+"""The adapter's own work beside the call: compaction off the loop, the model's summaries.
 
 A mixin of `ManagedConnection`: compaction is planned in a worker thread with a deadline (a
 slow or failing summarizer falls back to the extractive summary), its plan sent if it still
-fits; `busy` and `idle` tell an application (or a test) when that work is under way.
+fits; a planned rollover waits for the realtime model's summary of what its seed cannot carry
+as it is, asked out of band while the old session can still answer; `busy` and `idle` tell an
+application (or a test) when that work is under way.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from ..errors import RolloverError
 from ..live import ContextEngine
 from ..live.jobs import CompactionJob
+from ..rollover import SeedSummary
 from .inflight import InFlight
-from .oob import OutOfBand, SummaryAhead
+from .oob import OutOfBand, RealtimeSummarizer, SummaryAhead, summary_ahead
 
 if TYPE_CHECKING:
     from openai.resources.realtime.realtime import AsyncRealtimeConnection
@@ -119,3 +123,37 @@ class BesideTheCall:
                 return
             with contextlib.suppress(Exception):  # a drop now: the plan is simply not sent
                 await self._send_all(conn, events)
+
+    # ------------------------------------------------------------------ the model's summaries
+
+    def _rollover_now(self) -> bool:
+        """A planned rollover is due, and the summary its seed carries is in.
+
+        The realtime model writes that summary ahead of the switch, while the old session
+        can still answer; any other summarizer writes it during the switch.
+        """
+        engine = self.engine
+        if not engine.rollover_due or engine.expired:
+            return False
+        summarizer = engine.rollover.summarizer
+        if not isinstance(summarizer, RealtimeSummarizer) or engine.rollover.carry != "summary":
+            return True
+        return self._ahead.ready(engine, lambda: self._summary_ahead(summarizer))
+
+    async def _summary_ahead(self, summarizer: RealtimeSummarizer) -> SeedSummary | None:
+        return await summary_ahead(
+            self.engine, summarizer, self._summary_thread, self.summary_timeout_seconds,
+            resent=tuple(self._inflight.unacked),
+        )  # fmt: skip
+
+    def _live_ids(self) -> dict[str, str]:
+        """Server ids of the items the session holds now, by history key and by themselves."""
+        # Not an item a compaction is deleting (its delete may be on its way).
+        held = {i.id for i in self.engine.mirror.items} - self.engine.leaving
+        return {k: v for k, v in self.engine.history.server_ids().items() if v in held}
+
+    async def _send_oob(self, event: dict[str, Any]) -> None:
+        async with self._lock:
+            if self._conn is None or not self._oob.open:
+                raise RolloverError("no live session for an out-of-band request")
+            await self._send_all(self._conn, [event])

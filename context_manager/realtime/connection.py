@@ -39,6 +39,7 @@ Every exception the application gets from the adapter is a `ContextManagerError`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -48,13 +49,15 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError, ContextManagerError, RolloverError
+from ..errors import ConfigurationError, ContextManagerError, RolloverError, StoreError
 from ..live import ContextEngine
-from ..rollover import RolloverPlan, SeedSummary
+from ..live.records import TurnInProgress
+from ..rollover import RolloverPlan
+from ..wire import audio_ms_from_size
 from .background import BesideTheCall
 from .events import ConnectionLostEvent, RolloverEvent
-from .inflight import InFlight
-from .oob import OutOfBand, RealtimeSummarizer, SummaryAhead, summary_ahead
+from .inflight import InFlight, TurnNotes
+from .oob import OutOfBand, RealtimeSummarizer, SummaryAhead
 from .sockets import (
     _SwitchFailed,
     as_dict,
@@ -142,6 +145,8 @@ class ManagedConnection(BesideTheCall):
         self._summary: asyncio.Future[Any] | None = None
         self._compacting: asyncio.Task[Any] | None = None
         self._inflight = InFlight(buffer_seconds)  # re-sent to a session that replaces one
+        self._turns = TurnNotes()  # the store knows of a turn being spoken
+        self._lost_turn_ms = 0
         self._oob = OutOfBand(self._send_oob, self._live_ids)
         self._ahead = SummaryAhead()  # a rollover seed's summary, made before the switch
         for summarizer in (
@@ -167,7 +172,12 @@ class ManagedConnection(BesideTheCall):
                 self._resume = True
                 # The sessions of the process that ran the call before (it may have died
                 # with them open) are over: a new one is about to begin.
+                # A turn the caller was speaking then was never stored: it is reported.
+                self._lost_turn_ms = sum(await self.store.open_turns(self.conversation_id))
                 await self.store.end_open_sessions(self.conversation_id, "abandoned")
+                if self._lost_turn_ms:
+                    log.warning("resume: a user turn in progress was lost (%d ms of audio)",
+                                self._lost_turn_ms)  # fmt: skip
             else:
                 self.conversation_id = await self.store.create_conversation(self.conversation_id)
             recorder = Recorder(
@@ -281,6 +291,8 @@ class ManagedConnection(BesideTheCall):
             raise RolloverError(f"the connection was lost ({self._lost.error})")
         data = as_dict(event)
         kind = data.get("type")
+        if kind == "input_audio_buffer.append" and self._turns.noted is None:
+            await self._turn_starts(data)
         if kind == "conversation.item.create":
             item = dict(data.get("item") or {})
             item.setdefault("id", f"app_{uuid.uuid4().hex[:24]}")
@@ -291,6 +303,9 @@ class ManagedConnection(BesideTheCall):
                 self._notices.append(await self._connect("rollover", old=self._conn))
             self._inflight.sent(data)
             self.engine.sent(data)
+            if kind == "input_audio_buffer.append":
+                ms = audio_ms_from_size(self._inflight.turn_size, self.engine.mirror.input_format)
+                self._note(self._turns.appended(self.engine.session_index, ms))
             if kind == "conversation.item.create" and self._writer is not None:
                 self._queue_records()
                 await self._writer.flush(self.switch_timeout_seconds)  # the outbox
@@ -302,6 +317,20 @@ class ManagedConnection(BesideTheCall):
                     raise RolloverError("the connection is closed") from None
                 # The new session gets this event too: it is among the unacknowledged.
                 self._notices.append(await self._connect(self._lost_reason(), old=None))
+
+    async def _turn_starts(self, append: Mapping[str, Any]) -> None:
+        """The caller starts a turn: the store hears of it before its first audio goes out.
+
+        A crash from here on is known. The wait is brief: the caller's audio never waits long
+        for a store that fails (the note stays queued, and is written later).
+        """
+        audio = append.get("audio")
+        size = len(audio) * 3 // 4 if isinstance(audio, str) else 0
+        ms = audio_ms_from_size(size, self.engine.mirror.input_format)
+        self._note(self._turns.appended(self.engine.session_index, ms))
+        if self._writer is not None:
+            with contextlib.suppress(StoreError):
+                await self._writer.flush(0.25)
 
     # ------------------------------------------------------------------ receiving
 
@@ -382,6 +411,7 @@ class ManagedConnection(BesideTheCall):
                 if self._conn is conn:
                     await self._send_all(conn, out)
         self._queue_records()
+        self._note(self._turns.server(self.engine.session_index, raw))
         self._start_jobs()
         if self._oob.claim(raw):
             return None  # the adapter's own out-of-band request: priced, not delivered
@@ -425,6 +455,7 @@ class ManagedConnection(BesideTheCall):
 
         self._oob.close()  # no out-of-band request outlives its session, or crosses a switch
         running = self._inflight.switched()  # the old session's, read by `retire` from here
+        before = self.engine.session_index
 
         delay = self.reconnect_backoff_seconds
         failure = ""
@@ -450,6 +481,7 @@ class ManagedConnection(BesideTheCall):
                     await asyncio.sleep(delay)
                     delay *= 2
                 continue
+            self._note(*self._turns.switched(before, self.engine.session_index))
             if old is not None:
                 # Never under the lock: it may take long.
                 self._background(retire(old, self._late, running))
@@ -477,48 +509,17 @@ class ManagedConnection(BesideTheCall):
         self._conn = new
         self._oob.open = True
         self._ahead.reset()
+        lost = self._lost_turn_ms if reason == "resume" else 0
         event = RolloverEvent(
-            reason, self.engine.session_index, len(plan.seed), plan.seed_tokens, attempt
+            reason, self.engine.session_index, len(plan.seed), plan.seed_tokens, attempt, lost
         )
         self.rollovers.append(event)
         log.info("%s: session %d seeded with %d items", reason, event.session, event.seed_items)
         return event
 
-    def _rollover_now(self) -> bool:
-        """A planned rollover is due, and the summary its seed carries is in.
-
-        The realtime model writes that summary ahead of the switch, while the old session
-        can still answer; any other summarizer writes it during the switch.
-        """
-        engine = self.engine
-        if not engine.rollover_due or engine.expired:
-            return False
-        summarizer = engine.rollover.summarizer
-        if not isinstance(summarizer, RealtimeSummarizer) or engine.rollover.carry != "summary":
-            return True
-        return self._ahead.ready(engine, lambda: self._summary_ahead(summarizer))
-
-    async def _summary_ahead(self, summarizer: RealtimeSummarizer) -> SeedSummary | None:
-        return await summary_ahead(
-            self.engine, summarizer, self._summary_thread, self.summary_timeout_seconds,
-            resent=tuple(self._inflight.unacked),
-        )  # fmt: skip
-
     def _late(self, response: Mapping[str, Any]) -> None:
         self.engine.late_response(response)
         self._queue_records()
-
-    def _live_ids(self) -> dict[str, str]:
-        """Server ids of the items the session holds now, by history key and by themselves."""
-        # Not an item a compaction is deleting (its delete may be on its way).
-        held = {i.id for i in self.engine.mirror.items} - self.engine.leaving
-        return {k: v for k, v in self.engine.history.server_ids().items() if v in held}
-
-    async def _send_oob(self, event: dict[str, Any]) -> None:
-        async with self._lock:
-            if self._conn is None or not self._oob.open:
-                raise RolloverError("no live session for an out-of-band request")
-            await self._send_all(self._conn, [event])
 
     async def _plan(self, reason: str) -> RolloverPlan:
         resent = tuple(self._inflight.unacked)
@@ -569,6 +570,12 @@ class ManagedConnection(BesideTheCall):
         records = self.engine.take_records()
         if self._writer is not None:
             self._writer.put(records)
+
+    def _note(self, *records: TurnInProgress | None) -> None:
+        """Records of the adapter's own, after the engine's so far (so their sessions exist)."""
+        self._queue_records()
+        if self._writer is not None:
+            self._writer.put([r for r in records if r is not None])
 
     async def flush(self) -> None:
         """Wait until every record so far is written to the store.

@@ -20,6 +20,10 @@ class RolloverEvent:
     seed_tokens: int
     attempts: int = 1
     """Sessions opened to get there (more than one when a drop hit the switch itself)."""
+    lost_turn_ms: int = 0
+    """On ``resume``: audio of a user turn the caller was speaking when the call's last
+    process died, never stored, so lost (its session in the store keeps the figure). An
+    application can ask the caller to say it again."""
     type: Literal["context_manager.rollover"] = "context_manager.rollover"
 
 

@@ -15,7 +15,9 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["InFlight"]
+from ..live.records import TurnInProgress
+
+__all__ = ["InFlight", "TurnNotes"]
 
 
 class InFlight:
@@ -103,6 +105,11 @@ class InFlight:
         if isinstance(rid, str):
             apply(rid)
 
+    @property
+    def turn_size(self) -> int:
+        """Bytes of the turn in progress kept so far."""
+        return self._turn_bytes * 3 // 4
+
     def resend(self) -> list[dict[str, Any]]:
         """Everything in flight, in the order a new session needs it.
 
@@ -124,3 +131,47 @@ class InFlight:
         self._turn_audio.clear()
         self._turn_bytes = 0
         self._commit = None
+
+
+class TurnNotes:
+    """When the store hears of the user's turn in progress (`TurnInProgress` records).
+
+    Noted at its first audio and then every `step_ms` of it, cleared once the server's item of
+    that turn is added (the item is stored first: records are written in order) or the buffer
+    is cleared. A process that dies mid-turn leaves it noted on its session: the resume knows
+    a turn was lost, and how long it was.
+    """
+
+    def __init__(self, step_ms: int = 1000) -> None:
+        self.step_ms = step_ms
+        self.noted: int | None = None
+        self._committed: str | None = None
+
+    def appended(self, session: int, ms: int) -> TurnInProgress | None:
+        """Audio was appended: the turn now holds `ms`."""
+        if self.noted is not None and ms < self.noted + self.step_ms:
+            return None
+        self.noted = ms
+        return TurnInProgress(session, ms)
+
+    def server(self, session: int, raw: Mapping[str, Any]) -> TurnInProgress | None:
+        """A server event: the turn's item added, or the buffer cleared, ends the note."""
+        kind = raw.get("type")
+        if kind == "input_audio_buffer.committed":
+            item_id = raw.get("item_id")
+            self._committed = item_id if isinstance(item_id, str) else None
+            return None
+        item = raw.get("item")
+        added = kind == "conversation.item.added" and isinstance(item, Mapping)
+        if (added and item.get("id") == self._committed) or kind == "input_audio_buffer.cleared":  # type: ignore[union-attr]
+            self._committed = None
+            if self.noted is not None:
+                self.noted = None
+                return TurnInProgress(session, None)
+        return None
+
+    def switched(self, old: int, new: int) -> list[TurnInProgress]:
+        """The turn's audio goes to session `new`: the note moves with it."""
+        if self.noted is None or old == new:
+            return []
+        return [TurnInProgress(old, None), TurnInProgress(new, self.noted)]

@@ -298,6 +298,14 @@ class AsyncStore:
         chosen = list(keys)
         await self._write(lambda s: s._note_uncarried(session_id, chosen))
 
+    async def note_open_turn(self, session_id: int, ms: int | None) -> None:
+        """See `Store.note_open_turn`."""
+        await self._write(lambda s: s._note_open_turn(session_id, ms))
+
+    async def open_turns(self, conversation_id: str) -> list[int]:
+        """See `Store.open_turns`."""
+        return await self._read(Store.open_turns, conversation_id)
+
     async def end_open_sessions(self, conversation_id: str, reason: str) -> None:
         """See `Store.end_open_sessions`."""
         await self._write(lambda s: s._end_open_sessions(conversation_id, reason))

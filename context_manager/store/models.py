@@ -71,6 +71,9 @@ class SessionRow(Base):
     end_reason: Mapped[str | None] = mapped_column(String(40))
     uncarried: Mapped[list[str] | None] = mapped_column(JSON)
     """Keys of user turns with no transcript the session's seed could not carry."""
+    open_turn_ms: Mapped[int | None] = mapped_column(Integer)
+    """Audio (ms, as last noted) of a user turn being spoken and not yet stored as an item;
+    still set on an ended session, that turn was lost (the process died while it was spoken)."""
 
 
 class ItemRow(Base):

@@ -8,7 +8,7 @@ cost the engine priced once (`ResponseOutcome.observed_cost`), in band or not.
 
 from __future__ import annotations
 
-from ..live.records import Record
+from ..live.records import Record, TurnInProgress, TurnsNotCarried
 from ..server import Usage
 from .aio import AsyncStore
 
@@ -33,6 +33,16 @@ class Recorder:
         self.sessions: dict[int, int] = {}
         """The engine's session index -> the store's session id."""
         self._uncarried: dict[int, list[str]] = {}
+
+    async def _session_note(self, record: TurnsNotCarried | TurnInProgress) -> None:
+        store = self.store
+        if record.kind == "turn_in_progress":
+            if record.session in self.sessions:
+                await store.note_open_turn(self.sessions[record.session], record.audio_ms)
+        elif record.session in self.sessions:
+            await store.note_uncarried(self.sessions[record.session], list(record.keys))
+        else:  # planned before its session started: noted once the session has its row
+            self._uncarried[record.session] = list(record.keys)
 
     async def write(self, record: Record) -> None:
         """Persist one record.
@@ -90,11 +100,8 @@ class Recorder:
                 metadata={"billed": "transcription", "model": billed.model,
                           "seconds": f"{billed.seconds:g}"},
             )  # fmt: skip
-        elif record.kind == "turns_not_carried":
-            if record.session in self.sessions:
-                await store.note_uncarried(self.sessions[record.session], list(record.keys))
-            else:  # planned before its session started: noted once the session has its row
-                self._uncarried[record.session] = list(record.keys)
+        elif record.kind in ("turns_not_carried", "turn_in_progress"):
+            await self._session_note(record)
         elif record.kind == "seed_linked" and record.server_ids:
             sid = self.sessions[record.session]
             await store.record_server_ids(cid, sid, dict(record.server_ids))

@@ -38,7 +38,7 @@ from ..server.usage import Usage
 from ..tokens import TokenCounter
 from .database import DEFAULT_URL, Call, Runner, make_engine, shown
 from .migrate import downgrade, upgrade
-from .models import ConversationRow, ItemRow, ItemStatus, SummaryRow, UsageRow
+from .models import ConversationRow, ItemRow, ItemStatus, SessionRow, SummaryRow, UsageRow
 from .values import check_int
 from .writes import WriteCalls, server_ids_of
 
@@ -154,6 +154,30 @@ class Store(WriteCalls):
     def note_uncarried(self, session_id: int, keys: Sequence[str]) -> None:
         """Record the user turns (keys) with no transcript that a session's seed lacks."""
         self.run(self._note_uncarried(session_id, keys))
+
+    def note_open_turn(self, session_id: int, ms: int | None) -> None:
+        """Note the audio (ms) of a user turn being spoken in a session (``None``: none now)."""
+        self.run(self._note_open_turn(session_id, ms))
+
+    def open_turns(self, conversation_id: str) -> list[int]:
+        """The audio (ms) of the user turns in progress in the conversation's open sessions.
+
+        Read before a resume ends those sessions: each is a turn the caller was speaking when
+        the process died, never stored as an item.
+        """
+        cid = self._cid(conversation_id)
+        query = select(SessionRow.open_turn_ms).where(
+            (SessionRow.conversation_id == cid)
+            & SessionRow.ended_at.is_(None)
+            & SessionRow.open_turn_ms.is_not(None)
+        )
+
+        def work(c: Connection) -> list[int]:
+            rows = c.execute(query.order_by(SessionRow.id)).scalars()
+            return [int(ms) for ms in rows if ms is not None]
+
+        result: list[int] = self._read(f"read the turns in progress of {cid!r}", work)
+        return result
 
     def end_open_sessions(self, conversation_id: str, reason: str) -> int:
         """End every session of the conversation still open; returns how many.

@@ -168,6 +168,17 @@ class WriteCalls:
 
         return Call(f"note the turns session {session_id} lacks", work)
 
+    def _note_open_turn(self, session_id: int, ms: int | None) -> Call:
+        check_int("session id", session_id)
+        if ms is not None:
+            check_int("open turn ms", ms)
+
+        def work(c: Connection) -> None:
+            sid = self._sid(session_id)
+            c.execute(update(SessionRow).where(SessionRow.id == sid).values(open_turn_ms=ms))
+
+        return Call(f"note the turn in progress of session {session_id}", work)
+
     def _end_open_sessions(self, conversation_id: str, reason: str) -> Call:
         cid = self._cid(conversation_id)
         values = {

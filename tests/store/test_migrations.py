@@ -14,6 +14,8 @@ from context_manager.tokens import ModalityTokens as M
 
 pytestmark = pytest.mark.network_allowed  # PostgreSQL on loopback
 
+HEAD = "0005"
+
 
 def test_0002_moves_the_predicted_totals_and_downgrading_restores_them(db_url: str) -> None:
     upgrade(db_url, "0001")
@@ -86,7 +88,7 @@ def test_a_downgrade_that_would_drop_server_ids_refuses_and_changes_nothing(db_u
     store.record_server_ids(cid, second, {uids[0]: "item_b"})  # a seeded item's new id
     with pytest.raises(StoreError, match="cannot downgrade below revision 0003: 1 server item"):
         downgrade(db_url, "0002")
-    assert _version(store.engine) == "0004"
+    assert _version(store.engine) == HEAD
     assert store.server_ids(cid, second) == {"item_b": uids[0]}
     with store.engine.begin() as c:  # without it, the step is lossless: it runs, and back
         c.execute(text("DELETE FROM server_items WHERE session_id = :s"), {"s": second})
@@ -108,12 +110,12 @@ def test_a_downgrade_that_would_merge_usage_refuses_whole(db_url: str) -> None:
     ) as err:
         downgrade(db_url, "0001")
     assert err.value.reason == "schema"
-    assert _version(store.engine) == "0004" and store.usage(cid) == before
+    assert _version(store.engine) == HEAD and store.usage(cid) == before
     with store.engine.begin() as c:
         c.execute(text("DELETE FROM usage"))
     with pytest.raises(StoreError, match="cannot downgrade to base: the tables hold 1 conv"):
         downgrade(db_url, "base")
-    assert _version(store.engine) == "0004" and store.conversations() == [cid]
+    assert _version(store.engine) == HEAD and store.conversations() == [cid]
     store.close()
 
 
@@ -123,7 +125,7 @@ def test_empty_tables_go_down_to_base_and_back(db_url: str) -> None:
     engine = create_engine(db_url)
     assert _version(engine) is None and "items" not in inspect(engine).get_table_names()
     upgrade(db_url)
-    assert _version(engine) == "0004"
+    assert _version(engine) == HEAD
     engine.dispose()
 
 
@@ -142,7 +144,7 @@ def test_0004_keeps_out_of_band_marks_and_refuses_to_drop_them(db_url: str) -> N
     ]
     with pytest.raises(StoreError, match="cannot downgrade below revision 0004: 2 rows"):
         downgrade(db_url, "0003")
-    assert _version(store.engine) == "0004" and store.usage(cid) == rows
+    assert _version(store.engine) == HEAD and store.usage(cid) == rows
     with store.engine.begin() as c:  # without them, the step is lossless: down and back
         c.execute(text("DELETE FROM usage WHERE out_of_band"))
         c.execute(text("UPDATE sessions SET uncarried = NULL"))
@@ -151,4 +153,21 @@ def test_0004_keeps_out_of_band_marks_and_refuses_to_drop_them(db_url: str) -> N
     assert [r["out_of_band"] for r in store.usage(cid)] == [False]
     with pytest.raises(StoreError, match="metadata value"):
         store.record_usage(cid, observed, metadata={"purpose": "x" * 513})
+    store.close()
+
+
+def test_0005_keeps_a_lost_turn_and_refuses_to_drop_it(db_url: str) -> None:
+    store = Store(db_url)
+    cid = store.create_conversation()
+    sid = store.start_session(cid, provider="azure", model="gpt-realtime")
+    store.note_open_turn(sid, 1200)
+    assert store.open_turns(cid) == [1200]
+    with pytest.raises(StoreError, match="cannot downgrade below revision 0005: 1 sessions"):
+        downgrade(db_url, "0004")
+    assert _version(store.engine) == HEAD
+    store.note_open_turn(sid, None)  # the turn was stored as an item: nothing to keep
+    assert store.open_turns(cid) == []
+    downgrade(db_url, "0004")
+    upgrade(db_url)
+    assert _version(store.engine) == HEAD
     store.close()
