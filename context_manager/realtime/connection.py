@@ -321,14 +321,15 @@ class ManagedConnection(BesideTheCall):
     async def _turn_starts(self, append: Mapping[str, Any]) -> None:
         """The caller starts a turn: the store hears of it before its first audio goes out.
 
-        A crash from here on is known. The wait is brief: the caller's audio never waits long
-        for a store that fails (the note stays queued, and is written later).
+        A crash from here on is known. The wait is brief, and skipped while the store fails:
+        the caller's audio never waits on a failing store (the note stays queued, and is
+        written later).
         """
         audio = append.get("audio")
         size = len(audio) * 3 // 4 if isinstance(audio, str) else 0
         ms = audio_ms_from_size(size, self.engine.mirror.input_format)
         self._note(self._turns.appended(self.engine.session_index, ms))
-        if self._writer is not None:
+        if self._writer is not None and not self._writer.failing:
             with contextlib.suppress(StoreError):
                 await self._writer.flush(0.25)
 

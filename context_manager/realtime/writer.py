@@ -52,6 +52,8 @@ class RecordWriter:
         """Records the store refused for good (an invalid value): kept, never retried."""
         self.last_error: str | None = None
         """The type of the last failure (never its message: it may hold conversation text)."""
+        self.failing = False
+        """Whether the last write attempt failed (it is being retried)."""
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -122,10 +124,12 @@ class RecordWriter:
                 delay = min(delay * 2, self.max_backoff)
                 continue
             self.pending.popleft()
+            self.failing = False
             delay = self.backoff_seconds
 
     async def _retry(self, exc: Exception, record: Record, delay: float) -> None:
         self.failures += 1
+        self.failing = True
         self.last_error = type(exc).__name__
         log.warning(
             "could not store a %s record (%s); retrying in %.2f s",
