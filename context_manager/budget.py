@@ -4,14 +4,17 @@ The window of a model splits as::
 
     context_window = response reserve (max_output_tokens)
                    + instructions + tools          (at most max_instructions_tools_tokens)
+                   + preamble                      (reasoning models: text no setting holds)
                    + history limit                 (what the server lets the conversation use)
                    + slack                         (window the input limit leaves unused)
 
 The history limit is what the server truncates against (DESIGN.md, "Truncation"): the
 session's ``token_limits.post_instructions`` when set, else the model's input limit minus the
-instructions and tools. `compute_budget` makes this breakdown once per configuration;
-`RunningBudget` keeps the history figure current as items come and go, at a constant cost per
-item (the item is tokenized once; nothing already counted is re-read).
+instructions, the tools and the preamble (that the preamble counts here is a guess: no
+recording has reached the limit of a reasoning model). `compute_budget` makes this breakdown
+once per configuration; `RunningBudget` keeps the history figure current as items come and
+go, at a constant cost per item (the item is tokenized once; nothing already counted is
+re-read).
 
 >>> from context_manager.profiles import get_model_profile
 >>> b = compute_budget(get_model_profile("gpt-realtime"), instructions="Be brief.")
@@ -31,7 +34,7 @@ from .items import Item
 from .profiles import ModelProfile
 from .tokens import ItemTokens, ModalityTokens, TokenCounter
 
-__all__ = ["BudgetBreakdown", "RunningBudget", "compute_budget"]
+__all__ = ["BudgetBreakdown", "RunningBudget", "compute_budget", "preamble_tokens"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +57,9 @@ class BudgetBreakdown:
     """The cap on instructions plus tools."""
     history_limit: int
     """Tokens the conversation may hold before the server truncates."""
+    preamble_tokens: int = 0
+    """Text the model adds to every request (`ModelProfile.request_preamble_tokens`, plus
+    ``tools_preamble_tokens`` when the session has tools)."""
     post_instructions: int | None = None
     """The session's ``token_limits.post_instructions``, when it sets one."""
     history_tokens: int = 0
@@ -72,6 +78,7 @@ class BudgetBreakdown:
             - self.max_output_tokens
             - self.instructions_tokens
             - self.tools_tokens
+            - self.preamble_tokens
             - self.history_limit
         )
 
@@ -106,6 +113,7 @@ def compute_budget(
     counter = counter if counter is not None else TokenCounter(profile)
     instructions_tokens = counter.text(instructions)
     tools_tokens = counter.tools(tools)
+    preamble = preamble_tokens(profile, has_tools=bool(tools))
     cap = profile.max_instructions_tools_tokens
     if instructions_tokens + tools_tokens > cap:
         raise InstructionsToolsLimitError(
@@ -123,7 +131,7 @@ def compute_budget(
             )
         history_limit = post_instructions
     else:
-        history_limit = profile.input_limit - instructions_tokens - tools_tokens
+        history_limit = profile.input_limit - instructions_tokens - tools_tokens - preamble
     return BudgetBreakdown(
         model=profile.name,
         context_window=profile.context_window,
@@ -133,8 +141,19 @@ def compute_budget(
         tools_tokens=tools_tokens,
         instructions_tools_limit=cap,
         history_limit=history_limit,
+        preamble_tokens=preamble,
         post_instructions=post_instructions,
     )
+
+
+def preamble_tokens(profile: ModelProfile, *, has_tools: bool) -> int:
+    """The text a request begins with beyond instructions and tools (reasoning models).
+
+    >>> from context_manager.profiles import get_model_profile
+    >>> preamble_tokens(get_model_profile("gpt-realtime"), has_tools=True)
+    0
+    """
+    return profile.request_preamble_tokens + (profile.tools_preamble_tokens if has_tools else 0)
 
 
 class RunningBudget:

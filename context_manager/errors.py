@@ -166,6 +166,7 @@ class ServerModelError(ContextManagerError):
 
     Attributes:
         code: the error code (``item_not_found``, ``session_expired``, ...).
+        param: the parameter at fault, when there is one.
         event: the server's ``error`` event as a dict
             (``{"type": "error", "error": {"type", "code", "message", "param"}}``).
     """
@@ -180,6 +181,7 @@ class ServerModelError(ContextManagerError):
     ) -> None:
         super().__init__(message)
         self.code = code
+        self.param = param
         self.event: dict[str, object] = {
             "type": "error",
             "error": {"type": error_type, "code": code, "message": message, "param": param},

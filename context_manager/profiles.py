@@ -147,6 +147,13 @@ class ModelProfile(BaseModel):
     """Extra text tokens of an assistant item while it keeps its audio in context."""
     function_overhead_tokens: int = Field(default=0, ge=0)
     """Extra text tokens of a function call or function call output item."""
+    request_preamble_tokens: int = Field(default=0, ge=0)
+    """Text every request begins with that no session setting holds (the reasoning models'
+    preamble); cached like the instructions."""
+    tools_preamble_tokens: int = Field(default=0, ge=0)
+    """Preamble text added to a request that has tools (beyond ``request_preamble_tokens``)."""
+    reasoning_output_tokens: int = Field(default=0, ge=0)
+    """Reasoning tokens a response makes (a mean), billed as output text; never in context."""
     encoding: str = "o200k_base"
     """The tiktoken encoding for text (every realtime model uses ``o200k_base``)."""
     audio_rounding: AudioRounding = "ceil"

@@ -333,7 +333,11 @@ def test_an_out_of_band_response_with_its_own_input_instructions_and_metadata() 
         ({"temperature": 0.7}, "unknown_parameter", "response.temperature"),
         ({"max_output_tokens": 0}, "invalid_value", "response.max_output_tokens"),
         ({"output_modalities": ["audio", "text"]}, "invalid_value", "response.output_modalities"),
-        ({"input": []}, "unsupported_by_fake", "response.input"),
+        (
+            {"input": [{"type": "item_reference", "id": "item_gone"}]},
+            "item_not_found",
+            "response.input[0].id",
+        ),
     ],
 )
 def test_response_parameters_are_checked(response: dict[str, Any], code: str, param: str) -> None:

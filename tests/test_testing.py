@@ -526,9 +526,9 @@ def test_unknown_and_malformed_events_get_errors_and_the_session_goes_on() -> No
     assert error["error"]["event_id"] == "e1"
     (error,) = session.receive_raw("{not json")
     assert error["error"]["code"] == "invalid_json"
-    (error,) = session.receive({"type": "response.create", "response": {"input": []}})
+    (error,) = session.receive({"type": "response.create", "response": {"input": "x"}})
     assert (error["error"]["code"], error["error"]["param"]) == (
-        "unsupported_by_fake",
+        "invalid_value",
         "response.input",
     )
     (error,) = session.receive({"type": "response.cancel"})

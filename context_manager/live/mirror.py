@@ -34,28 +34,23 @@ from ..errors import ContextManagerError, ContextOverflowError, InputFormatError
 from ..items import Item, Message
 from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
 from ..server import ManualClock, PromptCache, ServerModel, SessionConfig, Truncation, Usage
+from ..server.request import ResponseParams
 from ..tokens import TokenCounter
 from ..wire import AUDIO_FORMATS, audio_ms_from_size, base64_size, item_from_wire
 from .changes import (
-    AudioCommitted,
     Change,
     Forecast,
     ItemAdded,
-    ItemDeleted,
-    RateLimits,
-    ResponseDone,
-    ServerError,
-    SessionBegan,
-    SessionChanged,
     TranscriptArrived,
     TranscriptionBilled,
 )
+from .handlers import HANDLERS, NO_DELTAS, NOTHING, transcript_of
 from .records import ResponseOutcome, unpredicted
+from .requests import ResponseRequests
 
 __all__ = ["FOLLOWING_ERRORS", "SessionMirror"]
 
 
-_NOTHING: tuple[Change, ...] = ()
 _MAX_NOTES = 200
 # What reading a server event may raise when the stream is malformed or out of order.
 FOLLOWING_ERRORS = (ContextManagerError, KeyError, TypeError, ValueError, AttributeError)
@@ -98,7 +93,7 @@ class SessionMirror:
         self.notes_total = 0
         """How many notes were taken in all."""
         self._touched = False
-        self._handlers = _HANDLERS if audio_bytes else _NO_DELTAS
+        self._handlers = HANDLERS if audio_bytes else NO_DELTAS
         self._set_profile(profile, cache, counter)
         self._new_server()
 
@@ -147,8 +142,14 @@ class SessionMirror:
         self._audio_bytes: dict[str, int | None] = {}  # assistant item -> bytes (None: unknown)
         self._outputs: set[str] = set()
         self._buffered = 0  # bytes the client appended since the last commit or clear
-        self.responding = False
-        """A response is running (``response.created`` seen, its ``response.done`` not yet)."""
+        self.requests = ResponseRequests()
+        """The client's ``response.create`` parameters, paired with the responses."""
+        self.running: str | None = None
+        """The id of the response in progress (``response.created`` seen, no ``.done``)."""
+        self.made: dict[str, Mapping[str, Any]] = {}
+        """The output items seen of the response in progress (for one that never ends)."""
+        self.in_progress: set[str] = set()
+        """Ids of the responses running (``response.created`` seen, ``response.done`` not yet)."""
         self.speaking = False
         """The user is speaking (``speech_started`` seen, not yet stopped or committed)."""
         self.transcribing: set[str] = set()
@@ -158,6 +159,11 @@ class SessionMirror:
         activity commit, and its ``response.created`` not seen yet."""
 
     # ------------------------------------------------------------------ reading
+
+    @property
+    def responding(self) -> bool:
+        """A response is running, in the conversation or out of band."""
+        return bool(self.in_progress)
 
     @property
     def items(self) -> list[Item]:
@@ -195,14 +201,14 @@ class SessionMirror:
         kind = event.get("type")
         handler = self._handlers.get(kind) if isinstance(kind, str) else None
         if handler is None:
-            return _NOTHING  # deltas, unknown or irrelevant types: newer servers still mirror
+            return NOTHING  # deltas, unknown or irrelevant types: newer servers still mirror
         try:
             changes = handler(self, event)
         except FOLLOWING_ERRORS as exc:
             # A malformed field, a duplicate or reordered event, an id the model never saw:
             # the server is the truth and the model follows what it can. A note, not a crash.
             self.note(f"{kind}: could not follow ({type(exc).__name__})")
-            changes = _NOTHING
+            changes = NOTHING
         self._touched = True
         return changes
 
@@ -223,6 +229,8 @@ class SessionMirror:
             self._buffered = 0
         elif kind == "response.create":
             self.awaiting = True
+            for text in self.requests.asked(event, self.input_format):
+                self.note(text)
         elif kind == "conversation.item.create":
             # The server echoes a created audio item without its bytes: keep its length now.
             item = event.get("item")
@@ -277,23 +285,23 @@ class SessionMirror:
         """Add (or complete) an input item from its server form."""
         item_id = raw.get("id")
         if not isinstance(item_id, str) or item_id in self._outputs:
-            return _NOTHING
+            return NOTHING
         waiting = next((n for n, (i, _) in enumerate(self._pending) if i.id == item_id), None)
         if item_id in self._known and waiting is None:
-            return _transcript_of(item_id, raw)  # in the model already: only words can arrive
+            return transcript_of(item_id, raw)  # in the model already: only words can arrive
         audio = any((p or {}).get("type") == "input_audio" for p in raw.get("content") or [])
         duration = self._user_audio_ms(item_id) if audio else None
         try:
             item = item_from_wire(raw, audio_ms=duration, audio_format=self.input_format)
         except InputFormatError:
             if waiting is not None:
-                return _NOTHING
+                return NOTHING
             # An item type the model does not hold (MCP), or audio of unknown length: the
             # latter is still the call's, with no duration.
             try:
                 unplaced = item_from_wire(raw, audio_ms=0, audio_format=self.input_format)
             except InputFormatError:
-                return _NOTHING
+                return NOTHING
             self._known.add(item_id)
             return (ItemAdded(unplaced, modelled=False),)
         self._pending_tokens = None
@@ -303,7 +311,7 @@ class SessionMirror:
             self._pending[waiting] = (item, self._pending[waiting][1])
             if isinstance(item, Message) and item != before and item.text:
                 return (TranscriptArrived(item_id, item.text),)
-            return _NOTHING
+            return NOTHING
         self._known.add(item_id)
         self._pending.append((item, previous))
         return (ItemAdded(item),)
@@ -354,9 +362,42 @@ class SessionMirror:
                 self._known.add(item_id)
         return items
 
+    def _claim_outputs(self, response: Mapping[str, Any]) -> None:
+        """Take back output items read as inputs (a log without ``output_item.added``)."""
+        for raw in response.get("output") or []:
+            item_id = raw.get("id") if isinstance(raw, Mapping) else None
+            if not isinstance(item_id, str) or item_id in self._outputs:
+                continue
+            self._outputs.add(item_id)
+            if item_id not in self._known:
+                continue
+            self._known.discard(item_id)
+            waiting = [n for n, (i, _) in enumerate(self._pending) if i.id == item_id]
+            if waiting:
+                del self._pending[waiting[0]]
+                self._pending_tokens = None
+            else:
+                with contextlib.suppress(ServerModelError):
+                    self.server.delete_item(item_id)
+
+    def abandon(self) -> ResponseOutcome | None:
+        """End the response in progress that never got its ``response.done`` (a drop).
+
+        Its request is predicted from the conversation with the outputs seen so far; the
+        observed usage is unknown (zero), status ``unfinished``, not compared.
+        """
+        if self.running is None:
+            return None
+        self.note("a response ended with no response.done (a dropped connection?)")
+        response = {"id": self.running, "status": "unfinished", "output": list(self.made.values())}
+        return self.response_done(response)
+
     def response_done(self, response: Mapping[str, Any]) -> ResponseOutcome:
         """Run the model on a ``response.done``'s response and compare it with the report."""
-        self.responding = False
+        self.in_progress.discard(str(response.get("id")))
+        if response.get("id") == self.running or response.get("conversation_id", "") is not None:
+            self.running = None
+            self.made = {}
         base, readable = unpredicted(
             response, session=self.index, prices=self.profile.prices_per_million
         )
@@ -368,16 +409,35 @@ class SessionMirror:
             # Paid for whatever the model made of it: the usage is kept, unpredicted.
             return replace(base, response=number, in_band=in_band)
 
-        if response.get("conversation_id", "") is None:
-            # Out of band (conversation "none"): nothing joined the conversation.
-            return unpredicted_as(-1, in_band=False)
+        params = self.requests.done(response.get("id"))
+        in_band = response.get("conversation_id", "") is not None
+        if not in_band and params is None:
+            # Its response.create is not in sight (a log of server events only): the best
+            # guess is the documented default, the whole conversation.
+            self.note("response.done: an out-of-band response without its request")
+            params = ResponseParams(in_band=False)
+        elif params is not None and params.in_band != in_band:
+            self.note("response.done: paired with a request of the other conversation")
+            params = ResponseParams(in_band=in_band)
         try:
+            self._claim_outputs(response)
             self.flush()
             outputs = self._outputs_of(response, observed)
-            result = self.server.create_response(outputs)
+            result = self.server.create_response(outputs, params)
         except FOLLOWING_ERRORS as exc:
             self.note(f"response.done: could not follow ({type(exc).__name__})")
-            return unpredicted_as(self.server.responses_created, in_band=True)
+            number = self.server.responses_created if in_band else -1
+            return unpredicted_as(number, in_band=in_band)
+        if not in_band:
+            return replace(
+                base,
+                in_band=False,
+                modelled=result.ok,
+                predicted=result.usage,
+                predicted_cost=result.cost,
+                compared=result.ok and base.status == "completed" and observed.input_tokens > 0,
+                items=result.retained_items,
+            )
         if not result.ok:
             # The model predicted an overflow the server did not have (the server answered):
             # follow the server, whose outputs joined its conversation.
@@ -393,6 +453,7 @@ class SessionMirror:
         return replace(
             base,
             in_band=True,
+            modelled=result.ok,
             response=result.index,
             predicted=result.usage,
             predicted_cost=result.cost,
@@ -411,182 +472,3 @@ def _audio_size(item: Mapping[str, Any]) -> int:
         if isinstance(audio, str):
             total += base64_size(audio) or 0
     return total
-
-
-def _transcript_of(item_id: str, raw: Mapping[str, Any]) -> tuple[Change, ...]:
-    for part in raw.get("content") or []:
-        text = (part or {}).get("transcript")
-        if isinstance(text, str) and text:
-            return (TranscriptArrived(item_id, text),)
-    return _NOTHING
-
-
-_Handler = Callable[[SessionMirror, Mapping[str, Any]], tuple[Change, ...]]
-
-
-def _on_session_created(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
-    if m._touched:  # not the session a fresh mirror began with: a new one
-        m.index += 1
-        m._new_server()
-    m.session = {}
-    session = event.get("session") or {}
-    m.configure(session)
-    return (SessionBegan(m.index, session),)
-
-
-def _on_session_updated(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
-    session = event.get("session") or {}
-    m.configure(session)
-    return (SessionChanged(session),)
-
-
-def _on_speech(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
-    item_id = event.get("item_id")
-    started = str(event.get("type")).endswith("started")
-    m.speaking = started
-    if isinstance(item_id, str):
-        key = "audio_start_ms" if started else "audio_end_ms"
-        m._speech.setdefault(item_id, {})[key] = int(event.get(key) or 0)
-    return _NOTHING
-
-
-def _on_committed(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
-    item_id = event.get("item_id")
-    m.speaking = False
-    if not isinstance(item_id, str):
-        m._buffered = 0
-        return _NOTHING
-    marks = m._speech.get(item_id)
-    if marks is not None and "audio_start_ms" in marks and "audio_end_ms" in marks:
-        change = AudioCommitted(item_id, marks["audio_start_ms"], marks["audio_end_ms"])
-    else:
-        change = AudioCommitted(item_id, None, None)
-        if m._buffered and marks is None:
-            # Audio committed by hand (no VAD): its length is what the application appended.
-            ms = audio_ms_from_size(m._buffered, m.input_format)
-            m._speech[item_id] = {"audio_start_ms": 0, "audio_end_ms": ms}
-    m._buffered = 0
-    audio_in = (m.session.get("audio") or {}).get("input") or {}
-    if isinstance(audio_in.get("transcription"), Mapping):
-        m.transcribing.add(item_id)
-    detection = audio_in.get("turn_detection")
-    if isinstance(detection, Mapping) and detection.get("create_response", True):
-        m.awaiting = True  # the server starts the turn's response itself
-    return (change,)
-
-
-def _on_transcription_failed(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
-    item_id = event.get("item_id")
-    if isinstance(item_id, str):
-        m.transcribing.discard(item_id)
-        m.note("input transcription failed for one item")
-    return _NOTHING
-
-
-def _on_output_item(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
-    item = event.get("item") or {}
-    if isinstance(item.get("id"), str):
-        m._outputs.add(item["id"])
-    return _NOTHING
-
-
-def _on_item(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
-    # No ``previous_item_id`` at all: placed at the end (""); null: first (see `flush`).
-    return m.add_input(event.get("item") or {}, event.get("previous_item_id", ""))
-
-
-def _on_transcription(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
-    item_id, text = event.get("item_id"), event.get("transcript")
-    if not isinstance(item_id, str):
-        return _NOTHING
-    m.transcribing.discard(item_id)
-    changes: tuple[Change, ...] = ()
-    if isinstance(text, str) and item_id in m._known:
-        changes = (TranscriptArrived(item_id, text),)
-    return changes + m.transcription_billed(item_id, event.get("usage"))
-
-
-def _on_audio_delta(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
-    item_id = event.get("item_id")
-    if isinstance(item_id, str):
-        size = base64_size(str(event.get("delta") or ""))
-        before = m._audio_bytes.get(item_id, 0)
-        m._audio_bytes[item_id] = None if size is None or before is None else before + size
-    return _NOTHING
-
-
-def _on_response_created(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
-    m.awaiting = False
-    m.flush()
-    m.responding = True
-    return _NOTHING
-
-
-def _on_deleted(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
-    item_id = event.get("item_id")
-    if not isinstance(item_id, str):
-        return _NOTHING
-    if item_id in m._known:
-        waiting = [n for n, (item, _) in enumerate(m._pending) if item.id == item_id]
-        if waiting:
-            del m._pending[waiting[0]]
-            m._pending_tokens = None
-        else:
-            with contextlib.suppress(ServerModelError):  # already gone (truncated)
-                m.server.delete_item(item_id)
-    return (ItemDeleted(item_id),)
-
-
-def _on_truncated(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
-    item_id, end = event.get("item_id"), event.get("audio_end_ms")
-    if isinstance(item_id, str) and isinstance(end, int) and item_id in m._known:
-        m.flush()
-        try:
-            m.server.truncate_item(item_id, end)
-        except ServerModelError:
-            m.note(f"conversation.item.truncated: could not truncate at {end} ms")
-    return _NOTHING
-
-
-def _on_response_done(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
-    return (ResponseDone(m.response_done(event.get("response") or {})),)
-
-
-def _on_error(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
-    m.awaiting = False  # a refused request starts no response
-    error = event.get("error")
-    return (ServerError(error if isinstance(error, Mapping) else {}),)
-
-
-def _on_rate_limits(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, ...]:
-    limits = event.get("rate_limits")
-    rows = tuple(r for r in limits if isinstance(r, Mapping)) if isinstance(limits, list) else ()
-    return (RateLimits(rows),)
-
-
-_HANDLERS: dict[str, _Handler] = {
-    "session.created": _on_session_created,
-    "session.updated": _on_session_updated,
-    "input_audio_buffer.speech_started": _on_speech,
-    "input_audio_buffer.speech_stopped": _on_speech,
-    "input_audio_buffer.committed": _on_committed,
-    "response.output_item.added": _on_output_item,
-    "conversation.item.added": _on_item,
-    "conversation.item.created": _on_item,  # the beta name, still sent by Azure Voice Live
-    "conversation.item.done": _on_item,
-    "conversation.item.input_audio_transcription.completed": _on_transcription,
-    "conversation.item.input_audio_transcription.failed": _on_transcription_failed,
-    "response.output_audio.delta": _on_audio_delta,
-    "response.audio.delta": _on_audio_delta,
-    "response.created": _on_response_created,
-    "conversation.item.deleted": _on_deleted,
-    "conversation.item.truncated": _on_truncated,
-    "response.done": _on_response_done,
-    "error": _on_error,
-    "rate_limits.updated": _on_rate_limits,
-}
-_NO_DELTAS = {
-    k: v
-    for k, v in _HANDLERS.items()
-    if k not in ("response.output_audio.delta", "response.audio.delta")
-}

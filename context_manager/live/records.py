@@ -65,6 +65,8 @@ class ResponseOutcome:
     """Conversation items in the response's input (as the model has it)."""
     in_band: bool = True
     """Whether the response belongs to the conversation (``False``: ``conversation: "none"``)."""
+    modelled: bool = False
+    """Whether `predicted` is the model's prediction (``False``: it could not follow; zero)."""
     metadata: Mapping[str, str] | None = None
     """The response's ``metadata`` (what the application tagged it with), when it had one."""
     kind: Literal["response"] = field(default="response", init=False, repr=False)

@@ -44,39 +44,13 @@ from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
 from ..tokens import ItemTokens, ModalityTokens, TokenCounter
 from ..tools import render_tools
 from .cache import PromptCache, Segment
+from .clock import ManualClock
 from .pricing import Cost, price
+from .request import ResponseParams, ResponseResult, custom_response, request_model
 from .truncation import Truncation, plan_truncation
 from .usage import Usage
 
 __all__ = ["ManualClock", "ResponseResult", "ServerModel", "SessionConfig"]
-
-
-class ManualClock:
-    """A clock that moves only when told: the default for simulations and tests.
-
-    >>> clock = ManualClock(10.0)
-    >>> clock.advance(2.5)
-    12.5
-    """
-
-    def __init__(self, start: float = 0.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        """Move forward by `seconds` (never back) and return the new time."""
-        if seconds < 0:
-            raise ValueError(f"a clock cannot go back ({seconds} s)")
-        self.now += seconds
-        return self.now
-
-    def set(self, t: float) -> None:
-        """Move to time `t`, which must not be earlier than now."""
-        if t < self.now:
-            raise ValueError(f"a clock cannot go back (from {self.now} to {t})")
-        self.now = t
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,33 +62,6 @@ class SessionConfig:
     truncation: Truncation = field(default_factory=Truncation)
     max_output_tokens: int | None = None
     """The session's ``max_output_tokens``; ``None`` is the API's ``"inf"``."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ResponseResult:
-    """What one ``response.create`` did."""
-
-    index: int
-    """0-based response number in the session."""
-    t: float
-    """Clock time of the response."""
-    usage: Usage
-    """The ``response.done`` usage (all zero for a failed response)."""
-    cost: Cost
-    """Its cost in US dollars."""
-    retained_items: int
-    """Conversation items in the response's input."""
-    dropped_items: tuple[str, ...] = ()
-    """Ids of the items truncation dropped at this response."""
-    output_item_ids: tuple[str, ...] = ()
-    """Ids given to the output items."""
-    error: dict[str, Any] | None = None
-    """The server's ``error`` event when the response failed (overflow), else ``None``."""
-
-    @property
-    def ok(self) -> bool:
-        """Whether the response was produced."""
-        return self.error is None
 
 
 @dataclass(slots=True)
@@ -174,6 +121,7 @@ class ServerModel:
         self._dropped: set[str] = set()
         self._ids = itertools.count()
         self._responses = 0
+        self._tag = ""  # a request copy's own mark, so its response priming is its own
         # The previous request's path in the cache: its first `_stable` segments are known
         # unchanged since, so the next look-up resumes after them (while none can have expired).
         self._path: list[Any] = []
@@ -275,6 +223,10 @@ class ServerModel:
         # Instructions and tools lead every request: their keys are their content, so a
         # change breaks the cached prefix right there.
         head = []
+        if self._budget.preamble_tokens:  # the model's own text first (reasoning models)
+            head.append(
+                Segment(("preamble", bool(new.tools)), ModalityTokens(self._budget.preamble_tokens))
+            )
         if self._budget.instructions_tokens:
             head.append(
                 Segment(
@@ -503,16 +455,41 @@ class ServerModel:
         drop = self._plan_drop(self._item_segments(), extra)
         return tuple(e.item.id for e in self._entries[:drop] if e.item.id is not None)
 
-    def create_response(self, output: Sequence[Item] = ()) -> ResponseResult:
+    def request_model(self, params: ResponseParams) -> ServerModel:
+        """The session as the request of a response with `params` sees it.
+
+        A copy sharing this session's clock, prompt cache and item ids, holding the request's
+        items (``input``, else the conversation) under the response's instructions and tools
+        (`ResponseParams` gives the rules). A response created on it is priced against the
+        shared cache like any other; nothing else it does reaches this session.
+
+        Raises:
+            ServerModelError: an item reference to an item not in the conversation.
+            InstructionsToolsLimitError: the response's instructions and tools exceed the cap.
+            SessionExpiredError: the session is over.
+        """
+        return request_model(self, params)
+
+    def create_response(
+        self, output: Sequence[Item] = (), params: ResponseParams | None = None
+    ) -> ResponseResult:
         """Create a response (``response.create``) whose output items are `output`.
 
         Truncation runs first; the request is priced against the prompt cache; the output
         items join the conversation. Under ``disabled`` truncation, an over-limit
         conversation gives a failed response (``error`` set, zero usage, no output added).
 
+        `params` are the response's own parameters: its request is then built by
+        `request_model`; out of band (``conversation: "none"``) its output joins nothing and
+        its index is -1; with its own ``input``, truncation drops nothing from the
+        conversation.
+
         Raises:
             SessionExpiredError: the session is over.
+            ServerModelError: an ``input`` reference to an item not in the conversation.
         """
+        if params is not None and not params.plain:
+            return custom_response(self, output, params)
         self._check_open()
         now = self.clock()
         index = self._responses
@@ -546,7 +523,7 @@ class ServerModel:
             # The priming of the response: unique to this request, never a cache hit.
             segments.append(
                 Segment(
-                    ("response", self.session_id, index),
+                    ("response", self.session_id, index, self._tag),
                     ModalityTokens(self.profile.response_overhead_tokens),
                 )
             )
@@ -562,7 +539,7 @@ class ServerModel:
             segments, now=now, session=self.session_id, start=start, total=input_tokens
         )
         output_ids = []
-        output_tokens = ModalityTokens()
+        output_tokens = ModalityTokens(self.profile.reasoning_output_tokens)
         stored = list(segments)
         for item in output:
             item_id = self.create_item(item)

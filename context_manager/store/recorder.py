@@ -81,7 +81,7 @@ class Recorder:
             await store.record_usage(
                 cid,
                 record.observed,
-                predicted=record.predicted if record.in_band else None,
+                predicted=record.predicted if record.in_band or record.modelled else None,
                 cost_usd=record.observed_cost.total,
                 session_id=self.sessions.get(record.session),
                 response_id=record.response_id,

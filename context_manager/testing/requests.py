@@ -1,33 +1,25 @@
 """A ``response.create``'s parameters, checked, and the request an out-of-band response makes.
 
 `parse_request` checks the ``response`` object as strictly as the real server (unknown keys,
-modalities, ``max_output_tokens``, ``metadata`` limits) and gives a `ResponseRequest`.
-`out_of_band_model` builds the request of a ``conversation: "none"`` response: a copy of the
-session's `ServerModel` (same cache and clock, so the request is cached and priced like any
-other) holding only the response's ``input`` (item references and inline items) under its
-own instructions and tools; nothing in it joins the conversation.
+modalities, ``max_output_tokens``, ``metadata`` limits) and gives a `ResponseRequest`;
+`request_params` parses its ``input`` items and gives the `ResponseParams` from which the
+`ServerModel` builds the response's request, by the one rule the live engine and ``replay``
+predict with (`context_manager.server.request`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BudgetExceededError, ConfigurationError
 from ..items import Item
-from ..server.model import ServerModel
+from ..server.request import ItemRef, ResponseParams
 from .conversation import parse_item
 from .errors import _Reject, invalid, missing
 from .speech import hear
 
-__all__ = [
-    "RESPONSE_KEYS",
-    "ResponseRequest",
-    "apply_overrides",
-    "out_of_band_model",
-    "parse_request",
-]
+__all__ = ["RESPONSE_KEYS", "ResponseRequest", "parse_request", "request_params"]
 
 RESPONSE_KEYS = frozenset(
     {
@@ -63,7 +55,7 @@ class ResponseRequest:
     tools: list[dict[str, Any]] | None = None
     """The response's own tools (``None``: the session's)."""
     input: list[Any] | None = None
-    """The raw ``input`` (``None``: the whole conversation)."""
+    """The raw ``input`` (``None``: the whole conversation; ``[]``: no items)."""
     max_output_tokens: int | str | None = None
     """The response's cap, as given (``None``: the session's)."""
     metadata: dict[str, str] | None = None
@@ -74,8 +66,7 @@ def parse_request(params: object, session: Mapping[str, Any], cap: int) -> Respo
     """Check a ``response.create``'s ``response`` (`session` is the session object).
 
     Raises:
-        _Reject: an unknown key or a value the real server refuses; a custom ``input`` for a
-            response in the conversation (``unsupported_by_fake``).
+        _Reject: an unknown key or a value the real server refuses.
     """
     if not isinstance(params, Mapping):
         raise invalid("response", params, "expected an object")
@@ -101,13 +92,6 @@ def parse_request(params: object, session: Mapping[str, Any], cap: int) -> Respo
     source = params.get("input")
     if source is not None and not isinstance(source, list):
         raise invalid("response.input", source, "expected a list of items")
-    if source is not None and conversation == "auto":
-        raise _Reject(
-            "unsupported_by_fake",
-            "The fake server models a custom input for out-of-band responses only"
-            " (conversation: 'none').",
-            "response.input",
-        )
     limit = params.get("max_output_tokens")
     if limit is not None and limit != "inf" and not (type(limit) is int and 1 <= limit <= cap):
         raise invalid("response.max_output_tokens", limit, f"expected 1 to {cap} or 'inf'")
@@ -138,53 +122,31 @@ def _metadata(value: object) -> dict[str, str] | None:
     return dict(value)
 
 
-def apply_overrides(model: ServerModel, request: ResponseRequest) -> None:
-    """Give `model` the response's own instructions and tools, if it has any."""
-    if request.instructions is None and request.tools is None:
-        return
-    try:
-        model.update_session(instructions=request.instructions, tools=request.tools)
-    except (BudgetExceededError, ConfigurationError) as exc:
-        raise _Reject("invalid_value", str(exc), "response.instructions") from None
-
-
-def out_of_band_model(
-    model: ServerModel,
+def request_params(
     request: ResponseRequest,
     new_id: Callable[[], str],
     input_format: str,
     heard: dict[str, str],
-) -> ServerModel:
-    """The request of an out-of-band response: `model`'s copy holding the response's input.
+) -> ResponseParams:
+    """The `ResponseParams` of a checked request (`ServerModel.request_model` builds on them).
 
-    The copy shares `model`'s prompt cache. Referenced items keep their place (and so their
-    cached prefix) when they are in the conversation's order before any inline item;
-    otherwise every input item is a new one, in the input's order. `heard` (item id -> the
-    words said in its audio) learns the words of inline and copied user audio items.
+    Its ``input`` items are parsed as strictly as the real server parses them.
+
+    `heard` (item id -> the words said in its audio) learns the words of inline audio items.
 
     Raises:
-        _Reject: an unknown item reference or an inline item the real server refuses.
+        _Reject: an inline item the real server refuses.
     """
-    twin = model.fork()
-    twin.cache = model.cache  # cached like any other request
-    apply_overrides(twin, request)
-    if request.input is None:
-        return twin
-    held = {item.id: item for item in twin.items}
-    entries: list[tuple[bool, Item]] = []  # (referenced?, item)
-    for n, raw in enumerate(request.input):
-        if isinstance(raw, Mapping) and raw.get("type") == "item_reference":
-            item_id = raw.get("id")
-            if not isinstance(item_id, str):
-                raise missing(f"response.input[{n}].id")
-            if item_id not in held:
-                raise _Reject(
-                    "item_not_found",
-                    f"Item with item_id '{item_id}' not found.",
-                    f"response.input[{n}].id",
-                )
-            entries.append((True, held[item_id]))
-        else:
+    entries: list[Item | ItemRef] | None = None
+    if request.input is not None:
+        entries = []
+        for n, raw in enumerate(request.input):
+            if isinstance(raw, Mapping) and raw.get("type") == "item_reference":
+                item_id = raw.get("id")
+                if not isinstance(item_id, str):
+                    raise missing(f"response.input[{n}].id")
+                entries.append(ItemRef(item_id))
+                continue
             try:
                 parsed = parse_item(raw, new_id, input_format)
             except _Reject as exc:
@@ -192,34 +154,13 @@ def out_of_band_model(
                 raise _Reject(exc.code, exc.message, param) from None
             if parsed.audio is not None and parsed.item.id is not None:
                 heard[parsed.item.id] = hear(parsed.audio, input_format)
-            entries.append((False, parsed.item))
-    _keep_only(twin, entries, new_id, heard)
-    return twin
-
-
-def _keep_only(
-    twin: ServerModel,
-    entries: Sequence[tuple[bool, Item]],
-    new_id: Callable[[], str],
-    heard: dict[str, str],
-) -> None:
-    """Leave `twin` holding the input `entries`, in order (see `out_of_band_model`)."""
-    order = [item.id for item in twin.items]
-    refs = [item.id for referenced, item in entries if referenced]
-    positions = [order.index(i) for i in refs]
-    kinds = [referenced for referenced, _ in entries]
-    # In place: the references first, in the conversation's order, each once.
-    in_place = kinds == sorted(kinds, reverse=True) and positions == sorted(set(positions))
-    keep = set(refs) if in_place else set()
-    for item_id in order:
-        if item_id not in keep and item_id is not None:
-            twin.delete_item(item_id)
-    for referenced, item in entries:
-        if referenced and in_place:
-            continue
-        if referenced:
-            copy_id = new_id()
-            if item.id in heard:
-                heard[copy_id] = heard[item.id]
-            item = replace(item, id=copy_id)
-        twin.create_item(item)
+            entries.append(parsed.item)
+    return ResponseParams(
+        in_band=request.in_band,
+        instructions=request.instructions,
+        tools=None if request.tools is None else tuple(request.tools),
+        output_modalities=tuple(request.modalities),
+        max_output_tokens=request.max_output_tokens,
+        input=None if entries is None else tuple(entries),
+        metadata=request.metadata,
+    )

@@ -15,15 +15,21 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ContextOverflowError
+from ..errors import (
+    BudgetExceededError,
+    ConfigurationError,
+    ContextOverflowError,
+    ServerModelError,
+)
 from ..items import FunctionCall, Item, Message
-from ..server.model import ManualClock, ServerModel
+from ..server.model import ServerModel
+from ..server.request import ResponseParams
 from ..server.usage import Usage
 from ..tokens import ModalityTokens
 from .base import ActiveResponse
 from .errors import _Reject
 from .replies import Reply, Responder
-from .requests import ResponseRequest, apply_overrides, out_of_band_model, parse_request
+from .requests import ResponseRequest, parse_request, request_params
 from .streaming import OutputStreams, pieces
 
 __all__ = ["ResponseHandlers"]
@@ -63,39 +69,24 @@ class ResponseHandlers(OutputStreams):
                 f" {busy.response['id']}. Wait until the response is finished before creating"
                 " a new one.",
             )
-        saved = self.model.config
-        try:
-            model = self._request_model(request)
-            return self._run(model, request)
-        finally:
-            if self.model.config != saved:
-                # The response's own instructions and tools were for it alone.
-                self.model.update_session(instructions=saved.instructions, tools=saved.tools)
-
-    def _request_model(self, request: ResponseRequest) -> ServerModel:
-        if request.in_band:
-            apply_overrides(self.model, request)
-            return self.model
-        if not isinstance(self.clock, ManualClock):
-            raise _Reject(
-                "unsupported_by_fake",
-                "Out-of-band responses need the fake server to run on a ManualClock.",
-                "response.conversation",
-            )
-        return out_of_band_model(
-            self.model, request, self._new_item_id, self._audio_format("input"), self._heard
+        wanted = request_params(
+            request, self._new_item_id, self._audio_format("input"), self._heard
         )
-
-    def _run(self, model: ServerModel, request: ResponseRequest) -> list[dict[str, Any]]:
+        try:
+            view = self.model if wanted.plain else self.model.request_model(wanted)
+        except (BudgetExceededError, ConfigurationError) as exc:
+            raise _Reject("invalid_value", str(exc), "response.instructions") from None
+        except ServerModelError as exc:
+            raise _Reject(exc.code, str(exc), exc.param) from None
         response = self._response_object(request)
         try:
-            dropped = set(model.preview_truncation())
+            dropped = set(view.preview_truncation())
         except ContextOverflowError:
-            return self._failed(model, response, request.in_band)
+            return self._failed(wanted, response, request.in_band)
         # The reply comes before any event, so a failing responder leaves no response begun.
-        reply = self.responder(self._ears([i for i in model.items if i.id not in dropped]))
+        reply = self.responder(self._ears([i for i in view.items if i.id not in dropped]))
         item = self._output(reply, request.modalities)
-        result = model.create_response([item])
+        result = self.model.create_response([item], wanted)
         # Items the truncation dropped (result.dropped_items) get no event: the real server
         # sends none (spec §2.2 "Server events on truncation", §10.5), so neither does the fake.
         pause = reply.pause_after_ms
@@ -104,7 +95,7 @@ class ResponseHandlers(OutputStreams):
         active = ActiveResponse(
             response=response,
             in_band=request.in_band,
-            model=model,
+            model=self.model,
             result=result,
             item=item,
             pieces=pieces(item.arguments if isinstance(item, FunctionCall) else item.text),
@@ -196,10 +187,10 @@ class ResponseHandlers(OutputStreams):
         }
 
     def _failed(
-        self, model: ServerModel, response: dict[str, Any], in_band: bool
+        self, params: ResponseParams, response: dict[str, Any], in_band: bool
     ) -> list[dict[str, Any]]:
         """An overflow with truncation disabled: a failed response and an error."""
-        result = model.create_response([])
+        result = self.model.create_response([], params)
         assert result.error is not None
         error = result.error["error"]
         events = [self._event("response.created", response=copy.deepcopy(response))]
