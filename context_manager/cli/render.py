@@ -173,7 +173,7 @@ def _print_replay(console: Console, name: str, report: ReplayReport) -> None:
         title=f"{name} ({report.profile.name})",
         title_justify="left",
     )
-    for col in ("s", "#", "status", "input", "text", "audio", "cached", "err"):
+    for col in ("s", "#", "status", "input", "text", "audio", "cached", "err", "USD"):
         table.add_column(col, justify="right")
     for row in iter_rows(report):
         table.add_row(
@@ -185,16 +185,21 @@ def _print_replay(console: Console, name: str, report: ReplayReport) -> None:
                 for p, o in (row["input"], row["text"], row["audio"], row["cached"])
             ),
             f"{row['error_pct']:+.1f}%",
+            "{:.5f} / {:.5f}".format(*row["usd"]),
         )
     console.print(table)
     summary = report.to_dict()
+    cost = summary["cost_usd"]
+    oob = f" ({summary['out_of_band']} out of band)" if summary["out_of_band"] else ""
     console.print(
-        f"predicted / observed; {summary['compared']} compared: input audio exact"
+        f"predicted / observed; {summary['compared']} compared{oob}: input audio exact"
         f" {summary['input_audio_exact']}, input text within 5%"
-        f" {summary['input_text_within_5pct']}, cached exact {summary['cached_exact']}"
+        f" {summary['input_text_within_5pct']}, cached exact {summary['cached_exact']};"
+        f" ${cost['predicted']:.5f} / ${cost['observed']:.5f}"
+        f" ({cost['difference']:+.5f})"
     )
-    for note in report.notes:
-        console.print(f"note: {note}")
+    for note in summary["notes"]:
+        console.print(f"note: {note}", markup=False, highlight=False)
 
 
 def _print_sweep(

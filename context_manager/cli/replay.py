@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..errors import InputFormatError
 from ..profiles import save_profile
 from ..replay import fit_profile, read_event_log
 from ..replay import replay as run_replay
@@ -32,13 +33,30 @@ def replay(
     output: Annotated[
         Path | None, typer.Option("--output", help="With --fit: write the fitted profile here.")
     ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Fail (exit status 2) on any note: a line skipped, an anomaly."
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Replay recorded Realtime event logs: predicted vs observed usage, per response."""
+    """Replay recorded Realtime event logs: predicted vs observed usage and cost, per response.
+
+    Out-of-band responses are replayed too. An imperfect log (lines that are not events, a
+    response without response.done, a log that starts mid-session, audio of unknown length)
+    still replays: each anomaly is a note in the report, or, with --strict, an error.
+    """
     forced = _profile(model, profile) if (model or profile) else None
     prov = _provider(provider)
     events = [read_event_log(path) for path in logs]
     reports = [run_replay(log, forced, prov, follow_session_model=forced is None) for log in events]
+    if strict:
+        for path, report in zip(logs, reports, strict=True):
+            notes = report.note_counts()
+            if notes:
+                more = f" (and {len(notes) - 1} more)" if len(notes) > 1 else ""
+                raise InputFormatError(f"--strict: {notes[0]}{more}", source=str(path))
     result: dict[str, Any] = {"logs": []}
     for path, report in zip(logs, reports, strict=True):
         result["logs"].append({"file": str(path)} | report.to_dict())

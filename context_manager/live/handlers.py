@@ -84,6 +84,11 @@ def _on_committed(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, .
             # Audio committed by hand (no VAD): its length is what the application appended.
             ms = audio_ms_from_size(m._buffered, m.input_format)
             m._speech[item_id] = {"audio_start_ms": 0, "audio_end_ms": ms}
+        else:
+            m.note(
+                "input_audio_buffer.committed: audio of unknown length (no speech marks, and"
+                " the appended bytes are not there); the item is left out of the model"
+            )
     m._buffered = 0
     audio_in = (m.session.get("audio") or {}).get("input") or {}
     if isinstance(audio_in.get("transcription"), Mapping):

@@ -141,7 +141,9 @@ class SessionMirror:
         self._speech: dict[str, dict[str, int]] = {}  # item id -> audio_start_ms/audio_end_ms
         self._audio_bytes: dict[str, int | None] = {}  # assistant item -> bytes (None: unknown)
         self._outputs: set[str] = set()
-        self._buffered = 0  # bytes the client appended since the last commit or clear
+        self._reported: set[str] = set()  # outputs a response.done has put in the model
+        self._created: set[str] = set()  # ids of the items the client created
+        self._buffered: int | None = 0  # bytes appended since the last commit or clear
         self.requests = ResponseRequests()
         """The client's ``response.create`` parameters, paired with the responses."""
         self.running: str | None = None
@@ -224,7 +226,11 @@ class SessionMirror:
         kind = event.get("type")
         if kind == "input_audio_buffer.append":
             audio = event.get("audio")
-            self._buffered += (base64_size(audio) or 0) if isinstance(audio, str) else 0
+            size = base64_size(audio) if isinstance(audio, str) else None
+            if size is None or self._buffered is None:
+                self._buffered = None  # a placeholder (a log without the bytes): unknown
+            else:
+                self._buffered += size
         elif kind == "input_audio_buffer.clear":
             self._buffered = 0
         elif kind == "response.create":
@@ -236,6 +242,7 @@ class SessionMirror:
             item = event.get("item")
             item_id = item.get("id") if isinstance(item, Mapping) else None
             if isinstance(item, Mapping) and isinstance(item_id, str):
+                self._created.add(item_id)
                 size = _audio_size(item)
                 if size:
                     ms = audio_ms_from_size(size, self.input_format)
@@ -285,6 +292,12 @@ class SessionMirror:
         """Add (or complete) an input item from its server form."""
         item_id = raw.get("id")
         if not isinstance(item_id, str) or item_id in self._outputs:
+            return NOTHING
+        if self.running is not None and item_id not in self._created and _is_output(raw):
+            # Made by the response in progress (a log without ``output_item.added``): its
+            # ``response.done`` brings it.
+            self._outputs.add(item_id)
+            self.made[item_id] = raw
             return NOTHING
         waiting = next((n for n, (i, _) in enumerate(self._pending) if i.id == item_id), None)
         if item_id in self._known and waiting is None:
@@ -360,16 +373,17 @@ class SessionMirror:
                 continue
             if isinstance(item_id, str):
                 self._known.add(item_id)
+                self._reported.add(item_id)
         return items
 
     def _claim_outputs(self, response: Mapping[str, Any]) -> None:
         """Take back output items read as inputs (a log without ``output_item.added``)."""
         for raw in response.get("output") or []:
             item_id = raw.get("id") if isinstance(raw, Mapping) else None
-            if not isinstance(item_id, str) or item_id in self._outputs:
+            if not isinstance(item_id, str):
                 continue
             self._outputs.add(item_id)
-            if item_id not in self._known:
+            if item_id not in self._known or item_id in self._reported:
                 continue
             self._known.discard(item_id)
             waiting = [n for n, (i, _) in enumerate(self._pending) if i.id == item_id]
@@ -462,6 +476,11 @@ class SessionMirror:
             dropped=result.dropped_items,
             items=result.retained_items,
         )
+
+
+def _is_output(raw: Mapping[str, Any]) -> bool:
+    """What only a response makes: an assistant message or a function call."""
+    return raw.get("type") == "function_call" or raw.get("role") == "assistant"
 
 
 def _audio_size(item: Mapping[str, Any]) -> int:

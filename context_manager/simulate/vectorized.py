@@ -224,8 +224,8 @@ def simulate_batch(
         fallback[units.call[r_unit[overflow]]] = True
 
     # 2. Everything else, for all responses at once.
-    fig = _figures(lay, profile, budget.instructions_tokens + budget.tools_tokens,
-                   r_unit, rank, e, o, now, lat, s, units)  # fmt: skip
+    head = budget.preamble_tokens + budget.instructions_tokens + budget.tools_tokens
+    fig = _figures(lay, profile, head, r_unit, rank, e, o, now, lat, s, units)
     cost_text, cost_audio = fig["cost"]
     cost_image = np.zeros(len(e))
     sums = {
@@ -410,6 +410,7 @@ def _figures(
         todo, pos = todo[left], pos[left] - 1
 
     outputs = lay.out_prefix[:, o] - lay.out_prefix[:, e]
+    outputs[0] += profile.reasoning_output_tokens  # billed as output text, never in context
     pr = profile.prices_per_million
     fresh = inputs - cached
     # The price rule of `server.price`, term for term, so the floats come out the same.

@@ -1,5 +1,5 @@
-"""Out-of-band responses (``conversation: "none"``) cost money: the engine prices them and the
-store keeps their usage rows, marked, with the response's metadata (real `openai` client,
+"""Out-of-band responses (``conversation: "none"``) cost money: the engine predicts and prices
+them and the store keeps their usage rows, marked, with the response's metadata (real `openai` client,
 managed connection, fake server, SQLite)."""
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def test_out_of_band_usage_is_priced_and_stored_marked(tmp_path: Path) -> None:
     assert [r["response_metadata"] for r in rows] == [None, {"purpose": "mood"}]
     oob = rows[1]
     assert oob["input_text"] > 0 and oob["cost_usd"] > 0
-    # Never compared with a prediction the model did not make; always counted in the cost.
-    assert oob["predicted_input_text"] is None
+    # Predicted by the same request model as any other (its own instructions, the whole
+    # conversation), exactly what the fake server reports; always counted in the cost.
+    assert oob["predicted_input_text"] == oob["input_text"]
     assert engine.responses == 2
     assert engine.total_cost_usd == pytest.approx(sum(r["cost_usd"] for r in rows), abs=1e-12)

@@ -212,19 +212,45 @@ def test_the_three_log_shapes_read_alike(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("line", "message"),
+    ("line", "note"),
     [
-        ("{not json", "line 2: not valid JSON"),
-        ("[1]", "line 2: each line must be a JSON object"),
-        ('{"hello": 1}', "line 2: not an event"),
-        ('{"direction": "up", "event": {"type": "x"}}', "line 2: field 'direction'"),
+        ("{not json", "line 2: not JSON; skipped"),
+        ("[1]", "line 2: not a JSON object; skipped"),
+        (
+            '{"hello": 1}',
+            "line 2: not an event (no 'type', nor an 'event' or 'data' wrapper); skipped",
+        ),
+        (
+            '{"direction": "up", "event": {"type": "x"}}',
+            "line 2: direction must be 'server' or 'client'; skipped",
+        ),
+        ("[" * 100_000, "line 2: not JSON; skipped"),
     ],
 )
-def test_bad_lines_are_reported_with_their_number(tmp_path: Path, line: str, message: str) -> None:
+def test_bad_lines_become_notes_with_their_number(tmp_path: Path, line: str, note: str) -> None:
     path = tmp_path / "log.jsonl"
     path.write_text('{"type": "session.created", "session": {}}\n' + line + "\n")
-    with pytest.raises(InputFormatError, match=message):
+    log = read_event_log(path)
+    assert len(log) == 1
+    assert log.notes == [note]
+    assert replay(log).notes[0] == note  # the report carries them
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "{not json\n[1]\n"])
+def test_a_file_without_any_event_is_an_error(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "log.jsonl"
+    path.write_text(text)
+    with pytest.raises(InputFormatError, match="no Realtime event in it"):
         read_event_log(path)
+
+
+def test_a_latin1_log_replays_with_a_note(tmp_path: Path) -> None:
+    path = tmp_path / "log.jsonl"
+    line = '{"type": "session.created", "session": {"instructions": "Caf\u00e9"}}\n'
+    path.write_bytes(line.encode("latin-1"))
+    log = read_event_log(path)
+    assert len(log) == 1
+    assert log.notes == ["not UTF-8: undecodable bytes replaced"]
 
 
 def test_fit_recovers_a_known_setting() -> None:

@@ -45,6 +45,9 @@ def scenarios(draw: st.DrawFn):
             "user_transcript_in_context": draw(st.booleans()),
             "assistant_transcript_in_context": draw(st.booleans()),
             "response_overhead_tokens": draw(st.sampled_from([0, 0, 3])),
+            "request_preamble_tokens": draw(st.sampled_from([0, 0, 7])),
+            "tools_preamble_tokens": draw(st.sampled_from([0, 0, 288])),
+            "reasoning_output_tokens": draw(st.sampled_from([0, 0, 17])),
             "audio_rounding": draw(st.sampled_from(["floor", "ceil"])),
         }
     )
