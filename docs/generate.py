@@ -18,6 +18,7 @@ import io
 import json
 import re
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -116,31 +117,50 @@ def gpt_realtime_logs() -> list[Path]:
 
 
 def replay_table() -> str:
-    logs = gpt_realtime_logs()
+    logs = sorted(LOGS.glob("*.jsonl"))
     data = cli_json("replay", *(str(p.relative_to(ROOT)) for p in logs))
     lines = [
-        "| recording | # | input | text | audio | cached |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| recording | model | # | input | text | audio | cached | cost (µ$) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    totals = {"compared": 0, "input_audio_exact": 0, "input_text_within_5pct": 0, "cached_exact": 0}
+    keys = ("compared", "input_audio_exact", "input_text_within_5pct", "cached_exact")
+    totals = dict.fromkeys(keys, 0)
+    usd = {"predicted": 0.0, "observed": 0.0}
     for log in data["logs"]:
         name = Path(log["file"]).stem.replace("test_", "").replace("__", " ")
+        model = log["model"]
         for row in log["rows"]:
             p, o = row["predicted"], row["observed"]
             cells = [
                 f"{p[k]:,} / {o[k]:,}"
                 for k in ("input_tokens", "text_tokens", "audio_tokens", "cached_tokens")
             ]
-            lines.append(f"| {name} | {row['response']} | " + " | ".join(cells) + " |")
+            cost = row["cost_usd"]
+            cells.append(f"{cost['predicted'] * 1e6:,.0f} / {cost['observed'] * 1e6:,.0f}")
+            lines.append(f"| {name} | {model} | {row['response']} | " + " | ".join(cells) + " |")
         for key in totals:
             totals[key] += log[key]
+        for key in usd:
+            usd[key] += log["cost_usd"][key]
     lines.append("")
     lines.append(
         f"{len(logs)} recordings, {totals['compared']} responses: input audio exact on"
         f" {totals['input_audio_exact']}, input text within 5 % on {totals['input_text_within_5pct']},"
-        f" cached tokens exact on {totals['cached_exact']}."
+        f" cached tokens exact on {totals['cached_exact']}. Cost: ${usd['predicted']:.5f}"
+        f" predicted against ${usd['observed']:.5f} observed"
+        f" ({100 * (usd['predicted'] - usd['observed']) / usd['observed']:+.1f} %)."
     )
     return "\n".join(lines)
+
+
+def _unfitted_reasoning_profile(path: Path) -> Path:
+    """gpt-realtime-2.1 as it was before the fit: no preamble, no reasoning, overhead 4."""
+    profile = cli_json("profiles")["models"]
+    base = next(m for m in profile if m["name"] == "gpt-realtime-2.1")
+    base |= {"item_overhead_tokens": 4, "request_preamble_tokens": 0,
+             "tools_preamble_tokens": 0, "reasoning_output_tokens": 0}  # fmt: skip
+    path.write_text(json.dumps(base))
+    return path
 
 
 def fit_table() -> str:
@@ -166,6 +186,20 @@ def fit_table() -> str:
         lines.append(
             f"| {label} ({len(paths)}) | {fit['baseline_error']} | {fit['error']} | {what} |"
         )
+    reasoning = [p for p in sorted(LOGS.glob("*.jsonl")) if p not in logs]
+    with tempfile.TemporaryDirectory() as tmp:
+        before = _unfitted_reasoning_profile(Path(tmp) / "before.json")
+        start = json.loads(before.read_text())
+        fit = cli_json(
+            "replay", *(str(p.relative_to(ROOT)) for p in reasoning), "--profile", str(before),
+            "--fit",
+        )["fit"]  # fmt: skip
+    changed = {k: v for k, v in fit["profile"].items() if start.get(k) != v}
+    what = ", ".join(f"`{k}` {start.get(k, '?')} → {v}" for k, v in changed.items()) or "nothing"
+    lines.append(
+        f"| gpt-realtime-2.1 recordings ({len(reasoning)}), from no preamble |"
+        f" {fit['baseline_error']} | {fit['error']} | {what} |"
+    )
     return "\n".join(lines)
 
 

@@ -442,16 +442,17 @@ class SessionMirror:
             self.note(f"response.done: could not follow ({type(exc).__name__})")
             number = self.server.responses_created if in_band else -1
             return unpredicted_as(number, in_band=in_band)
+        modelled = replace(
+            base,
+            in_band=in_band,
+            modelled=result.ok,
+            predicted=result.usage,
+            predicted_cost=result.cost,
+            compared=result.ok and base.status == "completed" and observed.input_tokens > 0,
+            items=result.retained_items,
+        )
         if not in_band:
-            return replace(
-                base,
-                in_band=False,
-                modelled=result.ok,
-                predicted=result.usage,
-                predicted_cost=result.cost,
-                compared=result.ok and base.status == "completed" and observed.input_tokens > 0,
-                items=result.retained_items,
-            )
+            return modelled  # its outputs joined nothing
         if not result.ok:
             # The model predicted an overflow the server did not have (the server answered):
             # follow the server, whose outputs joined its conversation.
@@ -465,16 +466,7 @@ class SessionMirror:
                 replace(o, id=i) for o, i in zip(outputs, result.output_item_ids, strict=True)
             )
         return replace(
-            base,
-            in_band=True,
-            modelled=result.ok,
-            response=result.index,
-            predicted=result.usage,
-            predicted_cost=result.cost,
-            compared=result.ok and base.status == "completed" and observed.input_tokens > 0,
-            outputs=with_ids,
-            dropped=result.dropped_items,
-            items=result.retained_items,
+            modelled, response=result.index, outputs=with_ids, dropped=result.dropped_items
         )
 
 

@@ -287,3 +287,29 @@ def test_replay_json_rows_carry_band_cost_and_notes(
     code, out, err = run_cli(capsys, "replay", "--strict", str(log))
     assert code == 2
     assert err.count("\n") == 1 and "--strict" in err
+
+
+def test_the_three_shapes_of_a_two_way_log_replay_alike(tmp_path: Path) -> None:
+    wrapped = _fake_log(tmp_path)
+    lines = [json.loads(line) for line in wrapped.read_text().splitlines()]
+    bare = tmp_path / "bare.jsonl"
+    bare.write_text("\n".join(json.dumps(x["event"]) for x in lines) + "\n")
+    recorder = tmp_path / "recorder.jsonl"
+    recorder.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "kind": "message",
+                    "direction": "sent" if x["direction"] == "client" else "received",
+                    "at": None,
+                    "data": x["event"],
+                }
+            )
+            for x in lines
+        )
+        + "\n"
+    )
+    reports = [replay(read_event_log(p)) for p in (wrapped, bare, recorder)]
+    assert predictions(reports[1].rows) == predictions(reports[0].rows)
+    assert predictions(reports[2].rows) == predictions(reports[0].rows)
+    assert all(r.notes == [] for r in reports)
