@@ -204,18 +204,28 @@ def fit_table() -> str:
 
 
 def _sweep_table(rows: list[dict], columns: list[str]) -> str:
-    best = min(rows, key=lambda r: r["cost_usd_per_call"])
-    head = [*columns, "USD per call", "cache hits", "truncations per call", "rollovers per call"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(columns) + "---:|---:|---:|---:|"]
+    head = [*columns, "USD per call (95% CI)", "p95 per call", "USD, all calls", "cache hits",
+            "truncations per call", "rollovers per call"]  # fmt: skip
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(columns) + "---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        mark = " **(cheapest)**" if r is best else ""
+        mark = " **(cheapest)**" if r["cheapest"] else " (tied)" if r["tied_with_cheapest"] else ""
         cells = [f"`{r[c]}`" for c in columns]
         cells[-1] += mark
+        low, high = r["cost_usd_per_call_ci95"]
         lines.append(
-            "| "
-            + " | ".join(cells)
-            + f" | ${r['cost_usd_per_call']:.3f} | {r['cache_hit_ratio']:.1%}"
+            "| " + " | ".join(cells) + f" | ${r['cost_usd_per_call']:.3f} ±{(high - low) / 2:.3f}"
+            f" | ${r['cost_usd_per_call_percentiles']['p95']:.3f} | ${r['cost_usd_total']:,.0f}"
+            f" | {r['cache_hit_ratio']:.1%}"
             f" | {r['truncations_per_call']:.2f} | {r['rollovers_per_call']:.2f} |"
+        )
+    if any(r["tied_with_cheapest"] for r in rows):
+        lines.append("")
+        lines.append(
+            "(tied): cheapest within the 95 % interval of the paired per-call difference; the"
+            " figures do not tell them apart."
         )
     return "\n".join(lines)
 
@@ -269,6 +279,55 @@ def providers_90() -> str:
         f"\n\nWith `retention_ratio:0.8`, a 90-minute call costs ${openai['cost_usd_per_call']:.3f}"
         f" on OpenAI and ${azure['cost_usd_per_call']:.3f} on Azure"
         f" ({azure['cost_usd_per_call'] / openai['cost_usd_per_call']:.2f}x)."
+    )
+
+
+FLEET_10K = ("sweep", "--workload", "support-call", "--minutes", "60", "--calls", "10000",
+             "--provider", "openai,azure",
+             "--truncation", "auto,retention_ratio:0.8,retention_ratio:0.5")  # fmt: skip
+
+
+def fleet_10k() -> str:
+    rows = cli_json(*FLEET_10K)["rows"]
+    lines = [
+        "| provider | truncation | USD per call (95% CI) | p50 | p95 | p99 | USD, all calls"
+        " | uncached audio in | cached in | output |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        mark = " **(cheapest)**" if r["cheapest"] else " (tied)" if r["tied_with_cheapest"] else ""
+        low, high = r["cost_usd_per_call_ci95"]
+        p, split = r["cost_usd_per_call_percentiles"], r["cost_split_usd_per_call"]
+        cached = split["text_cached"] + split["audio_cached"]
+        output = split["text_output"] + split["audio_output"]
+        lines.append(
+            f"| `{r['provider']}` | `{r['truncation']}`{mark}"
+            f" | ${r['cost_usd_per_call']:.3f} ±{(high - low) / 2:.3f}"
+            f" | ${p['p50']:.3f} | ${p['p95']:.3f} | ${p['p99']:.3f} | ${r['cost_usd_total']:,.0f}"
+            f" | ${split['audio_input']:.3f} | ${cached:.3f} | ${output:.3f} |"
+        )
+    calls = rows[0]["calls"]
+    return (
+        "\n".join(lines)
+        + f"\n\n{calls:,} calls a row; the split columns are per call."
+        + (_margin(rows))
+    )
+
+
+def _margin(rows: list[dict]) -> str:
+    """How far the next row is from the cheapest one (the paired difference)."""
+    best = [r for r in rows if r["cheapest"]]
+    others = [r for r in rows if not r["cheapest"]]
+    if not best or not others:
+        return ""
+    near = min(others, key=lambda r: r["vs_cheapest_usd_per_call"]["mean"])
+    d = near["vs_cheapest_usd_per_call"]
+    small = d["mean"] < 0.01 * best[0]["cost_usd_per_call"]
+    return (
+        f" The nearest row, `{near['provider']}` `{near['truncation']}`, costs ${d['mean']:.4f}"
+        f" more per call (95 % interval ${d['low']:.4f} to ${d['high']:.4f})"
+        + (": a real difference, under 1 % of the cost." if small else ".")
+        + " The calls are the same at every row, so the difference is measured call by call."
     )
 
 
@@ -476,6 +535,7 @@ BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "ratios-60": ("cost-analysts.md", ratios_60),
     "one-call": ("cost-analysts.md", one_call),
     "worked-example": ("server-model.md", worked_example),
+    "fleet-10k": ("cost-analysts.md", fleet_10k),
     "replay-table": ("server-model.md", replay_table),
     "fit-table": ("server-model.md", fit_table),
     "bench-results": ("researchers.md", bench_results),

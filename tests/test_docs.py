@@ -121,8 +121,8 @@ QUICK_BLOCKS = ["now-or-later", "one-call", "worked-example", "replay-table", "f
 # Blocks whose every row a test of its own runs and compares with the docs.
 ROW_TESTED = {"voice-carry": "tests/engine/test_voice_call.py"}
 SIZED_BLOCKS = [n for n in GENERATOR.BLOCKS if n not in QUICK_BLOCKS and n not in ROW_TESTED]
-NUMBER = re.compile(r"-|\$?-?[\d,]+(\.\d+)?%?( / [\d,]+)?")
-MARKS = re.compile(r" \*\*\(cheapest\)\*\*| \*$")
+NUMBER = re.compile(r"-|\$?-?[\d,]+(\.\d+)?%?( / [\d,]+| ±[\d.,]+)?")
+MARKS = re.compile(r" \*\*\(cheapest\)\*\*| \(tied\)| \*$")
 
 
 def documented(name: str) -> str:

@@ -223,23 +223,39 @@ def _print_sweep(
         table.add_column(col, no_wrap=True)
     measured = bool(facts and rows)
     rolled = any(r["rollovers_per_call"] for r in rows)
-    numbers = ["USD/call", "hits", "trunc", *(["rollovers"] if rolled else []),
-               *(["facts"] if measured else [])]  # fmt: skip
+    numbers = ["USD/call (95% CI)", "p95", "total USD", "hits", "trunc",
+               *(["rollovers"] if rolled else []), *(["facts"] if measured else [])]  # fmt: skip
     for col in numbers:
         table.add_column(col, justify="right", no_wrap=True)
-    best = min(rows, key=lambda r: r["cost_usd_per_call"]) if rows else None
     for row in rows:
-        mark = " *" if row is best else ""
-        cells = [f"{row['cost_usd_per_call']:.4f}", f"{row['cache_hit_ratio']:.1%}",
-                 f"{row['truncations_per_call']:.2f}"]  # fmt: skip
+        mark = " *" if row["cheapest"] else (" =" if row["tied_with_cheapest"] else "")
+        low, high = row["cost_usd_per_call_ci95"]
+        cells = [
+            f"{row['cost_usd_per_call']:.4f} ±{(high - low) / 2:.4f}",
+            f"{row['cost_usd_per_call_percentiles']['p95']:.4f}",
+            f"{row['cost_usd_total']:,.2f}",
+            f"{row['cache_hit_ratio']:.1%}",
+            f"{row['truncations_per_call']:.2f}",
+        ]
         if rolled:
             cells.append(f"{row['rollovers_per_call']:.2f}")
         if measured:
             cells.append(f"{row['fact_presence']:.1%}")
         table.add_row(*(row[k] for k in varying), row["truncation"] + mark, *cells)
     _console().print(table)
-    if best is not None:
-        _console().print(f"* cheapest: {best['model']} / {best['provider']} / {best['truncation']}")
+    name = " / ".join
+    best = [r for r in rows if r["cheapest"]]
+    tied = [r for r in rows if r["tied_with_cheapest"]]
+    if best:
+        (b,) = best
+        _console().print(
+            f"* cheapest: {name((b['model'], b['provider'], b['truncation'], b['compaction']))}"
+        )
+    elif tied:
+        _console().print(
+            f"= tied for cheapest, {len(tied)} rows: the differences are within their 95 %"
+            " interval (more calls may separate them)"
+        )
 
 
 def _print_bench(summaries: list[dict[str, Any]], title: str) -> None:

@@ -58,7 +58,9 @@ def simulate(
         ),
     ] = None,
     minutes: Annotated[float | None, typer.Option("--minutes", help="Length of each call.")] = None,
-    calls: Annotated[int, typer.Option("--calls", help="How many calls to simulate.")] = 1,
+    calls: Annotated[
+        int, typer.Option("--calls", "--sessions", help="How many calls to simulate.")
+    ] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated calls.")] = 0,
     param: Annotated[
         list[str] | None,
@@ -143,7 +145,9 @@ def sweep(
         str, typer.Option("--workload", help="voice-agent, support-call, tool-heavy, files:...")
     ] = "voice-agent",
     minutes: Annotated[float | None, typer.Option("--minutes", help="Length of each call.")] = None,
-    calls: Annotated[int, typer.Option("--calls", help="Calls per grid point.")] = 1000,
+    calls: Annotated[
+        int, typer.Option("--calls", "--sessions", help="Calls per grid point.")
+    ] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated calls.")] = 0,
     param: Annotated[
         list[str] | None, typer.Option("--param", help="A workload parameter, KEY=VALUE.")

@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import ConfigurationError
 from .reference import SimulationResult
 
@@ -81,7 +83,8 @@ def plot_sweep(
 ) -> Path:
     """Draw cost per call against the swept value `x`, as a PNG.
 
-    One line per value of `series`; the cheapest point is marked.
+    One line per value of `series`, with each mean's 95 % interval; the cheapest point is
+    marked, or the points tied for cheapest.
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 5), constrained_layout=True)
@@ -89,12 +92,22 @@ def plot_sweep(
     for row in rows:
         groups.setdefault(str(row[series]) if series else "", []).append(row)
     for name, group in groups.items():
-        ax.plot([str(r[x]) for r in group], [r["cost_usd_per_call"] for r in group],
-                marker="o", label=name or None)  # fmt: skip
-    best = min(rows, key=lambda r: r["cost_usd_per_call"])
-    ax.scatter([str(best[x])], [best["cost_usd_per_call"]], s=160, facecolors="none",
-               edgecolors="#d62728", linewidths=2, zorder=3,
-               label=f"cheapest: {best[x]} (${best['cost_usd_per_call']:.3f})")  # fmt: skip
+        means = [r["cost_usd_per_call"] for r in group]
+        spans = [(m - r["cost_usd_per_call_ci95"][0], r["cost_usd_per_call_ci95"][1] - m)
+                 for m, r in zip(means, group, strict=True)]  # fmt: skip
+        ax.errorbar([str(r[x]) for r in group], means, yerr=np.array(spans).T, marker="o",
+                    capsize=3, label=name or None)  # fmt: skip
+    best = [r for r in rows if r["cheapest"]]
+    tied = [r for r in rows if r["tied_with_cheapest"]]
+    marked = best or tied
+    label = (
+        f"cheapest: {best[0][x]} (${best[0]['cost_usd_per_call']:.3f})"
+        if best
+        else f"tied for cheapest ({len(tied)}, within the 95 % interval)"
+    )
+    ax.scatter([str(r[x]) for r in marked], [r["cost_usd_per_call"] for r in marked], s=160,
+               facecolors="none", edgecolors="#d62728", linewidths=2, zorder=3,
+               label=label)  # fmt: skip
     ax.set_xlabel(x)
     ax.set_ylabel("cost per call (USD)")
     ax.legend(fontsize=8)

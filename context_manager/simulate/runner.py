@@ -69,6 +69,10 @@ def map_tasks(
 
 
 CHUNK_CALLS = 1000
+MODALITY_TOKENS = (
+    "input_text", "input_audio", "cached_text", "cached_audio", "output_text", "output_audio",
+)  # fmt: skip
+"""Per-call token columns by modality (input counts cached tokens too): the cost split."""
 """Calls per chunk: the unit of seeding and of parallel work (changing it changes the calls)."""
 
 Path = Literal["vectorized", "reference"]
@@ -77,6 +81,7 @@ _SUMMED = (
     "responses", "input_tokens", "cached_tokens", "output_tokens", "truncations",
     "dropped_items", "rollovers", "rollover_seed_tokens", "session_expired", "compactions",
     "facts", "facts_present", "facts_present_normalized", "stale_values",
+    *MODALITY_TOKENS,
 )  # fmt: skip
 
 
@@ -114,6 +119,7 @@ class RunResult:
         for name in _SUMMED:
             out[name] = int(c[name].sum())
         out["session_expired"] = out.pop("session_expired")
+        out["tokens_by_modality"] = {name: out.pop(name) for name in MODALITY_TOKENS}
         out["cache_hit_ratio"] = cached / input_tokens if input_tokens else 0.0
         out["cost_usd"] = cost
         out["cost_usd_by_modality"] = {
@@ -155,6 +161,11 @@ def _from_reference(result: SimulationResult) -> dict[str, float]:
         "cost_audio": t["cost_usd_by_modality"]["audio"],
         "rollover_cost": t["rollover_cost_usd"],
         "compactions": t["compactions"],
+        **{
+            f"{kind}_{m}": sum(getattr(getattr(r.usage, kind), m) for r in result.responses)
+            for kind in ("input", "cached", "output")
+            for m in ("text", "audio")
+        },
     }
 
 

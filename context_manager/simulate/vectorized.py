@@ -238,6 +238,13 @@ def simulate_batch(
         "cost_text": cost_text,
         "cost_audio": cost_audio,
         "cost_image": cost_image,
+        # By modality, for the cost split (text and audio; batches hold no images).
+        "input_text": fig["input"][0],
+        "input_audio": fig["input"][1],
+        "cached_text": fig["cached"][0],
+        "cached_audio": fig["cached"][1],
+        "output_text": fig["output"][0],
+        "output_audio": fig["output"][1],
     }
     call_of_response = units.call[r_unit]
     # Responses come in call order: each call's are one contiguous run.
