@@ -31,6 +31,7 @@ from .errors import (
     SummarizerError,
     TokenizationError,
     UnknownModelError,
+    WorkSizeError,
 )
 from .items import (
     FunctionCall,
@@ -111,6 +112,7 @@ __all__ = [
     "ModelProfile",
     "Prices",
     "ProfileError",
+    "WorkSizeError",
     "ProviderProfile",
     "Record",
     "ResponseOutcome",

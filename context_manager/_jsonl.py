@@ -20,7 +20,8 @@ def json_objects(
     also splits on characters such as U+0085 that JSON strings may hold unescaped.
 
     Raises:
-        InputFormatError: a line is not JSON, or not a JSON object.
+        InputFormatError: a line is not JSON (or nested beyond Python's recursion limit), or
+            not a JSON object.
     """
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -31,6 +32,8 @@ def json_objects(
             raise InputFormatError(
                 f"not valid JSON: {exc.msg} (column {exc.colno})", source=source, line=number
             ) from exc
+        except RecursionError:
+            raise InputFormatError("JSON nested too deeply", source=source, line=number) from None
         if not isinstance(data, dict):
             raise InputFormatError(
                 f"each line must be a JSON object, got {type(data).__name__}",

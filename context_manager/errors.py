@@ -57,6 +57,10 @@ class ConfigurationError(ContextManagerError):
     """A developer mistake: an argument, option or setting that cannot work."""
 
 
+class WorkSizeError(ConfigurationError):
+    """The work asked for would not fit in this machine's memory (refused before allocating)."""
+
+
 class ProfileError(ConfigurationError):
     """A model or provider profile is invalid.
 

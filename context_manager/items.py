@@ -49,8 +49,11 @@ ImageDetail = Literal["auto", "low", "high"]
 # construction in Python): strict scalars (no "900" for 900), no unknown keys.
 _S = Strict()
 _Text = Annotated[str, _S]
-_Millis = Annotated[int, _S, Field(ge=0)]
-_Seconds = Annotated[float, _S, Field(ge=0, allow_inf_nan=False)]
+# One item's audio is at most a day, a conversation's clock at most a year: past these a value
+# is a typo, and the figures built on it would overflow.
+MOST_AUDIO_MS = 24 * 3600 * 1000
+_Millis = Annotated[int, _S, Field(ge=0, le=MOST_AUDIO_MS)]
+_Seconds = Annotated[float, _S, Field(ge=0, le=366 * 24 * 3600, allow_inf_nan=False)]
 _FILE = ConfigDict(extra="forbid")
 
 
@@ -92,9 +95,12 @@ class Message:
     def __post_init__(self) -> None:
         # A float (NaN, say) or a bool is no length; numpy's integers are.
         if self.audio_ms is not None and (
-            isinstance(self.audio_ms, bool | float) or self.audio_ms < 0
+            isinstance(self.audio_ms, bool | float) or not 0 <= self.audio_ms <= MOST_AUDIO_MS
         ):
-            raise ValueError(f"audio_ms must be a whole number >= 0, got {self.audio_ms!r}")
+            raise ValueError(
+                f"audio_ms must be a whole number from 0 to {MOST_AUDIO_MS:,}, got"
+                f" {self.audio_ms!r}"
+            )
         if self.audio_ms is not None and self.role == "system":
             raise ValueError("a system message cannot carry audio")
         if self.images and self.role != "user":

@@ -22,14 +22,13 @@ from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import tomli_w
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    NonNegativeFloat,
     ValidationError,
     model_validator,
 )
@@ -67,17 +66,26 @@ CacheScope = Literal["session", "organization"]
 
 _STRICT = ConfigDict(frozen=True, extra="forbid", strict=False, validate_default=True)
 
+# Physical sense, not only types: a profile outside these bounds is a typo, and a figure built
+# on it would be nonsense (a negative cost from an overflow, an allocation of terabytes).
+_MOST_TOKENS = 10_000_000  # a window, a limit or an overhead, in tokens
+_MOST_PRICE = 10_000.0  # US dollars per million tokens
+_MOST_MS_PER_TOKEN = 10_000.0  # audio milliseconds one token stands for (recorded: 50 to 100)
+_MOST_SECONDS = 30 * 24 * 3600.0  # a cache's time to live, a session's length
+Price = Annotated[float, Field(ge=0, le=_MOST_PRICE, allow_inf_nan=False)]
+Tokens = Annotated[int, Field(ge=0, le=_MOST_TOKENS)]
+
 
 class CacheProfile(BaseModel):
     """Prompt-cache parameters of a model (DESIGN.md, "Prompt cache")."""
 
     model_config = _STRICT
 
-    block_tokens: int = Field(gt=0)
+    block_tokens: int = Field(gt=0, le=_MOST_TOKENS)
     """Cached tokens are rounded down to a multiple of this (64 observed on Realtime)."""
-    min_prefix_tokens: int = Field(ge=0)
+    min_prefix_tokens: Tokens
     """A common prefix shorter than this caches nothing (1,024 on the general API)."""
-    ttl_seconds: float = Field(gt=0)
+    ttl_seconds: float = Field(gt=0, le=_MOST_SECONDS, allow_inf_nan=False)
     """A cached prefix unused for this long expires."""
     scope: CacheScope
     """``session``: a prefix serves its own session; ``organization``: any session."""
@@ -90,14 +98,14 @@ class Prices(BaseModel):
 
     model_config = _STRICT
 
-    text_input: NonNegativeFloat
-    text_cached: NonNegativeFloat
-    text_output: NonNegativeFloat
-    audio_input: NonNegativeFloat
-    audio_cached: NonNegativeFloat
-    audio_output: NonNegativeFloat
-    image_input: NonNegativeFloat = 0.0
-    image_cached: NonNegativeFloat = 0.0
+    text_input: Price
+    text_cached: Price
+    text_output: Price
+    audio_input: Price
+    audio_cached: Price
+    audio_output: Price
+    image_input: Price = 0.0
+    image_cached: Price = 0.0
 
 
 class ModelProfile(BaseModel):
@@ -111,21 +119,21 @@ class ModelProfile(BaseModel):
 
     name: str = Field(min_length=1)
     """The model name as given to the API (``gpt-realtime``)."""
-    context_window: int = Field(gt=0)
+    context_window: int = Field(gt=0, le=_MOST_TOKENS)
     """Total tokens the model attends to: input plus the response reserve."""
-    max_output_tokens: int = Field(gt=0)
+    max_output_tokens: int = Field(gt=0, le=_MOST_TOKENS)
     """The model's maximum response length; the window reserves this much for the response."""
-    input_limit: int = Field(gt=0)
+    input_limit: int = Field(gt=0, le=_MOST_TOKENS)
     """Input tokens the server allows before it truncates (at most window - max output)."""
-    max_instructions_tools_tokens: int = Field(gt=0)
+    max_instructions_tools_tokens: int = Field(gt=0, le=_MOST_TOKENS)
     """Cap on instructions plus tool definitions (16,384 on gpt-realtime)."""
-    item_overhead_tokens: int = Field(ge=0)
+    item_overhead_tokens: Tokens
     """Tokens each conversation item adds beyond its content (role and delimiters)."""
-    response_overhead_tokens: int = Field(ge=0)
+    response_overhead_tokens: Tokens
     """Tokens each request adds once (the priming of the response)."""
-    audio_input_ms_per_token: float = Field(gt=0)
+    audio_input_ms_per_token: float = Field(ge=1, le=_MOST_MS_PER_TOKEN, allow_inf_nan=False)
     """Milliseconds of user audio per input token (100: 10 tokens a second)."""
-    audio_output_ms_per_token: float = Field(gt=0)
+    audio_output_ms_per_token: float = Field(ge=1, le=_MOST_MS_PER_TOKEN, allow_inf_nan=False)
     """Milliseconds of assistant audio per token (50: 20 tokens a second)."""
     user_transcript_in_context: bool
     """Whether a user audio item's transcript is also in the model's context."""
@@ -133,7 +141,7 @@ class ModelProfile(BaseModel):
     """Whether an assistant audio item's transcript is in the context beside its audio."""
     assistant_audio_in_context: AssistantAudioInContext
     """Which assistant items keep their audio tokens: ``all``, the ``latest`` only, ``none``."""
-    image_tokens: int = Field(ge=0)
+    image_tokens: Tokens
     """Tokens one input image costs (a flat figure; detail levels are not modelled)."""
     cache: CacheProfile
     """Prompt-cache parameters."""
@@ -141,18 +149,18 @@ class ModelProfile(BaseModel):
     """Prices in USD per million tokens."""
 
     # Optional keys: a profile file may leave them out.
-    user_audio_overhead_tokens: int = Field(default=0, ge=0)
+    user_audio_overhead_tokens: Tokens = 0
     """Extra text tokens of a user audio item, beyond ``item_overhead_tokens``."""
-    assistant_audio_overhead_tokens: int = Field(default=0, ge=0)
+    assistant_audio_overhead_tokens: Tokens = 0
     """Extra text tokens of an assistant item while it keeps its audio in context."""
-    function_overhead_tokens: int = Field(default=0, ge=0)
+    function_overhead_tokens: Tokens = 0
     """Extra text tokens of a function call or function call output item."""
-    request_preamble_tokens: int = Field(default=0, ge=0)
+    request_preamble_tokens: Tokens = 0
     """Text every request begins with that no session setting holds (the reasoning models'
     preamble); cached like the instructions."""
-    tools_preamble_tokens: int = Field(default=0, ge=0)
+    tools_preamble_tokens: Tokens = 0
     """Preamble text added to a request that has tools (beyond ``request_preamble_tokens``)."""
-    reasoning_output_tokens: int = Field(default=0, ge=0)
+    reasoning_output_tokens: Tokens = 0
     """Reasoning tokens a response makes (a mean), billed as output text; never in context."""
     encoding: str = "o200k_base"
     """The tiktoken encoding for text (every realtime model uses ``o200k_base``)."""
@@ -198,9 +206,11 @@ class ProviderProfile(BaseModel):
 
     name: str = Field(min_length=1)
     """The provider's name (``openai``, ``azure``)."""
-    max_session_seconds: float = Field(gt=0)
+    max_session_seconds: float = Field(gt=0, le=_MOST_SECONDS, allow_inf_nan=False)
     """The server ends a session this long after it began (3,600 on OpenAI, 1,800 on Azure)."""
-    transcription_usd_per_minute: dict[str, float] = Field(default_factory=dict)
+    transcription_usd_per_minute: dict[str, Annotated[float, Field(ge=0, le=100.0)]] = Field(
+        default_factory=dict
+    )
     """Input transcription's price per minute of audio, by transcription model (billed apart
     from responses)."""
     notes: str | None = None
@@ -233,6 +243,8 @@ def _read_mapping(path: Path) -> dict[str, Any]:
             )
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise InputFormatError(f"not valid TOML: {exc}", source=source) from exc
+    except RecursionError:
+        raise InputFormatError("nested too deeply", source=source) from None
     except json.JSONDecodeError as exc:
         raise InputFormatError(
             f"not valid JSON: {exc.msg} (column {exc.colno})", source=source, line=exc.lineno

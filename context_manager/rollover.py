@@ -117,6 +117,9 @@ class SeedDraft:
 Carry = Literal["recent", "summary", "ledger"]
 
 
+_MOST = 10_000_000  # tokens: far past any model's window, well inside int64 sums
+
+
 @dataclass(frozen=True, slots=True)
 class RolloverPolicy:
     """What a new session is seeded with.
@@ -141,10 +144,10 @@ class RolloverPolicy:
     summarizer: Summarizer | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        if self.budget_tokens < 0 or self.summary_tokens < 0:
+        if not (0 <= self.budget_tokens <= _MOST and 0 <= self.summary_tokens <= _MOST):
             raise ConfigurationError(
-                f"rollover budgets must be >= 0 tokens, got {self.budget_tokens}"
-                f" and {self.summary_tokens}"
+                f"rollover budgets must be 0 to {_MOST:,} tokens, got {self.budget_tokens:,}"
+                f" and {self.summary_tokens:,}"
             )
         if self.carry not in ("recent", "summary", "ledger"):
             raise ConfigurationError(f"carry must be recent, summary or ledger, got {self.carry!r}")

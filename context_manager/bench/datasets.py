@@ -17,6 +17,7 @@ transcripts) and a list of `PlantedFact` with one question each, for retrieval-b
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,13 +220,33 @@ def _chitchat_data() -> dict[str, Any]:
 
 
 def _read_json(path: str | Path) -> Any:
+    """A dataset's JSON, from the file or from the one ``.json`` file of a zip.
+
+    The published LoCoMo data ships as ``locomo10.zip``.
+    """
     p = Path(path)
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputFormatError(f"cannot read: {exc.strerror}", source=str(p)) from exc
+        raw = p.read_bytes()
+        if zipfile.is_zipfile(p):
+            with zipfile.ZipFile(p) as archive:
+                members = [n for n in archive.namelist() if n.lower().endswith(".json")]
+                if len(members) != 1:
+                    raise InputFormatError(
+                        f"a dataset zip must hold one .json file, found {len(members)}",
+                        source=str(p),
+                    )
+                raw = archive.read(members[0])
+    except (OSError, zipfile.BadZipFile) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InputFormatError(f"cannot read: {reason}", source=str(p)) from exc
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InputFormatError("not UTF-8 text", source=str(p)) from None
     except json.JSONDecodeError as exc:
         raise InputFormatError(f"not JSON: {exc.msg}", source=str(p), line=exc.lineno) from exc
+    except RecursionError:
+        raise InputFormatError("JSON nested too deeply", source=str(p)) from None
 
 
 @dataclass(frozen=True, slots=True)

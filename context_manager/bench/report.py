@@ -201,8 +201,7 @@ def plot_pareto(summaries: Sequence[dict[str, Any]], path: str | Path, title: st
     ax.set_title(title or "Compaction: cost against facts kept")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(path)  # its directory must exist: the command line checks it before any work
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out

@@ -10,6 +10,13 @@ output in `render`; this module puts them on the one `app`.
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+import click
 import typer
 
 from ..errors import ContextManagerError
@@ -38,14 +45,49 @@ app.command()(inspect.profiles)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the command line; errors print one line on stderr and exit with status 2."""
+    """Run the command line; errors print one line on stderr and exit with status 2.
+
+    SIGTERM ends a command as Ctrl-C does (its worker processes stopped, nothing left
+    running). A failure the command did not foresee is one line too (exit status 70, the
+    traceback only with ``CONTEXT_MANAGER_DEBUG=1``): a bug to report, not a usage error.
+    """
+    previous = _on_sigterm()
     try:
         app(args=argv, standalone_mode=False)
     except ContextManagerError as exc:
         _fail(str(exc))
+    except click.exceptions.NoArgsIsHelpError:
+        raise SystemExit(2) from None  # the help is printed: nothing to add
     except typer.TyperException as exc:  # usage errors: unknown option, bad value, ...
-        _fail(exc.format_message())
+        message = exc.format_message()
+        if not message.strip():  # a group without its command: the help says it all
+            raise SystemExit(2) from None
+        _fail(message)
     except typer.Abort:
         _fail("aborted")
     except KeyboardInterrupt:
         _fail("interrupted")
+    except (SystemExit, BrokenPipeError):
+        raise
+    except Exception as exc:
+        if os.environ.get("CONTEXT_MANAGER_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"error: internal error ({type(exc).__name__}); please report it, with the command"
+            " (CONTEXT_MANAGER_DEBUG=1 shows the traceback)\n"
+        )
+        raise SystemExit(70) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _on_sigterm() -> Any:
+    """Make SIGTERM interrupt the command like Ctrl-C (only in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .options import DaskSchedulerOption, JsonFlag, WorkersOption, _executor, _seeds
+from .options import DaskSchedulerOption, JsonFlag, WorkersOption, _executor, _output, _seeds
 from .render import _console, _emit_json, _print_bench, _progress_bar
 
 __all__ = ["bench"]
@@ -24,7 +24,7 @@ def bench(
             " calls), chitchat (real conversations).",
         ),
     ] = "voice-agent,support-call,tool-heavy,chitchat",
-    calls: Annotated[int, typer.Option("--calls", help="Calls per dataset and seed.")] = 10,
+    calls: Annotated[int, typer.Option("--calls", min=1, help="Calls per dataset and seed.")] = 10,
     seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds.")] = "0,1",
     minutes: Annotated[float, typer.Option("--minutes", help="Length of each call.")] = 50.0,
     locomo_path: Annotated[
@@ -37,7 +37,9 @@ def bench(
         str | None, typer.Option("--strategies", help="Comma-separated strategy names.")
     ] = None,
     model: Annotated[str, typer.Option("--model", help="The model profile.")] = "gpt-realtime",
-    quick: Annotated[bool, typer.Option("--quick", help="2 calls a dataset, one seed.")] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="2 calls a dataset, the first seed only.")
+    ] = False,
     judge_model: Annotated[
         str | None,
         typer.Option("--judge", help="Also ask this OpenAI model if each fact is still there."),
@@ -70,7 +72,11 @@ def bench(
 
         client = openai_client("--summarizer")
         writer = partial(OpenAISummarizer, client=client, model=summary_model)
-    seed_list = _seeds(seeds) if not quick else [0]
+    _output(csv_path, "--csv")
+    _output(plot, "--plot")
+    seed_list = _seeds(seeds)  # checked even under --quick, which runs the first only
+    if quick:
+        seed_list = seed_list[:1]
     convs = load_datasets(
         dataset.split(","), count=2 if quick else calls, minutes=minutes, seeds=seed_list,
         locomo_path=locomo_path, longmemeval_path=longmemeval_path,

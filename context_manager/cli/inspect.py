@@ -10,10 +10,17 @@ from rich import box
 from rich.table import Table
 
 from ..budget import compute_budget
-from ..items import read_jsonl
 from ..profiles import get_model_profile, model_names
 from ..tokens import TokenCounter
-from .options import JsonFlag, ModelOption, ProfileOption, _profile, _read_text, _session_files
+from .options import (
+    JsonFlag,
+    ModelOption,
+    ProfileOption,
+    _conversation,
+    _profile,
+    _read_text,
+    _session_files,
+)
 from .render import _console, _emit_json, _print_budget
 
 __all__ = ["budget", "count", "profiles"]
@@ -70,7 +77,7 @@ def count(
     counter = TokenCounter(prof)
     result: dict[str, Any]
     if conversation:
-        items = read_jsonl(file)
+        items = _conversation(file)
         tokens = counter.items(items)
         result = {
             "tokens": tokens.total,

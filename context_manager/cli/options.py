@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
+import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
@@ -117,6 +120,16 @@ def _read_json(path: Path, what: str) -> Any:
             source=str(path),
             line=exc.lineno,
         ) from exc
+    except RecursionError:
+        raise InputFormatError(f"{what} file: JSON nested too deeply", source=str(path)) from None
+
+
+def _conversation(path: str | Path) -> list[Any]:
+    """A conversation file's items; an empty file is an error, not an empty answer."""
+    items = read_jsonl(path)
+    if not items:
+        raise InputFormatError("no conversation items in it (an empty file)", source=str(path))
+    return items
 
 
 def _session_files(instructions: Path | None, tools: Path | None) -> tuple[str, list[Any]]:
@@ -159,7 +172,7 @@ def _workload(name: str, minutes: float | None, params: list[str]) -> tuple[Work
         paths = [p for p in name[len("files:") :].split(",") if p]
         if not paths:
             raise ConfigurationError("files: needs at least one conversation file")
-        return WorkloadSpec(name="files").with_(**changes), [read_jsonl(p) for p in paths]
+        return WorkloadSpec(name="files").with_(**changes), [_conversation(p) for p in paths]
     return workload(name, **changes), None
 
 
@@ -178,28 +191,88 @@ def _seeds(text: str) -> list[int]:
         raise ConfigurationError(f"--seeds takes comma-separated integers, got {text!r}") from None
     if not seeds:
         raise ConfigurationError("--seeds needs at least one seed")
+    negative = [x for x in seeds if x < 0]
+    if negative:
+        raise ConfigurationError(f"--seeds must be >= 0, got {negative[0]}")
     return seeds
 
 
 def _executor(
     stack: contextlib.ExitStack[Any], workers: int, dask_scheduler: str | None
 ) -> Executor | None:
-    """Where `--workers` / `--dask-scheduler` say to run: ``None`` is this process."""
+    """Where `--workers` / `--dask-scheduler` say to run: ``None`` is this process.
+
+    Local workers are at most the machine's cores (more is capped, with a warning), and never
+    outlive the command: the pool
+    is shut down (its processes terminated) however the command ends, and each worker exits
+    by itself when its parent is gone (a SIGKILL leaves no orphan).
+    """
+    cores = os.cpu_count() or 1
     if workers < 1:
         raise ConfigurationError(f"--workers must be >= 1, got {workers}")
+    if workers > cores:
+        sys.stderr.write(f"warning: --workers {workers} is more than this machine's {cores} cores;"
+                         f" using {cores}\n")  # fmt: skip
+        workers = cores
     if dask_scheduler:
-        from distributed import Client
-
+        if workers > 1:
+            raise ConfigurationError("give --workers or --dask-scheduler, not both")
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ConfigurationError(
+                "--dask-scheduler needs the dask extra: pip install 'context-manager[dask]'"
+            ) from None
         try:
             client = Client(dask_scheduler, timeout="10s")  # type: ignore[no-untyped-call]
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:
+            reason = " ".join(str(exc).split())[:200]
             raise ConfigurationError(
-                f"cannot reach the Dask scheduler at {dask_scheduler!r}: {exc}"
+                f"cannot reach the Dask scheduler at {dask_scheduler!r}: {reason}"
             ) from None
         return stack.enter_context(client).get_executor()  # type: ignore[no-any-return]
     if workers > 1:
-        return stack.enter_context(ProcessPoolExecutor(workers))
+        pool = ProcessPoolExecutor(workers, initializer=_orphan_guard, initargs=(os.getpid(),))
+        stack.callback(_stop_pool, pool)
+        return pool
     return None
+
+
+def _orphan_guard(parent: int) -> None:
+    """In a worker: exit as soon as the command that started it is gone (even by SIGKILL)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="orphan-guard").start()
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop the workers now: pending work cancelled, running work killed."""
+    processes = list(getattr(pool, "_processes", {}).values())  # the stdlib keeps no public list
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.terminate()
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(5)
+
+
+def _output(path: Path | None, what: str) -> Path | None:
+    """Check an output file's path before any work: not a directory, its directory there."""
+    if path is None:
+        return None
+    if str(path).endswith(("/", os.sep)) or path.is_dir():
+        raise ConfigurationError(f"{what} {str(path)!r} is a directory; give a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigurationError(f"{what} {str(path)!r}: directory {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ConfigurationError(f"{what} {str(path)!r}: directory {str(parent)!r} is not writable")
+    return path
 
 
 def _fail(message: str) -> NoReturn:

@@ -9,11 +9,19 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import InputFormatError
+from ..errors import ConfigurationError, InputFormatError
 from ..profiles import save_profile
 from ..replay import fit_profile, read_event_log
 from ..replay import replay as run_replay
-from .options import JsonFlag, ModelOption, ProfileOption, ProviderOption, _profile, _provider
+from .options import (
+    JsonFlag,
+    ModelOption,
+    ProfileOption,
+    ProviderOption,
+    _output,
+    _profile,
+    _provider,
+)
 from .render import _console, _emit_json, _print_replay
 
 __all__ = ["replay"]
@@ -47,6 +55,9 @@ def replay(
     response without response.done, a log that starts mid-session, audio of unknown length)
     still replays: each anomaly is a note in the report, or, with --strict, an error.
     """
+    if output is not None and not fit:
+        raise ConfigurationError("--output writes the fitted profile: give it with --fit")
+    _output(output, "--output")
     forced = _profile(model, profile) if (model or profile) else None
     prov = _provider(provider)
     events = [read_event_log(path) for path in logs]

@@ -11,7 +11,6 @@ import typer
 
 from ..compaction import parse_compaction
 from ..errors import ConfigurationError
-from ..items import read_jsonl
 from ..profiles import get_model_profile
 from ..rollover import RolloverPolicy
 from ..server import SessionConfig, Truncation
@@ -34,7 +33,9 @@ from .options import (
     ToolsOption,
     TruncationOption,
     WorkersOption,
+    _conversation,
     _executor,
+    _output,
     _path,
     _profile,
     _provider,
@@ -59,9 +60,9 @@ def simulate(
     ] = None,
     minutes: Annotated[float | None, typer.Option("--minutes", help="Length of each call.")] = None,
     calls: Annotated[
-        int, typer.Option("--calls", "--sessions", help="How many calls to simulate.")
+        int, typer.Option("--calls", "--sessions", min=1, help="How many calls to simulate.")
     ] = 1,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated calls.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the simulated calls.")] = 0,
     param: Annotated[
         list[str] | None,
         typer.Option("--param", help="A workload parameter, KEY=VALUE (repeatable)."),
@@ -89,6 +90,7 @@ def simulate(
     """Simulate calls against the server model: tokens, cache hits, truncation, rollover, cost."""
     if (conversation is None) == (workload_name is None):
         raise ConfigurationError("give --conversation FILE or --workload NAME (one of them)")
+    _output(plot, "--plot")
     prof = _profile(model, profile)
     prov = _provider(provider)
     text, tool_list = _session_files(instructions, tools)
@@ -99,7 +101,7 @@ def simulate(
     strategy = parse_compaction(compaction)
     if conversation is not None:
         result = simulate_call(
-            read_jsonl(conversation), prof, prov, config=config, rollover=policy,
+            _conversation(conversation), prof, prov, config=config, rollover=policy,
             compaction=strategy,
         )  # fmt: skip
         if plot is not None:
@@ -146,9 +148,9 @@ def sweep(
     ] = "voice-agent",
     minutes: Annotated[float | None, typer.Option("--minutes", help="Length of each call.")] = None,
     calls: Annotated[
-        int, typer.Option("--calls", "--sessions", help="Calls per grid point.")
+        int, typer.Option("--calls", "--sessions", min=1, help="Calls per grid point.")
     ] = 1000,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated calls.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the simulated calls.")] = 0,
     param: Annotated[
         list[str] | None, typer.Option("--param", help="A workload parameter, KEY=VALUE.")
     ] = None,
@@ -179,6 +181,8 @@ def sweep(
     """Compare settings on the same simulated calls: cost, cache hits, truncations, rollovers."""
     if workload_name.startswith("files:"):
         raise ConfigurationError("sweep runs generated workloads; use files: with simulate")
+    _output(csv_path, "--csv")
+    _output(plot, "--plot")
     spec, _ = _workload(workload_name, minutes, param or [])
     if facts:
         spec = spec.with_(facts=DEFAULT_FACTS)

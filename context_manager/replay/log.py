@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from ..errors import InputFormatError
 
-__all__ = ["CLIENT_TYPES", "EventLog", "LogEvent", "parse_line", "read_event_log"]
+__all__ = ["CLIENT_TYPES", "FAMILIES", "EventLog", "LogEvent", "parse_line", "read_event_log"]
 
 CLIENT_TYPES = frozenset(
     {
@@ -88,6 +88,18 @@ def parse_line(data: Mapping[str, Any]) -> LogEvent | str:
     return "not an event (no 'type', nor an 'event' or 'data' wrapper)"
 
 
+FAMILIES = (
+    "session.", "conversation.", "input_audio_buffer.", "output_audio_buffer.", "response.",
+    "rate_limits.", "transcription_session.", "error",
+)  # fmt: skip
+"""The event families of the Realtime API (either direction); other types are unknown."""
+
+
+def _is_realtime(e: LogEvent) -> bool:
+    kind = e.event.get("type")
+    return isinstance(kind, str) and kind.startswith(FAMILIES)
+
+
 def read_event_log(path: str | Path) -> EventLog:
     """Read an event log file (any of the three shapes; blank lines skipped).
 
@@ -128,6 +140,12 @@ def read_event_log(path: str | Path) -> EventLog:
             log.notes.append(f"line {number}: {problem}; skipped")
     if skipped > _MAX_LINE_NOTES:
         log.notes.append(f"{skipped - _MAX_LINE_NOTES} more lines skipped")
+    if log and not any(_is_realtime(e) for e in log):
+        raise InputFormatError(
+            f"no Realtime event in it (types such as {str(log[0].event.get('type'))[:40]!r}:"
+            " a conversation file? replay reads event logs)",
+            source=str(p),
+        )
     if not log:
         raise InputFormatError(
             f"no Realtime event in it ({skipped} lines skipped)"

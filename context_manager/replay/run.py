@@ -26,22 +26,10 @@ from ..live.mirror import SessionMirror
 from ..live.records import ResponseOutcome
 from ..profiles import ModelProfile, ProviderProfile, get_model_profile, model_names
 from ..server import ManualClock
-from .log import EventLog, LogEvent
+from .log import FAMILIES, EventLog, LogEvent
 from .report import ReplayReport
 
 __all__ = ["profile_for_model", "replay"]
-
-# Server event families; a type outside them is unknown (ignored, and noted).
-_KNOWN_PREFIXES = (
-    "session.",
-    "conversation.",
-    "input_audio_buffer.",
-    "output_audio_buffer.",
-    "response.",
-    "rate_limits.",
-    "transcription_session.",
-    "error",
-)
 
 
 def profile_for_model(name: str | None, default: ModelProfile) -> ModelProfile:
@@ -82,7 +70,7 @@ class _Replay:
         if not isinstance(kind, str):
             self.report.notes.append("a server event without a type; skipped")
             return
-        if not kind.startswith(_KNOWN_PREFIXES):
+        if not kind.startswith(FAMILIES):
             self.unknown[kind] += 1
         if self.mid_session is None:
             self.mid_session = self._joined_late(kind, event)
