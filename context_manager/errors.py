@@ -6,7 +6,8 @@ Every error the library raises on purpose derives from `ContextManagerError`, so
     ContextManagerError
     ├── ConfigurationError           the caller asked for something impossible
     │   ├── ProfileError             a model or provider profile is invalid or unknown
-    │   └── UnknownModelError        no profile or encoding is registered for a model name
+    │   ├── UnknownModelError        no profile or encoding is registered for a model name
+    │   └── WorkSizeError            the work asked for would not fit in memory
     ├── InputFormatError             a file or object could not be read (path, line, field)
     ├── BudgetExceededError          tokens over a limit (the numbers are attributes)
     │   ├── InstructionsToolsLimitError   instructions + tools over the model's cap
@@ -46,6 +47,7 @@ __all__ = [
     "SummarizerError",
     "TokenizationError",
     "UnknownModelError",
+    "WorkSizeError",
 ]
 
 

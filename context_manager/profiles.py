@@ -71,7 +71,7 @@ _STRICT = ConfigDict(frozen=True, extra="forbid", strict=False, validate_default
 _MOST_TOKENS = 10_000_000  # a window, a limit or an overhead, in tokens
 _MOST_PRICE = 10_000.0  # US dollars per million tokens
 _MOST_MS_PER_TOKEN = 10_000.0  # audio milliseconds one token stands for (recorded: 50 to 100)
-_MOST_SECONDS = 30 * 24 * 3600.0  # a cache's time to live, a session's length
+_MOST_SECONDS = 30 * 24 * 3600.0  # a cache's time to live
 Price = Annotated[float, Field(ge=0, le=_MOST_PRICE, allow_inf_nan=False)]
 Tokens = Annotated[int, Field(ge=0, le=_MOST_TOKENS)]
 
@@ -206,8 +206,9 @@ class ProviderProfile(BaseModel):
 
     name: str = Field(min_length=1)
     """The provider's name (``openai``, ``azure``)."""
-    max_session_seconds: float = Field(gt=0, le=_MOST_SECONDS, allow_inf_nan=False)
-    """The server ends a session this long after it began (3,600 on OpenAI, 1,800 on Azure)."""
+    max_session_seconds: float = Field(gt=0, le=1e10, allow_inf_nan=False)
+    """The server ends a session this long after it began (3,600 on OpenAI, 1,800 on Azure;
+    1e9, some 30 years, stands for no limit)."""
     transcription_usd_per_minute: dict[str, Annotated[float, Field(ge=0, le=100.0)]] = Field(
         default_factory=dict
     )

@@ -9,6 +9,7 @@ import json
 import pkgutil
 import re
 import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -246,3 +247,34 @@ def test_tiny_size_lowers_the_command_lines(monkeypatch) -> None:
     assert GENERATOR.sized(("simulate", "--minutes", "90")) == ["simulate", "--minutes", "90"]
     bench = GENERATOR.sized(("bench", "--workers", "9"))
     assert dict(zip(bench[1::2], bench[2::2], strict=True)) == GENERATOR.TINY["bench"]
+
+
+# What a guide's text uses, and the extra that needs.
+USES = {
+    "store": re.compile(r"context_manager\.store|\bStore\(|AsyncStore"),
+    "testing": re.compile(r"context_manager\.testing|FakeRealtimeServer"),
+    "openai": re.compile(r"^\s*from openai import|AsyncOpenAI\(", re.M),
+    "cli": re.compile(r"^\$? ?context-manager \w", re.M),
+    "plot": re.compile(r"context-manager [^\n]*--plot"),
+    "dask": re.compile(r"--dask-scheduler"),
+    "bench": re.compile(r"context-manager bench"),
+}
+NEEDS = re.compile(r"^\*\*Needs:\*\* (.+)$", re.M)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_guide_names_the_extras_it_needs(page: Path) -> None:
+    if page.name in ("index.md", "README.md"):  # README's own set-up section says it
+        return
+    text = page.read_text()
+    found = NEEDS.findall(text)
+    assert len(found) == 1, f"{page.name}: one **Needs:** line under the title"
+    named = set(re.findall(r"context-manager\[([\w,]+)\]", found[0]))
+    named = {e for group in named for e in group.split(",")}
+    named |= set(re.findall(r": `(\w+)`", found[0]))
+    extras = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"])  # fmt: skip
+    assert named <= extras, f"{page.name}: unknown extras {named - extras}"
+    for extra, pattern in USES.items():
+        if pattern.search(text.replace(found[0], "")):
+            assert extra in named, f"{page.name} uses the {extra} extra but does not name it"

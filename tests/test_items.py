@@ -198,5 +198,5 @@ def test_image_messages() -> None:
 
 @pytest.mark.parametrize("value", [float("nan"), 1.5, True, -1])
 def test_a_message_refuses_an_audio_length_that_is_not_a_whole_number(value: object) -> None:
-    with pytest.raises(ValueError, match="audio_ms must be a whole number >= 0"):
+    with pytest.raises(ValueError, match="audio_ms must be a whole number from 0 to 86,400,000"):
         Message(role="user", audio_ms=value)  # type: ignore[arg-type]

@@ -18,7 +18,8 @@ PACKAGE = Path(context_manager.__file__).parent
 
 # The core: modules and packages that must not reach up (DESIGN.md, "Layering").
 CORE = (
-    "errors", "profiles", "tokens", "items", "wire", "budget", "tools", "_jsonl", "rollover",
+    "errors", "profiles", "tokens", "items", "wire", "budget", "tools", "_jsonl", "_plugins",
+    "rollover",
     "server", "compaction", "live",
 )  # fmt: skip
 ABOVE = ("simulate", "store", "cli", "integrations", "testing", "bench", "replay", "realtime")

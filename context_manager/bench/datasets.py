@@ -373,6 +373,29 @@ DATASETS = ("voice-agent", "support-call", "tool-heavy", "chitchat")
 """The datasets `load_datasets` builds by name; LoCoMo and LongMemEval are read from files."""
 
 
+DEFAULT_DATASETS = "voice-agent,support-call,tool-heavy,chitchat"
+"""What ``bench`` runs when neither ``--dataset`` nor a file of its own is given."""
+
+
+def call_minutes(conversations: Sequence[BenchConversation]) -> dict[str, float]:
+    """The real lengths of the calls, in minutes: the shortest, the median and the longest.
+
+    A call ends when its last item does (its time, plus its audio).
+    """
+    lengths = []
+    for c in conversations:
+        end = 0.0
+        for item in c.items:
+            if item.t is not None:
+                audio = getattr(item, "audio_ms", None) or 0
+                end = max(end, item.t + audio / 1000)
+        lengths.append(end / 60)
+    if not lengths:
+        return {"min": 0.0, "median": 0.0, "max": 0.0}
+    ordered = sorted(lengths)
+    return {"min": ordered[0], "median": ordered[len(ordered) // 2], "max": ordered[-1]}
+
+
 def load_datasets(
     names: Iterable[str],
     *,

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import csv
+import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from ..simulate.plots import _pyplot
-from .run import missing, pareto_front
+from .run import missing, pareto_groups
 
 __all__ = [
     "BASELINE",
     "COST_LIMIT",
     "beats_baseline",
+    "format_table",
     "presence_table",
+    "print_report",
     "plot_pareto",
     "summary_table",
     "verdict",
@@ -68,15 +71,41 @@ def verdict(summaries: Sequence[dict[str, Any]]) -> str:
             f"No strategy keeps more facts than {BASELINE} ({base['fact_presence']:.1%}) at no"
             f" more than {COST_LIMIT}x its cost (${base['cost_usd']:.4f} a call)."
         )
-    best = max(winners, key=lambda s: s["fact_presence"])
-    names = ", ".join(s["strategy"] for s in winners)
+    # Never name a dominated strategy: of the winners, those on the front (identical ones as
+    # one point); the best keeps the most facts, the cheaper of equals.
+    on_front = {name for group in pareto_groups(summaries) for name in group}
+    named = [s for s in winners if s["strategy"] in on_front]
+    dominated = len(winners) - len(named)
+    best = max(named, key=lambda s: (s["fact_presence"], -s["cost_usd"]))
+    same = [s["strategy"] for s in named if _same(s, best)]
+    names = ", ".join(" = ".join(g) for g in _groups(named))
     return (
-        f"{len(winners)} {'strategy keeps' if len(winners) == 1 else 'strategies keep'} more"
-        f" facts than {BASELINE} ({base['fact_presence']:.1%})"
-        f" at no more than {COST_LIMIT}x its cost: {names}. Best: {best['strategy']},"
-        f" {best['fact_presence']:.1%} of the facts at"
+        f"{len(named)} {'strategy keeps' if len(named) == 1 else 'strategies keep'} more"
+        f" facts than {BASELINE} ({base['fact_presence']:.1%}) at no more than {COST_LIMIT}x its"
+        f" cost, none beaten on both: {names}"
+        + (f" ({dominated} more also do, but another is cheaper and keeps more)" if dominated
+           else "")
+        + f". Best: {' = '.join(same)}, {best['fact_presence']:.1%} of the facts at"
         f" {best['cost_usd'] / base['cost_usd']:.2f}x the cost."
-    )
+    )  # fmt: skip
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two strategies are one point: the same cost and the same facts kept."""
+    keys = ("cost_usd", "fact_presence")
+    return all(round(float(a[k]), 9) == round(float(b[k]), 9) for k in keys)
+
+
+def _groups(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
+    out: list[list[dict[str, Any]]] = []
+    for row in rows:
+        for group in out:
+            if _same(group[0], row):
+                group.append(row)
+                break
+        else:
+            out.append([row])
+    return [[r["strategy"] for r in g] for g in out]
 
 
 def _cell(value: Any, fmt: str) -> str:
@@ -95,10 +124,12 @@ def summary_table(
     per call (``plan ms``; ``timings=False`` leaves it out: it varies by machine). Strategies on
     the Pareto front are marked ``*``.
     """
-    front = set(pareto_front(summaries))
+    front = {name for group in pareto_groups(summaries) for name in group}
     base = next((s for s in summaries if s["strategy"] == BASELINE), None)
     judged = any(s.get("judged") is not None for s in summaries)
-    columns = ["strategy", "USD/call", "x r0.8", "hits", "peak", "compact", "facts", "exact",
+    rolled = any((s.get("rollovers") or 0) > 0 for s in summaries)
+    columns = ["strategy", "USD/call", "x r0.8", "hits", "peak", "compact",
+               *(["rollovers"] if rolled else []), "facts", "exact",
                "BM25", *(["judged"] if judged else []), "stale", "compress",
                *(["plan ms"] if timings else [])]  # fmt: skip
     rows = []
@@ -109,12 +140,45 @@ def summary_table(
             s["strategy"] + (" *" if s["strategy"] in front else ""),
             _cell(s["cost_usd"], ".4f"), _cell(ratio, ".2f"), _cell(s["cache_hit"], ".1%"),
             _cell(s["peak_tokens"], ",.0f"), _cell(s["compactions"], ".1f"),
+            *([_cell(s.get("rollovers"), ".1f")] if rolled else []),
             _cell(s["fact_presence"], ".1%"), _cell(s["fact_presence_exact"], ".1%"),
             _cell(s["answerable"], ".1%"), *([_cell(s.get("judged"), ".1%")] if judged else []),
             _cell(s["stale"], ".2f"), _cell(s["compression"], ".1f"),
             *([_cell(s["compaction_ms"], ".0f")] if timings else []),
         ])  # fmt: skip
     return columns, rows
+
+
+def format_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Text cells as an aligned plain-text table: labels left, figures right.
+
+    `columns` and `rows` are what `summary_table` and `presence_table` give.
+    """
+    widths = [max(len(str(c)), *(len(str(r[n])) for r in rows)) for n, c in enumerate(columns)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            str(c).ljust(w) if n == 0 else str(c).rjust(w)
+            for n, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return "\n".join([line(columns), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def print_report(summaries: Sequence[dict[str, Any]], file: TextIO | None = None) -> None:
+    """Print the benchmark's tables and verdict as plain text (what ``bench`` shows).
+
+    The summary (``*`` on the Pareto front), facts kept by type, facts kept by dataset, then
+    the verdict; `file` is standard output by default.
+    """
+    out = file if file is not None else sys.stdout
+    for title, (columns, rows) in (
+        ("strategies", summary_table(summaries)),
+        ("facts kept by type: normalized (exact, where it differs)", presence_table(summaries)),
+        ("facts kept by dataset", presence_table(summaries, "dataset")),
+    ):
+        out.write(f"{title}\n{format_table(columns, rows)}\n\n")
+    out.write("* on the Pareto front of cost and facts kept\n" + verdict(summaries) + "\n")
 
 
 def presence_table(
@@ -173,7 +237,7 @@ def plot_pareto(summaries: Sequence[dict[str, Any]], path: str | Path, title: st
     """
     plt = _pyplot()
     priced = [s for s in summaries if not missing(s["cost_usd"])]
-    front = set(pareto_front(priced))
+    front = {name for group in pareto_groups(priced) for name in group}
     fig, ax = plt.subplots(figsize=(9, 5.5))
     costs = [s["cost_usd"] for s in priced]
     low, high = (min(costs), max(costs)) if costs else (0.0, 1.0)

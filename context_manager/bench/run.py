@@ -11,6 +11,7 @@ summary or ledger). The full-context oracle keeps every item and costs nothing t
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
@@ -21,7 +22,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from .._plugins import load_object
 from ..compaction.strategies import (
+    COMPACTION_GROUP,
     AudioToText,
     CompactionContext,
     CompactionStrategy,
@@ -30,6 +33,7 @@ from ..compaction.strategies import (
     Ledger,
     RollingSummary,
     WhenCold,
+    as_strategy,
 )
 from ..compaction.summarizers import Summarizer
 from ..errors import ConfigurationError
@@ -44,11 +48,14 @@ from ..tokens import TokenCounter
 from .datasets import BenchConversation
 
 __all__ = [
+    "BENCH_GROUP",
     "STRATEGIES",
     "BenchStrategy",
     "StrategyReport",
     "missing",
     "pareto_front",
+    "pareto_groups",
+    "resolve_strategy",
     "run_bench",
     "run_one",
     "with_summarizer",
@@ -294,6 +301,8 @@ class StrategyReport:
             "cache_hit": mean("cache_hit"),
             "peak_tokens": mean("peak_tokens"),
             "compactions": mean("compactions"),
+            "sessions": mean("sessions"),
+            "rollovers": mean("sessions") - 1.0,
             "compaction_ms": mean("compaction_ms"),
             "summary_fallbacks": sum(r.get("summary_fallbacks", 0) for r in rows),
             "fact_presence": sum(r["present_normalized"] for r in rows) / facts,
@@ -309,6 +318,42 @@ class StrategyReport:
             "by_dataset": {k: p / n if n else None for k, (p, _, n) in by_dataset.items()},
             "by_dataset_exact": {k: e / n if n else None for k, (_, e, n) in by_dataset.items()},
         }
+
+
+BENCH_GROUP = "context_manager.bench_strategies"
+"""The entry-point group where installed packages register benchmark strategies."""
+
+
+def resolve_strategy(name: str) -> BenchStrategy:
+    """A strategy by name: built-in, ``module:attribute``, or an installed entry point.
+
+    The object found may be a `BenchStrategy`, or a compaction strategy (or a class or
+    factory of one), run under ``auto`` truncation on OpenAI with the default rollover; its
+    name in the reports is `name`.
+
+    Raises:
+        ConfigurationError: an unknown name (the built-in ones are listed), or an object that
+            is neither.
+    """
+    if name in STRATEGIES:
+        return STRATEGIES[name]
+    found = load_object(name, BENCH_GROUP)
+    if found is None:
+        found = load_object(name, COMPACTION_GROUP)
+    if found is None:
+        raise ConfigurationError(
+            f"unknown bench strategy {name!r}; known: {', '.join(STRATEGIES)}, or"
+            " module:attribute, or an installed entry point"
+        )
+    if isinstance(found, BenchStrategy):
+        return dataclasses.replace(found, name=name)
+    factory: Callable[[], CompactionStrategy]
+    if isinstance(found, type) or (callable(found) and not hasattr(found, "plan")):
+        factory = found
+    else:
+        factory = partial(copy.deepcopy, found)  # a fresh copy a run: runs share no state
+    as_strategy(factory(), name)  # checked now, not in a worker
+    return BenchStrategy(name, compaction=factory)
 
 
 def run_bench(
@@ -333,13 +378,7 @@ def run_bench(
         ConfigurationError: an unknown strategy name (the known ones are listed), no
             conversations, or a model tier with an executor.
     """
-    chosen = []
-    for name in strategies:
-        if name not in STRATEGIES:
-            raise ConfigurationError(
-                f"unknown bench strategy {name!r}; known: {', '.join(STRATEGIES)}"
-            )
-        chosen.append(STRATEGIES[name])
+    chosen = [resolve_strategy(name) for name in strategies]
     if not conversations:
         raise ConfigurationError("no conversations to run: give a dataset or a file")
     if executor is not None and (judge is not None or summarizer is not None):
@@ -361,17 +400,25 @@ def missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def pareto_front(summaries: Sequence[dict[str, Any]]) -> list[str]:
-    """The strategies no other beats on both cost (lower) and fact presence (higher)."""
+def pareto_groups(summaries: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """The Pareto front as groups: strategies with identical cost and facts share one point.
+
+    A point is on the front when no other beats it on both cost (lower) and fact presence
+    (higher); the oracle (no cost) is not priced, so it is not on it.
+    """
     priced = [s for s in summaries if not missing(s["cost_usd"])]
-    front = []
+    points: dict[tuple[float, float], list[str]] = {}
     for s in priced:
-        beaten = any(
-            o["cost_usd"] <= s["cost_usd"]
-            and o["fact_presence"] >= s["fact_presence"]
-            and (o["cost_usd"] < s["cost_usd"] or o["fact_presence"] > s["fact_presence"])
-            for o in priced
-        )
+        key = (round(s["cost_usd"], 9), round(s["fact_presence"], 9))
+        points.setdefault(key, []).append(s["strategy"])
+    front = []
+    for (cost, facts), names in points.items():
+        beaten = any(c <= cost and f >= facts and (c < cost or f > facts) for c, f in points)
         if not beaten:
-            front.append(s["strategy"])
+            front.append(names)
     return front
+
+
+def pareto_front(summaries: Sequence[dict[str, Any]]) -> list[str]:
+    """The front's points, each named by its strategies (``a = b`` when identical)."""
+    return [" = ".join(names) for names in pareto_groups(summaries)]

@@ -53,7 +53,13 @@ def main(argv: list[str] | None = None) -> None:
     """
     previous = _on_sigterm()
     try:
-        app(args=argv, standalone_mode=False)
+        status = app(args=argv, standalone_mode=False)
+        # Outside standalone mode Typer returns an exit code instead of exiting: 130 is its
+        # Ctrl-C (and our SIGTERM), which it would otherwise leave as a silent success.
+        if status == _INTERRUPTED:
+            _fail("interrupted")
+        if isinstance(status, int) and status:
+            raise SystemExit(status)
     except ContextManagerError as exc:
         _fail(str(exc))
     except click.exceptions.NoArgsIsHelpError:
@@ -80,6 +86,9 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+_INTERRUPTED = 130
 
 
 def _on_sigterm() -> Any:

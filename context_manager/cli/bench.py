@@ -9,7 +9,15 @@ from typing import Annotated
 
 import typer
 
-from .options import DaskSchedulerOption, JsonFlag, WorkersOption, _executor, _output, _seeds
+from .options import (
+    DaskSchedulerOption,
+    JsonFlag,
+    WorkersOption,
+    _executor,
+    _output,
+    _seeds,
+    _writing,
+)
 from .render import _console, _emit_json, _print_bench, _progress_bar
 
 __all__ = ["bench"]
@@ -21,9 +29,10 @@ def bench(
         typer.Option(
             "--dataset",
             help="Comma-separated: voice-agent, support-call, tool-heavy (seeded synthetic"
-            " calls), chitchat (real conversations).",
+            " calls), chitchat (real conversations). Default: all four, or none when"
+            " --locomo or --longmemeval is given (that file alone).",
         ),
-    ] = "voice-agent,support-call,tool-heavy,chitchat",
+    ] = "",
     calls: Annotated[int, typer.Option("--calls", min=1, help="Calls per dataset and seed.")] = 10,
     seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds.")] = "0,1",
     minutes: Annotated[float, typer.Option("--minutes", help="Length of each call.")] = 50.0,
@@ -58,6 +67,7 @@ def bench(
 ) -> None:
     """Benchmark compaction: what each strategy costs, and which planted facts it keeps."""
     from ..bench import load_datasets
+    from ..bench.datasets import DEFAULT_DATASETS, call_minutes
     from ..bench.report import plot_pareto, verdict, write_rows
     from ..bench.run import STRATEGIES, pareto_front, run_bench
 
@@ -77,8 +87,10 @@ def bench(
     seed_list = _seeds(seeds)  # checked even under --quick, which runs the first only
     if quick:
         seed_list = seed_list[:1]
+    own_file = locomo_path is not None or longmemeval_path is not None
+    names_given = dataset or ("" if own_file else DEFAULT_DATASETS)
     convs = load_datasets(
-        dataset.split(","), count=2 if quick else calls, minutes=minutes, seeds=seed_list,
+        names_given.split(","), count=2 if quick else calls, minutes=minutes, seeds=seed_list,
         locomo_path=locomo_path, longmemeval_path=longmemeval_path,
     )  # fmt: skip
     names = [x.strip() for x in strategy.split(",")] if strategy else list(STRATEGIES)
@@ -89,16 +101,26 @@ def bench(
         reports = run_bench(convs, names, profile=model, progress=progress, judge=judge,
                             summarizer=writer, executor=executor)  # fmt: skip
     summaries = [r.summary() for r in reports]
+    lengths = call_minutes(convs)
+    span = (
+        f"{lengths['min']:.0f} min"
+        if round(lengths["min"]) == round(lengths["max"])
+        else f"{lengths['min']:.0f} to {lengths['max']:.0f} min (median {lengths['median']:.0f})"
+    )
+    calls_said = f"{len(convs)} calls of {span}"
     rows = [row for r in reports for row in r.rows]
     if csv_path is not None:
-        write_rows(rows, csv_path)
+        with _writing(csv_path, "--csv"):
+            write_rows(rows, csv_path)
     if plot is not None:
-        plot_pareto(summaries, plot, title=f"{len(convs)} calls of {minutes:g} min, {model}")
+        with _writing(plot, "--plot"):
+            plot_pareto(summaries, plot, title=f"{calls_said}, {model}")
     front, text = pareto_front(summaries), verdict(summaries)
     if as_json:
-        _emit_json({"strategies": summaries, "pareto_front": front, "verdict": text})
+        _emit_json({"strategies": summaries, "pareto_front": front, "verdict": text,
+                    "calls": {"count": len(convs), "minutes": lengths}})  # fmt: skip
         return
-    _print_bench(summaries, f"{len(convs)} calls of {minutes:g} minutes ({dataset}), {model}")
+    _print_bench(summaries, f"{calls_said} ({names_given or 'your files'}), {model}")
     _console().print(text)
     fallbacks = sum(s["summary_fallbacks"] for s in summaries)
     if fallbacks:

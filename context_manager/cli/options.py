@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
@@ -67,7 +69,10 @@ ToolsOption = Annotated[
 RolloverOption = Annotated[
     str,
     typer.Option(
-        "--rollover", help="At the session limit: recent[:BUDGET] re-sends recent turns; none ends."
+        "--rollover",
+        help="At the session limit: recent[:BUDGET] re-sends recent turns; summary[:BUDGET[:S]]"
+        " or ledger[:BUDGET[:S]] puts a summary or the fact ledger (S tokens) before them;"
+        " none ends the call.",
     ),
 ]
 CompactionOption = Annotated[
@@ -239,7 +244,13 @@ def _executor(
 
 
 def _orphan_guard(parent: int) -> None:
-    """In a worker: exit as soon as the command that started it is gone (even by SIGKILL)."""
+    """In a worker: exit as soon as the command that started it is gone (even by SIGKILL).
+
+    A forked worker inherits the command's signal handlers: it takes the defaults back (the
+    command stops its workers itself; Ctrl-C reaches the whole process group).
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -259,6 +270,16 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
     for process in processes:
         with contextlib.suppress(Exception):
             process.join(5)
+
+
+@contextlib.contextmanager
+def _writing(path: Path, what: str) -> Iterator[None]:
+    """Writing an output file: a failure (a full disk, a read-only place) is one line."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigurationError(f"cannot write {what} {str(path)!r}: {reason}") from None
 
 
 def _output(path: Path | None, what: str) -> Path | None:

@@ -24,7 +24,7 @@ __all__: list[str] = []
 
 
 def _emit_json(data: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(_finite(data), indent=2, allow_nan=False) + "\n")
+    sys.stdout.write(json.dumps(_finite(data), allow_nan=False) + "\n")  # one line
 
 
 def _finite(value: Any) -> Any:
@@ -181,11 +181,11 @@ def _print_replay(console: Console, name: str, report: ReplayReport) -> None:
             str(row["response"]),
             row["status"],
             *(
-                f"{p:,} / {o:,}"
+                f"{p:,} / {'-' if o is None else format(o, ',')}"
                 for p, o in (row["input"], row["text"], row["audio"], row["cached"])
             ),
-            f"{row['error_pct']:+.1f}%",
-            "{:.5f} / {:.5f}".format(*row["usd"]),
+            "-" if row["error_pct"] is None else f"{row['error_pct']:+.1f}%",
+            f"{row['usd'][0]:.5f} / " + ("-" if row["usd"][1] is None else f"{row['usd'][1]:.5f}"),
         )
     console.print(table)
     summary = report.to_dict()

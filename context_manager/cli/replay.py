@@ -21,6 +21,7 @@ from .options import (
     _output,
     _profile,
     _provider,
+    _writing,
 )
 from .render import _console, _emit_json, _print_replay
 
@@ -73,10 +74,15 @@ def replay(
         result["logs"].append({"file": str(path)} | report.to_dict())
     if fit:
         base = forced or reports[0].profile
+        if not any(r.compared() for r in reports):
+            raise ConfigurationError(
+                "--fit: nothing to fit, no response of the logs is compared (see the notes)"
+            )
         fitted, error, baseline = fit_profile(events, base, prov)
         result["fit"] = {"baseline_error": baseline, "error": error, "profile": fitted.to_dict()}
         if output is not None:
-            save_profile(fitted, output)
+            with _writing(output, "--output"):
+                save_profile(fitted, output)
     if as_json:
         _emit_json(result)
         return

@@ -41,6 +41,7 @@ from .options import (
     _provider,
     _session_files,
     _workload,
+    _writing,
 )
 from .render import _emit_json, _print_run, _print_simulation, _print_sweep, _progress_bar
 
@@ -91,6 +92,7 @@ def simulate(
     if (conversation is None) == (workload_name is None):
         raise ConfigurationError("give --conversation FILE or --workload NAME (one of them)")
     _output(plot, "--plot")
+    run_path = _path(path)  # checked whatever the input, so a typo is never ignored
     prof = _profile(model, profile)
     prov = _provider(provider)
     text, tool_list = _session_files(instructions, tools)
@@ -105,7 +107,8 @@ def simulate(
             compaction=strategy,
         )  # fmt: skip
         if plot is not None:
-            plot_session(result, plot)
+            with _writing(plot, "--plot"):
+                plot_session(result, plot)
         if as_json:
             _emit_json(result.to_dict(per_response=per_response))
         else:
@@ -121,12 +124,13 @@ def simulate(
     with _progress_bar(not as_json, f"simulating {calls:,} calls") as progress:
         run = run_calls(
             spec, calls, profile=prof, provider=prov, config=config, rollover=policy,
-            seed=seed, path=_path(path), progress=progress, batch=batch,
+            seed=seed, path=run_path, progress=progress, batch=batch,
             keep_first=per_response or plot is not None, compaction=strategy,
         )  # fmt: skip
     out = run.totals()
     if run.first is not None and plot is not None:
-        plot_session(run.first, plot)
+        with _writing(plot, "--plot"):
+            plot_session(run.first, plot)
     if as_json:
         if per_response and run.first is not None:
             out["per_response"] = run.first.per_response()
@@ -203,10 +207,12 @@ def sweep(
             seed=seed, executor=executor, progress=progress,
         )  # fmt: skip
     if csv_path is not None:
-        write_csv(rows, csv_path)
+        with _writing(csv_path, "--csv"):
+            write_csv(rows, csv_path)
     if plot is not None:
         series = "provider" if len(providers) > 1 else ("model" if len(models) > 1 else None)
-        plot_sweep(rows, "truncation", plot, series=series)
+        with _writing(plot, "--plot"):
+            plot_sweep(rows, "truncation", plot, series=series)
     if as_json:
         _emit_json({"rows": rows})
         return

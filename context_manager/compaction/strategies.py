@@ -27,22 +27,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol, runtime_checkable
 
+from .._plugins import load_object
 from ..errors import ConfigurationError
 from ..items import Item, Message, turn_starts
 from ..tokens import TokenCounter
 from .plan import ROOT, CompactionPlan, Create
-from .summarizers import FEATURES, ExtractiveSummarizer, SentenceMemo, Summarizer
+from .summarizers import (
+    FEATURES,
+    ExtractiveSummarizer,
+    SentenceMemo,
+    Summarizer,
+    sentence_features,
+    sentence_values,
+)
 
 __all__ = [
+    "COMPACTION_GROUP",
     "AudioToText",
     "CompactionContext",
     "CompactionStrategy",
     "DropOldest",
     "Hierarchical",
     "Ledger",
+    "LedgerLine",
     "RollingSummary",
     "STRATEGIES",
     "WhenCold",
+    "as_strategy",
     "parse_compaction",
 ]
 
@@ -324,6 +335,14 @@ def _topics(sentence: str) -> set[str]:
 
 
 @dataclass(frozen=True, slots=True)
+class LedgerLine:
+    """One fact of a ledger, and who said it (``None``: a line of an earlier ledger)."""
+
+    text: str
+    speaker: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Ledger:
     """A pinned ledger of facts first in the conversation, alone or with a summary.
 
@@ -333,7 +352,8 @@ class Ledger:
     The ledger is every sentence of the history that carries a fact (a name, a number or code,
     a constraint, a decision, an open task), newest last; a correction ("actually", "changed",
     "instead"...) replaces the earlier facts it shares a topic word with (last write wins). It
-    is cut to `budget` tokens, keeping the newest facts.
+    is cut to `budget` tokens, keeping the facts worth most (`sentence_values`: the user's
+    statements and the first statement of each value first), the newer among equals.
     """
 
     trigger: float = 0.85
@@ -349,41 +369,50 @@ class Ledger:
         if self.keep < 1 or self.budget < 1 or self.summary_budget < 0:
             raise ConfigurationError("ledger needs keep >= 1, budget >= 1 and summary_budget >= 0")
 
-    def facts(self, items: Sequence[Item], previous: str | None) -> list[str]:
+    def facts(self, items: Sequence[Item], previous: str | None) -> list[LedgerLine]:
         """The ledger lines from `items` after the `previous` ledger (last write wins)."""
-        lines: list[str] = [line for line in (previous or "").split("\n") if line.strip()]
-        said: list[str] = []
-        rows: list[Any] = []
+        lines: list[LedgerLine] = [
+            LedgerLine(line, None) for line in (previous or "").split("\n") if line.strip()
+        ]
         for item in items:
-            if isinstance(item, Message) and item.role != "system":
-                sentences, features = self.memo.rows(item)
-                said.extend(sentences)
-                rows.extend(features)
-        for sentence, row in zip(said, rows, strict=True):
-            if not _is_fact(row):
+            if not (isinstance(item, Message) and item.role != "system"):
                 continue
-            if _is_update(row):
-                topics = _topics(sentence)
-                lines = [line for line in lines if not (_topics(line) & topics)]
-            if sentence not in lines:
-                lines.append(sentence)
+            sentences, features = self.memo.rows(item)
+            speaker = "User" if item.role == "user" else "Assistant"
+            for sentence, row in zip(sentences, features, strict=True):
+                if not _is_fact(row):
+                    continue
+                if _is_update(row):
+                    topics = _topics(sentence)
+                    lines = [x for x in lines if not (_topics(x.text) & topics)]
+                if all(x.text != sentence for x in lines):
+                    lines.append(LedgerLine(sentence, speaker))
         return lines
 
-    def text(self, lines: Sequence[str], counter: TokenCounter, budget: int) -> str:
-        """The ledger's text: the newest `lines` that fit `budget` tokens, oldest first."""
-        # A line and its newline each; the joined text is then counted exactly and trimmed if
-        # a seam merged tokens.
-        kept: list[str] = []
+    def text(self, lines: Sequence[LedgerLine], counter: TokenCounter, budget: int) -> str:
+        """The ledger's text: the most valuable `lines` that fit `budget` tokens, in order.
+
+        Each line is valued by `sentence_values` (what the user stated above the assistant's
+        echoes, first statements above repeats), the newer first among equals; a previous
+        ledger's lines keep their place by the same rule.
+        """
+        if not lines:
+            return ""
+        texts = [x.text for x in lines]
+        value = sentence_values(texts, sentence_features(texts), [x.speaker for x in lines])
+        order = sorted(range(len(lines)), key=lambda n: (-value[n], -n))
+        chosen: set[int] = set()
         used = 0
-        for line in reversed(lines):
-            cost = counter.text(line) + 1
-            if used + cost > budget:
-                break
-            kept.insert(0, line)
-            used += cost
-        while kept and counter.text("\n".join(kept)) > budget:
-            kept.pop(0)
-        return "\n".join(kept)
+        for n in order:
+            cost = counter.text(texts[n]) + 1  # the line and its newline
+            if used + cost <= budget:
+                chosen.add(n)
+                used += cost
+        kept = [n for n in range(len(lines)) if n in chosen]
+        # The joined text is counted exactly: a seam that merged tokens drops the least worth.
+        while kept and counter.text("\n".join(texts[n] for n in kept)) > budget:
+            kept.remove(min(kept, key=lambda n: (value[n], n)))
+        return "\n".join(texts[n] for n in kept)
 
     def plan(self, context: CompactionContext) -> CompactionPlan | None:
         for item in context.newest():
@@ -488,8 +517,26 @@ STRATEGIES: dict[str, type[Any]] = {
 """Strategies by their command-line name."""
 
 
+COMPACTION_GROUP = "context_manager.compaction"
+"""The entry-point group where installed packages register compaction strategies."""
+
+
+def as_strategy(found: Any, text: str) -> CompactionStrategy:
+    """A loaded object as a strategy: a strategy, or a class or factory that makes one."""
+    strategy = found() if callable(found) and not hasattr(found, "plan") else found
+    if not (hasattr(strategy, "plan") and hasattr(strategy, "name")):
+        raise ConfigurationError(
+            f"{text!r} is not a compaction strategy (it needs a name and a plan method)"
+        )
+    return strategy  # type: ignore[no-any-return]
+
+
 def parse_compaction(text: str) -> CompactionStrategy | None:
-    """Read ``none`` or ``NAME[:KEY=VALUE,...]`` (``rolling-summary:trigger=0.85,keep=6``).
+    """Read a compaction setting: ``none``, ``NAME[:KEY=VALUE,...]``, or a user's own.
+
+    ``rolling-summary:trigger=0.85,keep=6`` sets a built-in's parameters; ``module:attribute``
+    (a strategy, or a class or factory of one) or an installed entry point's name (group
+    `COMPACTION_GROUP`) runs a strategy from anywhere.
 
     ``cold=X`` (any strategy with a trigger) adds cache-aware timing: `WhenCold` with
     ``early=X``.
@@ -501,8 +548,12 @@ def parse_compaction(text: str) -> CompactionStrategy | None:
     if name == "none":
         return None
     if name not in STRATEGIES:
+        found = load_object(text, COMPACTION_GROUP)
+        if found is not None:
+            return as_strategy(found, text)
         raise ConfigurationError(
-            f"unknown compaction {name!r}; known: none, {', '.join(sorted(STRATEGIES))}"
+            f"unknown compaction {name!r}; known: none, {', '.join(sorted(STRATEGIES))},"
+            " a module:attribute, or an installed entry point"
         )
     cls = STRATEGIES[name]
     known: dict[str, Any] = {f.name: f for f in fields(cls) if f.init and f.name != "summarizer"}

@@ -8,7 +8,9 @@ thread, so the event loop never blocks.
 
 `ExtractiveSummarizer` is the offline default: it splits the history into sentences, scores them
 for what a later turn is likely to need (names, numbers and codes, constraints, decisions, open
-tasks, corrections), and keeps the best ones that fit the budget, in their original order. It is
+tasks, corrections) and by who said it and whether it is new (`sentence_values`: the user's
+statements above the assistant's echoes, filler and repeats low), and keeps the best ones that
+fit the budget, in their original order. It is
 deterministic and linear in the input: regular expressions over the text, NumPy for the scores,
 one tokenization per sentence.
 
@@ -41,6 +43,7 @@ __all__ = [
     "SummarizerFunction",
     "as_summarizer",
     "sentence_features",
+    "sentence_values",
     "summarize_async",
 ]
 
@@ -164,6 +167,51 @@ def sentence_features(sentences: Sequence[str]) -> np.ndarray:
     return out
 
 
+# Filler a sentence may be and still carry a code: "Ack U0012.", "Okay, noted.", "Got it."
+_FILLER = re.compile(
+    r"^(?:ack|ok(?:ay)?|got it|sure|noted|thanks?(?: you)?|great|alright|right|perfect|"
+    r"understood|mm+|uh[ -]huh|yes|yeah)\b",
+    re.IGNORECASE,
+)
+_VALUES = re.compile(r"\d[\w./:-]*|\b(?=[\w-]*\d)[A-Za-z0-9][\w-]+")
+_HOLDS = [FEATURES.index(k) for k in ("constraint", "decision", "task", "update")]
+_UPDATE_COLUMN = FEATURES.index("update")
+
+
+def sentence_values(
+    sentences: Sequence[str], features: np.ndarray, speakers: Sequence[str | None]
+) -> np.ndarray:
+    """How much each sentence is worth keeping, before its length and its recency.
+
+    The one rule the extractive summarizer and the ledger both use: the features' weights,
+    then who said it and whether it is new. What the user states counts half again; an
+    assistant sentence that decides, constrains or corrects nothing counts half (it mostly
+    echoes the user); filler ("Ack U0012.", "Okay, noted.") a fifth; and a sentence whose
+    every number and code was said before counts 0.4 (a repeat; a correction never is). So the
+    first statement of each value outranks its echoes, and a caller's codes outrank the
+    acknowledgements that repeat them.
+
+    `speakers` are the sentences' labels (``User``, ``Assistant``, ``Note``...; ``None`` for
+    lines of a previous summary, which count as they are).
+    """
+    value: np.ndarray = features @ _WEIGHTS + 0.1
+    seen: set[str] = set()
+    for n, (sentence, speaker) in enumerate(zip(sentences, speakers, strict=True)):
+        said = _LABEL.sub("", sentence, count=1).strip()
+        row = features[n]
+        if speaker == "User":
+            value[n] *= 1.5
+        elif speaker == "Assistant" and not row[_HOLDS].any():
+            value[n] *= 0.5
+        if speaker is not None and _FILLER.match(said) and len(said.split()) <= 4:
+            value[n] *= 0.2
+        found = set(_VALUES.findall(said))
+        if found and found <= seen and not row[_UPDATE_COLUMN]:
+            value[n] *= 0.4
+        seen |= found
+    return value
+
+
 def _role_label(item: Item) -> str:
     if isinstance(item, Message):
         return {"user": "User", "assistant": "Assistant", "system": "Note"}[item.role]
@@ -228,7 +276,6 @@ class ExtractiveSummarizer:
         self.recency = recency
         self.encoding = encoding  # by name: a summarizer pickles, to run in other processes
         get_encoding(encoding)  # fail now, not at the first summary, on an unknown encoding
-        self._weights = _WEIGHTS
         self._memo = SentenceMemo(memo_items)
 
     def observe(self, items: Sequence[Item]) -> None:
@@ -256,16 +303,20 @@ class ExtractiveSummarizer:
             raise ConfigurationError(f"budget_tokens must be >= 0, got {budget_tokens}")
         sentences: list[str] = []
         rows: list[np.ndarray] = []
+        speakers: list[str | None] = []
         if previous:
             # The summary being replaced comes first: its lines are already the kept facts.
             lines = [line for line in previous.split("\n") if line.strip()]
             sentences.extend(lines)
             rows.append(sentence_features(lines))
+            speakers.extend([None] * len(lines))
         for item in items:
             said, item_rows = self._memo.rows(item)
-            label = f"{_role_label(item)}: "
+            speaker = _role_label(item)
+            label = f"{speaker}: "
             sentences.extend(x if x.startswith(label) else label + x for x in said)
             rows.append(item_rows)
+            speakers.extend([speaker] * len(said))
         if not sentences or budget_tokens == 0:
             return ""
         # Each sentence once: repeated lines add nothing.
@@ -276,11 +327,12 @@ class ExtractiveSummarizer:
         unique = list(index)
         n = len(unique)
         features = np.concatenate(rows)[keep_at]
+        who = [speakers[k] for k in keep_at]
         # Choosing works on an estimate (about 4 characters a token); the exact count of the
         # chosen text then enforces the budget.
         tokens = np.array([len(x) for x in unique], dtype=np.float64) / 4.0 + 1.0
         position = np.arange(n, dtype=np.float64) / max(n - 1, 1)
-        value = features @ self._weights + 0.1 + self.recency * position
+        value = sentence_values(unique, features, who) + self.recency * position
         # Best value per token first; a stable sort keeps the order deterministic on ties.
         order = np.argsort(-(value / np.sqrt(tokens)), kind="stable")
         chosen = np.zeros(n, dtype=bool)

@@ -91,7 +91,7 @@ def _on_committed(m: SessionMirror, event: Mapping[str, Any]) -> tuple[Change, .
             )
     m._buffered = 0
     audio_in = (m.session.get("audio") or {}).get("input") or {}
-    if isinstance(audio_in.get("transcription"), Mapping):
+    if m.transcription_config() is not None:
         m.transcribing.add(item_id)
     detection = audio_in.get("turn_detection")
     if isinstance(detection, Mapping) and detection.get("create_response", True):

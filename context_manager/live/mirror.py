@@ -48,7 +48,10 @@ from .handlers import HANDLERS, NO_DELTAS, NOTHING, transcript_of
 from .records import ResponseOutcome, unpredicted
 from .requests import ResponseRequests
 
-__all__ = ["FOLLOWING_ERRORS", "SessionMirror"]
+__all__ = ["FOLLOWING_ERRORS", "UNFINISHED", "SessionMirror"]
+
+UNFINISHED = "unfinished"
+"""The status of a response that never got its ``response.done`` (`SessionMirror.abandon`)."""
 
 
 _MAX_NOTES = 200
@@ -144,6 +147,9 @@ class SessionMirror:
         self._reported: set[str] = set()  # outputs a response.done has put in the model
         self._created: set[str] = set()  # ids of the items the client created
         self._buffered: int | None = 0  # bytes appended since the last commit or clear
+        self.incomplete = False
+        """An input item of this session is left out of the model (audio of unknown length):
+        the predictions from then on lack it, so they are not compared."""
         self.requests = ResponseRequests()
         """The client's ``response.create`` parameters, paired with the responses."""
         self.running: str | None = None
@@ -272,10 +278,21 @@ class SessionMirror:
             return marks["audio_end_ms"] - marks["audio_start_ms"]
         return None
 
+    def transcription_config(self) -> Mapping[str, Any] | None:
+        """The session's input transcription settings (``None``: off).
+
+        GA sessions keep them in ``audio.input.transcription``; the beta shape (Azure Voice
+        Live) in ``input_audio_transcription``.
+        """
+        config = ((self.session.get("audio") or {}).get("input") or {}).get("transcription")
+        if not isinstance(config, Mapping):
+            config = self.session.get("input_audio_transcription")
+        return config if isinstance(config, Mapping) else None
+
     def transcription_billed(self, item_id: str, usage: object) -> tuple[Change, ...]:
         """What a finished input transcription costs, at the provider's price per minute."""
-        config = ((self.session.get("audio") or {}).get("input") or {}).get("transcription")
-        model = config.get("model") if isinstance(config, Mapping) else None
+        config = self.transcription_config()
+        model = config.get("model") if config is not None else None
         if not isinstance(model, str):
             model = "unknown"
         seconds = usage.get("seconds") if isinstance(usage, Mapping) else None
@@ -316,6 +333,8 @@ class SessionMirror:
             except InputFormatError:
                 return NOTHING
             self._known.add(item_id)
+            if audio:
+                self.incomplete = True
             return (ItemAdded(unplaced, modelled=False),)
         self._pending_tokens = None
         if waiting is not None:
@@ -403,7 +422,7 @@ class SessionMirror:
         if self.running is None:
             return None
         self.note("a response ended with no response.done (a dropped connection?)")
-        response = {"id": self.running, "status": "unfinished", "output": list(self.made.values())}
+        response = {"id": self.running, "status": UNFINISHED, "output": list(self.made.values())}
         return self.response_done(response)
 
     def response_done(self, response: Mapping[str, Any]) -> ResponseOutcome:
@@ -439,7 +458,8 @@ class SessionMirror:
             outputs = self._outputs_of(response, observed)
             result = self.server.create_response(outputs, params)
         except FOLLOWING_ERRORS as exc:
-            self.note(f"response.done: could not follow ({type(exc).__name__})")
+            why = exc.code if isinstance(exc, ServerModelError) else type(exc).__name__
+            self.note(f"response.done: could not follow ({why})")
             number = self.server.responses_created if in_band else -1
             return unpredicted_as(number, in_band=in_band)
         modelled = replace(
@@ -448,7 +468,10 @@ class SessionMirror:
             modelled=result.ok,
             predicted=result.usage,
             predicted_cost=result.cost,
-            compared=result.ok and base.status == "completed" and observed.input_tokens > 0,
+            compared=result.ok
+            and base.status == "completed"
+            and observed.input_tokens > 0
+            and not self.incomplete,
             items=result.retained_items,
         )
         if not in_band:

@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..live.mirror import UNFINISHED
 from ..live.records import ResponseOutcome
 from ..profiles import ModelProfile
 from ..server import Usage
 
-__all__ = ["ReplayReport", "iter_rows"]
+__all__ = ["UNFINISHED", "ReplayReport", "iter_rows", "observed"]
 
 
 @dataclass(slots=True)
@@ -77,6 +78,7 @@ class ReplayReport:
 
 def _row(r: ResponseOutcome) -> dict[str, Any]:
     p, o = r.predicted_cost.total, r.observed_cost.total
+    seen = observed(r)  # an unfinished response has no observed usage: nulls, not zeros
     return {
         "session": r.session,
         "response": r.response,
@@ -85,15 +87,20 @@ def _row(r: ResponseOutcome) -> dict[str, Any]:
         "status": r.status,
         "compared": r.compared,
         "predicted": _flat(r.predicted),
-        "observed": _flat(r.observed),
-        "input_error": r.predicted.input_tokens - r.observed.input_tokens,
-        "cached_error": r.predicted.cached_tokens - r.observed.cached_tokens,
+        "observed": _flat(r.observed) if seen else None,
+        "input_error": r.predicted.input_tokens - r.observed.input_tokens if seen else None,
+        "cached_error": r.predicted.cached_tokens - r.observed.cached_tokens if seen else None,
         "cost_usd": {
             "predicted": round(p, 6),
-            "observed": round(o, 6),
-            "difference": round(p - o, 6),
+            "observed": round(o, 6) if seen else None,
+            "difference": round(p - o, 6) if seen else None,
         },
     }
+
+
+def observed(r: ResponseOutcome) -> bool:
+    """Whether the row has an observed usage (its ``response.done`` was in the log)."""
+    return r.status != UNFINISHED
 
 
 def _flat(u: Usage) -> dict[str, int]:
@@ -115,15 +122,18 @@ def iter_rows(report: ReplayReport) -> Iterator[dict[str, Any]]:
     """Rows for a table: predicted and observed side by side, errors, dollars."""
     for r in report.rows:
         p, o = r.predicted, r.observed
+        seen = observed(r)
         # Input error without the cache: the cache is the least certain part of the model.
         yield {
             "session": r.session,
             "response": r.response if r.in_band else "oob",
             "status": r.status,
-            "input": (p.input_tokens, o.input_tokens),
-            "text": (p.input.text, o.input.text),
-            "audio": (p.input.audio, o.input.audio),
-            "cached": (p.cached_tokens, o.cached_tokens),
-            "error_pct": 100.0 * (p.input_tokens - o.input_tokens) / max(o.input_tokens, 1),
-            "usd": (r.predicted_cost.total, r.observed_cost.total),
+            "input": (p.input_tokens, o.input_tokens if seen else None),
+            "text": (p.input.text, o.input.text if seen else None),
+            "audio": (p.input.audio, o.input.audio if seen else None),
+            "cached": (p.cached_tokens, o.cached_tokens if seen else None),
+            "error_pct": 100.0 * (p.input_tokens - o.input_tokens) / max(o.input_tokens, 1)
+            if seen
+            else None,
+            "usd": (r.predicted_cost.total, r.observed_cost.total if seen else None),
         }

@@ -57,6 +57,7 @@ class _Replay:
         self.mirror = SessionMirror(report.profile, provider, clock=self.clock)
         self.mid_session: bool | None = None  # unknown until the log shows it
         self.suspect: bool | None = None  # the first server event is not session.created
+        self.configured = False  # a session object (instructions, tools) seen
         self.update: tuple[object, Mapping[str, Any]] | None = None  # a client session.update
         self.unknown: Counter[str] = Counter()
 
@@ -104,15 +105,19 @@ class _Replay:
 
         A log that does not open with ``session.created`` may still hold the whole
         conversation (a WebRTC sideband connection opens with ``session.updated``): it began
-        late if its first item follows an item the log never showed, or a response comes
-        before any item.
+        late if its first item follows an item the log never showed, if no session object
+        (instructions, tools) came before it, or if a response comes before any item.
         """
         if self.suspect is None:
             self.suspect = kind != "session.created"
         if not self.suspect:
             return False
+        if kind in ("session.updated", "session.created"):
+            self.configured = True
+            return None
         if kind in ("conversation.item.added", "conversation.item.created"):
-            return event.get("previous_item_id") is not None
+            # The first item, first: the conversation starts here, if the settings are known.
+            return event.get("previous_item_id") is not None or not self.configured
         if kind.startswith(("response.", "conversation.item.")):
             return True
         return None
@@ -132,8 +137,9 @@ class _Replay:
         notes = self.report.notes
         if self.mid_session:
             notes.append(
-                "the log starts mid-session (no session.created first): its first session's"
-                " responses are shown, not compared"
+                "the log starts mid-session (no session.created, and an earlier item or the"
+                " session's settings unknown): its first session's responses are shown, not"
+                " compared"
             )
         for kind, count in sorted(self.unknown.items()):
             notes.append(f"{count} events of unknown type {kind[:60]!r} ignored")

@@ -27,7 +27,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..compaction.strategies import CompactionContext, CompactionStrategy
+from ..compaction.strategies import (
+    LEDGER_PREFIX,
+    SUMMARY_PREFIX,
+    CompactionContext,
+    CompactionStrategy,
+)
 from ..items import FunctionCall, Item, Message
 from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
 from ..rollover import DEFAULT_ROLLOVER, RolloverPolicy, seed_text_tokens
@@ -256,10 +261,19 @@ def simulate_call(
             result.expired_at = clock.now
             return False
         number = len(result.rollovers) + 1
+        # The strategy's own memory (its summary or ledger) goes into the seed: a compacting
+        # call keeps at the provider's limit what its compaction kept.
+        memory = [
+            i.text
+            for i in server.items
+            if isinstance(i, Message)
+            and i.role == "system"
+            and (i.id or "").startswith((SUMMARY_PREFIX, LEDGER_PREFIX))
+        ]
         server = ServerModel(
             profile, provider, config=config, cache=cache, clock=clock, session_id=f"s{number}"
         )
-        seed = rollover.seed(history, server.counter)
+        seed = rollover.seed(history, server.counter, previous="\n".join(memory) or None)
         for item in seed:
             server.create_item(item)
         tokens = sum(seed_text_tokens(i, server.counter) for i in seed)

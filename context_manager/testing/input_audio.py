@@ -34,7 +34,7 @@ from .vad import EnergyVad, VadSettings
 __all__ = ["MIN_COMMIT_MS", "InputAudioHandlers"]
 
 MIN_COMMIT_MS = 100
-"""``input_audio_buffer.commit`` needs at least this much audio (spec §3)."""
+"""``input_audio_buffer.commit`` needs at least this much audio (the API's minimum)."""
 
 
 class InputAudioHandlers(SessionBase):

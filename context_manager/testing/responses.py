@@ -88,7 +88,7 @@ class ResponseHandlers(OutputStreams):
         item = self._output(reply, request.modalities)
         result = self.model.create_response([item], wanted)
         # Items the truncation dropped (result.dropped_items) get no event: the real server
-        # sends none (spec §2.2 "Server events on truncation", §10.5), so neither does the fake.
+        # sends none (documented, and so in every recording), so neither does the fake.
         pause = reply.pause_after_ms
         if pause is not None and not (isinstance(item, Message) and item.audio_ms):
             pause = 0  # only audio is made over time; anything else holds before it starts

@@ -65,7 +65,7 @@ class FakeSession(ConversationHandlers, InputAudioHandlers, ResponseHandlers):
             ``"late"`` (the default) after the response the turn started, ``"interleaved"``
             right after its ``response.created``, ``"early"`` before it.
         cancelled_usage: the usage of a cancelled response: ``"zero"`` (the default: all
-            zero, as recorded sessions of the real API reported; spec §11) or ``"produced"``
+            zero, as recorded sessions of the real API reported) or ``"produced"``
             (its request's input and the output made before it stopped).
     """
 

@@ -560,7 +560,7 @@ def test_the_bench_gives_the_same_rows_on_processes_and_on_a_dask_cluster() -> N
     ("args", "message"),
     [(["--seeds", "a"], "--seeds takes comma-separated integers, got 'a'"),
      (["--seeds", ","], "--seeds needs at least one seed"),
-     (["--calls", "0"], "a dataset needs at least 1 call, got 0"),
+     (["--calls", "0"], "Invalid value for '--calls': Input should be greater than or equal to 1"),
      (["--minutes", "-5"], "conversations need minutes > 0, got -5"),
      (["--dataset", ","], "no conversations to run: give a dataset or a file"),
      (["--workers", "0"], "--workers must be >= 1, got 0")],

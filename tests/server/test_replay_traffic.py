@@ -138,6 +138,11 @@ def test_a_response_without_response_done_is_predicted_and_noted() -> None:
     assert unfinished.status == "unfinished" and not unfinished.compared
     assert unfinished.predicted.input == full.rows[-1].predicted.input
     assert unfinished.observed.input_tokens == 0
+    from context_manager.replay.report import ReplayReport
+
+    (row,) = ReplayReport(cut.profile, [unfinished]).to_dict()["rows"]
+    assert row["observed"] is None and row["input_error"] is None
+    assert row["cost_usd"]["observed"] is None and row["cost_usd"]["predicted"] > 0
     assert any("no response.done" in n for n in cut.notes)
 
 

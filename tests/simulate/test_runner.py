@@ -190,7 +190,8 @@ def test_sweep_json_csv_and_plot(capsys, tmp_path: Path) -> None:
     ("args", "message"),
     [(["--truncation", ","], "the sweep's truncations are empty: give at least one"),
      (["--model", ","], "the sweep's models are empty: give at least one"),
-     (["--calls", "-3"], "a sweep needs at least 1 call, got -3")],
+     (["--calls", "-3"], "Invalid value for '--calls' / '--sessions': Input should be greater"
+      " than or equal to 1")],
 )  # fmt: skip
 def test_an_empty_sweep_is_a_one_line_error(capsys, args: list[str], message: str) -> None:
     code, out, err = run_cli(capsys, "sweep", "--workload", "voice-agent", "--minutes", "5",
