@@ -68,6 +68,13 @@ def console_steps() -> list[tuple[str, str, str]]:
 def test_console_examples_run(where: str, command: str, expected: str, capsys, monkeypatch) -> None:
     monkeypatch.chdir(ROOT)
     argv = shlex.split(command)
+    while "=" in argv[0]:  # VAR=value before the command, as a shell takes it
+        name, _, value = argv.pop(0).partition("=")
+        if name == "PYTHONPATH":
+            for part in reversed(value.split(":")):
+                monkeypatch.syspath_prepend(str(ROOT / part))
+        else:
+            monkeypatch.setenv(name, value)
     assert argv[0] == "context-manager", where
     try:
         main(argv[1:])

@@ -118,18 +118,18 @@ def summary_table(
     """The benchmark table as text cells: column names, then one row per strategy.
 
     The columns: cost per call and its ratio to `BASELINE`, the share of input tokens served from
-    the cache, the peak input tokens of a response, compactions per call, facts kept (normalized
-    and exact), facts whose answer BM25 retrieves in the top 3 retained items, the model's verdict
-    (``judged``, when a judge ran), stale values per call, summary compression, and planning time
-    per call (``plan ms``; ``timings=False`` leaves it out: it varies by machine). Strategies on
+    the cache, the peak input tokens of a response, compactions and rollovers per call, facts
+    kept (normalized and exact), facts whose answer BM25 retrieves in the top 3 retained items,
+    the model's verdict (``judged``, when a judge ran), stale values per call, summary
+    compression, and planning time per call (``plan ms``; ``timings=False`` leaves it out: it
+    varies by machine). Strategies on
     the Pareto front are marked ``*``.
     """
     front = {name for group in pareto_groups(summaries) for name in group}
     base = next((s for s in summaries if s["strategy"] == BASELINE), None)
     judged = any(s.get("judged") is not None for s in summaries)
-    rolled = any((s.get("rollovers") or 0) > 0 for s in summaries)
     columns = ["strategy", "USD/call", "x r0.8", "hits", "peak", "compact",
-               *(["rollovers"] if rolled else []), "facts", "exact",
+               "rollovers", "facts", "exact",
                "BM25", *(["judged"] if judged else []), "stale", "compress",
                *(["plan ms"] if timings else [])]  # fmt: skip
     rows = []
@@ -140,7 +140,7 @@ def summary_table(
             s["strategy"] + (" *" if s["strategy"] in front else ""),
             _cell(s["cost_usd"], ".4f"), _cell(ratio, ".2f"), _cell(s["cache_hit"], ".1%"),
             _cell(s["peak_tokens"], ",.0f"), _cell(s["compactions"], ".1f"),
-            *([_cell(s.get("rollovers"), ".1f")] if rolled else []),
+            _cell(s.get("rollovers"), ".1f"),
             _cell(s["fact_presence"], ".1%"), _cell(s["fact_presence_exact"], ".1%"),
             _cell(s["answerable"], ".1%"), *([_cell(s.get("judged"), ".1%")] if judged else []),
             _cell(s["stale"], ".2f"), _cell(s["compression"], ".1f"),

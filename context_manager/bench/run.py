@@ -352,7 +352,7 @@ def resolve_strategy(name: str) -> BenchStrategy:
         factory = found
     else:
         factory = partial(copy.deepcopy, found)  # a fresh copy a run: runs share no state
-    as_strategy(factory(), name)  # checked now, not in a worker
+    as_strategy(factory, name)  # made once now, so a bad one fails here, not in a worker
     return BenchStrategy(name, compaction=factory)
 
 

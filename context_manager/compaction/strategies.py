@@ -523,7 +523,13 @@ COMPACTION_GROUP = "context_manager.compaction"
 
 def as_strategy(found: Any, text: str) -> CompactionStrategy:
     """A loaded object as a strategy: a strategy, or a class or factory that makes one."""
-    strategy = found() if callable(found) and not hasattr(found, "plan") else found
+    making = isinstance(found, type) or (callable(found) and not hasattr(found, "plan"))
+    try:
+        strategy = found() if making else found
+    except Exception as exc:  # a user's factory may fail in any way
+        raise ConfigurationError(
+            f"{text!r} is not a compaction strategy: calling it failed ({type(exc).__name__})"
+        ) from None
     if not (hasattr(strategy, "plan") and hasattr(strategy, "name")):
         raise ConfigurationError(
             f"{text!r} is not a compaction strategy (it needs a name and a plan method)"

@@ -186,7 +186,9 @@ def sentence_values(
     The one rule the extractive summarizer and the ledger both use: the features' weights,
     then who said it and whether it is new. What the user states counts half again; an
     assistant sentence that decides, constrains or corrects nothing counts half (it mostly
-    echoes the user); filler ("Ack U0012.", "Okay, noted.") a fifth; and a sentence whose
+    echoes the user); filler ("Ack U0012.", "Okay, noted.") a fifth, any other sentence of
+    three words or fewer without a number a third; a correction word ("actually") with no
+    number, code or name to correct half its weight; and a sentence whose
     every number and code was said before counts 0.4 (a repeat; a correction never is). So the
     first statement of each value outranks its echoes, and a caller's codes outrank the
     acknowledgements that repeat them.
@@ -203,8 +205,13 @@ def sentence_values(
             value[n] *= 1.5
         elif speaker == "Assistant" and not row[_HOLDS].any():
             value[n] *= 0.5
-        if speaker is not None and _FILLER.match(said) and len(said.split()) <= 4:
+        words = len(said.split())
+        if speaker is not None and _FILLER.match(said) and words <= 4:
             value[n] *= 0.2
+        elif words <= 3 and not row[:2].any():  # "Holy Cow!": no number, no code
+            value[n] *= 0.3
+        if row[_UPDATE_COLUMN] and not row[:3].any():
+            value[n] -= 0.5 * _WEIGHTS[_UPDATE_COLUMN]  # "actually" with no value to correct
         found = set(_VALUES.findall(said))
         if found and found <= seen and not row[_UPDATE_COLUMN]:
             value[n] *= 0.4
