@@ -270,6 +270,10 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
     for process in processes:
         with contextlib.suppress(Exception):
             process.join(5)
+    # Join the pool's own thread too, now that its workers are gone: left running, it races
+    # the interpreter's exit (a traceback about a closed pipe after the one-line error).
+    with contextlib.suppress(Exception):
+        pool.shutdown(wait=True)
 
 
 @contextlib.contextmanager
