@@ -242,7 +242,9 @@ def _read_mapping(path: Path) -> dict[str, Any]:
             raise InputFormatError(
                 f"unknown profile format {suffix or '(none)'!r}; use .json or .toml", source=source
             )
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise InputFormatError("not UTF-8 text", source=source) from None
+    except tomllib.TOMLDecodeError as exc:
         raise InputFormatError(f"not valid TOML: {exc}", source=source) from exc
     except RecursionError:
         raise InputFormatError("nested too deeply", source=source) from None

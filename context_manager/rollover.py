@@ -145,10 +145,10 @@ class RolloverPolicy:
 
     def __post_init__(self) -> None:
         if not (0 <= self.budget_tokens <= _MOST and 0 <= self.summary_tokens <= _MOST):
-            raise ConfigurationError(
-                f"rollover budgets must be 0 to {_MOST:,} tokens, got {self.budget_tokens:,}"
-                f" and {self.summary_tokens:,}"
+            bad = (
+                self.budget_tokens if not 0 <= self.budget_tokens <= _MOST else self.summary_tokens
             )
+            raise ConfigurationError(f"rollover budgets must be 0 to {_MOST:,} tokens, got {bad:,}")
         if self.carry not in ("recent", "summary", "ledger"):
             raise ConfigurationError(f"carry must be recent, summary or ledger, got {self.carry!r}")
 

@@ -62,6 +62,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     put("txtprofile.txt", "name = 'x'\n")
     put("provider.json", json.dumps({"name": "p", "max_session_seconds": -1}))
     put("locomo_bad.json", json.dumps({"not": "locomo"}))
+    put("damaged.zip", b"PK\x03\x04 not really a zip")
+    put("binaryjson.json", bytes(range(128, 256)))
     recording = (ROOT / LOG).read_text()
     put("noted.jsonl", recording + "{garbage\n")
     lines = recording.splitlines(keepends=True)
@@ -307,6 +309,33 @@ CASES: list[tuple[str, str, str]] = [
     ("bench csv no such directory", "bench --quick --csv {nodir}.csv", "does not exist"),
     ("bench plot a directory", "bench --quick --plot {dir}/", "directory"),
     ("bench workers negative", "bench --quick --workers -1", "--workers"),
+    ("bench seeds repeated", "bench --quick --seeds 0,0", "repeats 0"),
+    ("bench strategies empty", "bench --quick --strategies ,", "--strategies is empty"),
+    (
+        "bench locomo damaged zip",
+        "bench --quick --dataset voice-agent --locomo {damaged}",
+        "not a zip file",
+    ),
+    ("bench calls huge", "bench --calls 99999999999999999999", "--calls"),
+    (
+        "bench strategy raising",
+        "bench --quick --dataset voice-agent --minutes 15"
+        " --strategies tests.bench.test_bench_answers:Boom",
+        "failed while planning (ValueError)",
+    ),
+    ("sweep calls huge", "sweep --calls 99999999999999999999", "--calls"),
+    ("sweep plot no extension", "sweep --plot {dir}/plot", ".png"),
+    ("sweep plot unknown extension", "sweep --plot {dir}/plot.txt", ".png"),
+    (
+        "simulate minutes inf message",
+        "simulate --workload voice-agent --minutes inf",
+        "a finite number",
+    ),
+    (
+        "simulate profile binary json",
+        f"simulate --conversation {CONV} --profile {{binaryjson}}",
+        "not UTF-8",
+    ),
     # --- profiles and db
     ("profiles extra argument", "profiles gpt-realtime", "unexpected extra argument"),
     ("db upgrade bad url", "db upgrade --url nonsense://x", "nonsense"),

@@ -227,6 +227,8 @@ def _read_json(path: str | Path) -> Any:
     p = Path(path)
     try:
         raw = p.read_bytes()
+        if p.suffix.lower() == ".zip" and not zipfile.is_zipfile(p):
+            raise InputFormatError("not a zip file (or a damaged one)", source=str(p))
         if zipfile.is_zipfile(p):
             with zipfile.ZipFile(p) as archive:
                 members = [n for n in archive.namelist() if n.lower().endswith(".json")]

@@ -49,6 +49,8 @@ from .datasets import BenchConversation
 
 __all__ = [
     "BENCH_GROUP",
+    "LEDGER_SEED",
+    "SUMMARY_SEED",
     "STRATEGIES",
     "BenchStrategy",
     "StrategyReport",
@@ -75,6 +77,13 @@ class BenchStrategy:
     """Keep every item (the upper bound on what any strategy can keep)."""
 
 
+SUMMARY_SEED = RolloverPolicy(carry="summary")
+"""At a provider's session limit, a summarizing strategy seeds the new session with a summary
+(its own, folded in with what it did not yet cover) and the latest turns."""
+LEDGER_SEED = RolloverPolicy(carry="ledger")
+"""A ledger strategy seeds it with the fact ledger and the latest turns."""
+
+
 def _cold_rolling_summary() -> CompactionStrategy:
     # A module-level factory (not a lambda), so strategies pickle to worker processes.
     return WhenCold(RollingSummary())
@@ -88,11 +97,15 @@ STRATEGIES: dict[str, BenchStrategy] = {
         BenchStrategy("retention-0.5", truncation="retention_ratio:0.5"),
         BenchStrategy("drop-oldest", compaction=DropOldest),
         BenchStrategy("audio-to-text", compaction=AudioToText),
-        BenchStrategy("rolling-summary", compaction=RollingSummary),
-        BenchStrategy("rolling-summary+cold", compaction=_cold_rolling_summary),
-        BenchStrategy("hierarchical", compaction=Hierarchical),
-        BenchStrategy("ledger", compaction=Ledger),
-        BenchStrategy("ledger+summary", compaction=partial(Ledger, summary_budget=384)),
+        BenchStrategy("rolling-summary", compaction=RollingSummary, rollover=SUMMARY_SEED),
+        BenchStrategy(
+            "rolling-summary+cold", compaction=_cold_rolling_summary, rollover=SUMMARY_SEED
+        ),
+        BenchStrategy("hierarchical", compaction=Hierarchical, rollover=SUMMARY_SEED),
+        BenchStrategy("ledger", compaction=Ledger, rollover=LEDGER_SEED),
+        BenchStrategy(
+            "ledger+summary", compaction=partial(Ledger, summary_budget=384), rollover=LEDGER_SEED
+        ),
         BenchStrategy("rollover-recent", provider="azure", rollover=DEFAULT_ROLLOVER),
         BenchStrategy(
             "rollover-summary", provider="azure", rollover=RolloverPolicy(carry="summary")
@@ -328,8 +341,8 @@ def resolve_strategy(name: str) -> BenchStrategy:
     """A strategy by name: built-in, ``module:attribute``, or an installed entry point.
 
     The object found may be a `BenchStrategy`, or a compaction strategy (or a class or
-    factory of one), run under ``auto`` truncation on OpenAI with the default rollover; its
-    name in the reports is `name`.
+    factory of one), run under ``auto`` truncation on OpenAI, rolling over with a summary
+    (`SUMMARY_SEED`); its name in the reports is `name`.
 
     Raises:
         ConfigurationError: an unknown name (the built-in ones are listed), or an object that
@@ -347,13 +360,19 @@ def resolve_strategy(name: str) -> BenchStrategy:
         )
     if isinstance(found, BenchStrategy):
         return dataclasses.replace(found, name=name)
-    factory: Callable[[], CompactionStrategy]
+    as_strategy(found, name)  # made once now, so a bad one fails here, not in a worker
+    # A fresh strategy a run (runs share no state), guarded so its failure names it; at the
+    # session limit it rolls over with a summary, its own memory folded in.
+    return BenchStrategy(
+        name, compaction=partial(as_strategy, _fresh(found), name), rollover=SUMMARY_SEED
+    )
+
+
+def _fresh(found: Any) -> Any:
+    """What makes a new strategy per run: the class or factory, or a copier of an instance."""
     if isinstance(found, type) or (callable(found) and not hasattr(found, "plan")):
-        factory = found
-    else:
-        factory = partial(copy.deepcopy, found)  # a fresh copy a run: runs share no state
-    as_strategy(factory, name)  # made once now, so a bad one fails here, not in a worker
-    return BenchStrategy(name, compaction=factory)
+        return found
+    return partial(copy.deepcopy, found)
 
 
 def run_bench(

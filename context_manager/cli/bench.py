@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import ConfigurationError
 from .options import (
     DaskSchedulerOption,
     JsonFlag,
@@ -33,7 +34,9 @@ def bench(
             " --locomo or --longmemeval is given (that file alone).",
         ),
     ] = "",
-    calls: Annotated[int, typer.Option("--calls", min=1, help="Calls per dataset and seed.")] = 10,
+    calls: Annotated[
+        int, typer.Option("--calls", min=1, max=100_000, help="Calls per dataset and seed.")
+    ] = 10,
     seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds.")] = "0,1",
     minutes: Annotated[float, typer.Option("--minutes", help="Length of each call.")] = 50.0,
     locomo_path: Annotated[
@@ -93,7 +96,10 @@ def bench(
         names_given.split(","), count=2 if quick else calls, minutes=minutes, seeds=seed_list,
         locomo_path=locomo_path, longmemeval_path=longmemeval_path,
     )  # fmt: skip
-    names = [x.strip() for x in strategy.split(",")] if strategy else list(STRATEGIES)
+    names = [x.strip() for x in strategy.split(",") if x.strip()] if strategy is not None else []
+    if strategy is not None and not names:
+        raise ConfigurationError("--strategies is empty: give at least one strategy")
+    names = names or list(STRATEGIES)
     with contextlib.ExitStack() as stack:
         executor = _executor(stack, workers, dask_scheduler)
         label = f"{len(names)} strategies x {len(convs)} calls"
@@ -107,7 +113,7 @@ def bench(
         if round(lengths["min"]) == round(lengths["max"])
         else f"{lengths['min']:.0f} to {lengths['max']:.0f} min (median {lengths['median']:.0f})"
     )
-    calls_said = f"{len(convs)} calls of {span}"
+    calls_said = f"{len(convs)} call{'s' if len(convs) != 1 else ''} of {span}"
     rows = [row for r in reports for row in r.rows]
     if csv_path is not None:
         with _writing(csv_path, "--csv"):

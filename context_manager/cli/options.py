@@ -199,6 +199,9 @@ def _seeds(text: str) -> list[int]:
     negative = [x for x in seeds if x < 0]
     if negative:
         raise ConfigurationError(f"--seeds must be >= 0, got {negative[0]}")
+    repeated = sorted({x for x in seeds if seeds.count(x) > 1})
+    if repeated:
+        raise ConfigurationError(f"--seeds repeats {repeated[0]}: each seed runs the same calls")
     return seeds
 
 
@@ -286,12 +289,21 @@ def _writing(path: Path, what: str) -> Iterator[None]:
         raise ConfigurationError(f"cannot write {what} {str(path)!r}: {reason}") from None
 
 
+PLOT_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "webp", "tif", "tiff", "eps", "ps")
+"""The image formats a plot is written in (matplotlib's, by the file name's suffix)."""
+
+
 def _output(path: Path | None, what: str) -> Path | None:
     """Check an output file's path before any work: not a directory, its directory there."""
     if path is None:
         return None
     if str(path).endswith(("/", os.sep)) or path.is_dir():
         raise ConfigurationError(f"{what} {str(path)!r} is a directory; give a file name")
+    if what == "--plot" and path.suffix.lower().lstrip(".") not in PLOT_FORMATS:
+        raise ConfigurationError(
+            f"--plot {str(path)!r}: give a file name ending in one of"
+            f" {', '.join('.' + f for f in PLOT_FORMATS)}"
+        )
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise ConfigurationError(f"{what} {str(path)!r}: directory {str(parent)!r} does not exist")

@@ -252,10 +252,12 @@ def _print_sweep(
             f"* cheapest: {name((b['model'], b['provider'], b['truncation'], b['compaction']))}"
         )
     elif tied:
+        exact = all(r["vs_cheapest_usd_per_call"]["high"] == 0.0 for r in tied)
         _console().print(
-            f"= tied for cheapest, {len(tied)} rows: the differences are within their 95 %"
-            " interval (more calls may separate them)"
-        )
+            f"= tied for cheapest, {len(tied)} rows: "
+            + ("the same cost on every call" if exact else "the differences are within their"
+               " 95 % interval (more calls may separate them)")
+        )  # fmt: skip
 
 
 def _print_bench(summaries: list[dict[str, Any]], title: str) -> None:

@@ -45,7 +45,10 @@ from .options import (
 )
 from .render import _emit_json, _print_run, _print_simulation, _print_sweep, _progress_bar
 
-__all__ = ["simulate", "sweep"]
+__all__ = ["MOST_CALLS", "simulate", "sweep"]
+
+MOST_CALLS = 10_000_000
+"""The most calls a run may ask for: their per-call figures alone then take about 2.4 GB."""
 
 
 def simulate(
@@ -61,7 +64,10 @@ def simulate(
     ] = None,
     minutes: Annotated[float | None, typer.Option("--minutes", help="Length of each call.")] = None,
     calls: Annotated[
-        int, typer.Option("--calls", "--sessions", min=1, help="How many calls to simulate.")
+        int,
+        typer.Option(
+            "--calls", "--sessions", min=1, max=MOST_CALLS, help="How many calls to simulate."
+        ),
     ] = 1,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the simulated calls.")] = 0,
     param: Annotated[
@@ -152,7 +158,8 @@ def sweep(
     ] = "voice-agent",
     minutes: Annotated[float | None, typer.Option("--minutes", help="Length of each call.")] = None,
     calls: Annotated[
-        int, typer.Option("--calls", "--sessions", min=1, help="Calls per grid point.")
+        int,
+        typer.Option("--calls", "--sessions", min=1, max=MOST_CALLS, help="Calls per grid point."),
     ] = 1000,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the simulated calls.")] = 0,
     param: Annotated[

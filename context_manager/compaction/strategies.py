@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol, runtime_checkable
 
 from .._plugins import load_object
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, ContextManagerError
 from ..items import Item, Message, turn_starts
 from ..tokens import TokenCounter
 from .plan import ROOT, CompactionPlan, Create
@@ -47,6 +47,7 @@ __all__ = [
     "CompactionContext",
     "CompactionStrategy",
     "DropOldest",
+    "Foreign",
     "Hierarchical",
     "Ledger",
     "LedgerLine",
@@ -375,7 +376,16 @@ class Ledger:
             LedgerLine(line, None) for line in (previous or "").split("\n") if line.strip()
         ]
         for item in items:
-            if not (isinstance(item, Message) and item.role != "system"):
+            if not isinstance(item, Message):
+                continue
+            if item.role == "system":
+                # Another memory (a rollover's seed summary, a note): its lines are kept facts.
+                known = {x.text for x in lines}
+                lines += [
+                    LedgerLine(line, None)
+                    for line in item.text.split("\n")
+                    if line.strip() and line not in known
+                ]
                 continue
             sentences, features = self.memo.rows(item)
             speaker = "User" if item.role == "user" else "Assistant"
@@ -521,6 +531,33 @@ COMPACTION_GROUP = "context_manager.compaction"
 """The entry-point group where installed packages register compaction strategies."""
 
 
+@dataclass(frozen=True, slots=True)
+class Foreign:
+    """A strategy from outside the package: its failures are one line naming it.
+
+    An exception in a user's ``plan`` is the user's to fix, not this library's internal
+    error: it becomes a `ConfigurationError` with the strategy's label and the exception's
+    type (not its message, which may quote the conversation).
+    """
+
+    strategy: Any
+    label: str
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self.strategy, "name", self.label))
+
+    def plan(self, context: CompactionContext) -> CompactionPlan | None:
+        try:
+            return self.strategy.plan(context)  # type: ignore[no-any-return]
+        except ContextManagerError:
+            raise
+        except Exception as exc:
+            raise ConfigurationError(
+                f"compaction {self.label!r} failed while planning ({type(exc).__name__})"
+            ) from None
+
+
 def as_strategy(found: Any, text: str) -> CompactionStrategy:
     """A loaded object as a strategy: a strategy, or a class or factory that makes one."""
     making = isinstance(found, type) or (callable(found) and not hasattr(found, "plan"))
@@ -534,7 +571,7 @@ def as_strategy(found: Any, text: str) -> CompactionStrategy:
         raise ConfigurationError(
             f"{text!r} is not a compaction strategy (it needs a name and a plan method)"
         )
-    return strategy  # type: ignore[no-any-return]
+    return Foreign(strategy, text)
 
 
 def parse_compaction(text: str) -> CompactionStrategy | None:

@@ -147,10 +147,8 @@ def read_event_log(path: str | Path) -> EventLog:
             source=str(p),
         )
     if not log:
-        raise InputFormatError(
-            f"no Realtime event in it ({skipped} lines skipped)"
-            if skipped
-            else "no Realtime event in it (empty)",
-            source=str(p),
-        )
+        why = f"{skipped} lines skipped" if skipped else "empty"
+        if log.notes and log.notes[0].startswith("not UTF-8"):
+            why += "; not UTF-8 text"
+        raise InputFormatError(f"no Realtime event in it ({why})", source=str(p))
     return log

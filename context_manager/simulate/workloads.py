@@ -187,12 +187,15 @@ class WorkloadSpec:
             value = getattr(self, f.name)
             number = isinstance(value, float | int) and not isinstance(value, bool)
             if number and (not math.isfinite(value) or value < 0):
-                raise ConfigurationError(f"workload {f.name} must be >= 0, got {value}")
+                raise ConfigurationError(
+                    f"workload {f.name} must be a finite number >= 0, got {value}"
+                )
         for rate in ("tool_call_rate", "hold_rate"):
             if not 0.0 <= getattr(self, rate) <= 1.0:
                 raise ConfigurationError(f"{rate} must be in [0, 1], got {getattr(self, rate)}")
-        if self.minutes <= 0 or self.user_turn_s <= 0 or self.assistant_turn_s <= 0:
-            raise ConfigurationError("minutes and the turn medians must be > 0")
+        for name in ("minutes", "user_turn_s", "assistant_turn_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"workload {name} must be > 0, got {getattr(self, name)}")
         if self.minutes > MOST_MINUTES:
             raise ConfigurationError(
                 f"workload minutes must be at most {MOST_MINUTES:,} (a week), got {self.minutes:g}"

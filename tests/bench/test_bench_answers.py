@@ -78,7 +78,7 @@ def test_a_long_locomo_file_alone_is_scored_by_what_summaries_keep(
     )
     code, out, err = run_cli(capsys, "bench", "--locomo", str(data), "--strategies", names)
     assert code == 0, err
-    assert "1 calls of 97 min" in out and "rollovers" in out
+    assert "1 call of 97 min" in out and "rollovers" in out
 
 
 def test_the_published_zip_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -89,6 +89,27 @@ def test_the_published_zip_is_read(tmp_path: Path, capsys: pytest.CaptureFixture
                              "--strategies", "retention-0.8", "--json")  # fmt: skip
     assert code == 0, err
     assert json.loads(out)["calls"]["count"] == 1
+
+
+class Boom:
+    """A researcher's strategy with a bug: its plan raises."""
+
+    name = "boom"
+
+    def plan(self, context: object) -> None:
+        raise ValueError("a bug in the researcher's code, quoting nothing")
+
+
+def test_a_ledger_keeps_its_facts_across_rollovers(capsys: pytest.CaptureFixture[str]) -> None:
+    """A ledger strategy's new session starts from its seed: the next fold keeps the seed's
+    lines (they were dropped as a foreign system item)."""
+    for compaction in ("ledger", "rolling-summary"):
+        code, out, err = run_cli(capsys, "simulate", "--workload", "tool-heavy", "--minutes",
+                                 "60", "--calls", "4", "--provider", "azure", "--compaction",
+                                 compaction, "--facts", "--json")  # fmt: skip
+        assert code == 0, err
+        data = json.loads(out)
+        assert data["rollovers"] == 4 and data["fact_presence"] > 0.9, (compaction, data)
 
 
 def summary(name: str, cost: float, facts: float) -> dict[str, Any]:

@@ -107,7 +107,7 @@ def test_parameters_are_checked() -> None:
         workload("voice-agent", speed=2)
     with pytest.raises(ConfigurationError, match="tool_call_rate must be in"):
         workload("voice-agent", tool_call_rate=1.5)
-    with pytest.raises(ConfigurationError, match="must be >= 0"):
+    with pytest.raises(ConfigurationError, match="must be a finite number >= 0"):
         workload("voice-agent", user_pause_s=-1.0)
 
 
