@@ -12,6 +12,8 @@ revisions); every failure is a one-line `StoreError`.
 from __future__ import annotations
 
 import logging
+import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +32,7 @@ log = logging.getLogger(__name__)
 MIGRATION_LOCK = 0x636F6E746578746D  # "contextm": the PostgreSQL advisory lock's key
 """The key of the PostgreSQL advisory lock every migration holds."""
 
-_ATTEMPTS = 5
+_ATTEMPTS = 8
 
 
 def upgrade(url: str = DEFAULT_URL, revision: str = "head") -> str:
@@ -90,6 +92,9 @@ def _migrate(url: str, revision: str, *, down: bool) -> str:
                 if exc.reason != "busy" or attempt == _ATTEMPTS:
                     raise _plain(exc, step.what) from None
                 log.info("%s: waiting for another migration", step.what)
+                # SQLite may refuse at once, without its busy wait (switching a new file to
+                # WAL, or upgrading a read to a write): back off, so racing processes spread.
+                time.sleep(min(0.05 * 2**attempt, 2.0) * (1 + os.getpid() % 7 / 7))
     finally:
         engine.dispose()
     return where
