@@ -23,8 +23,8 @@ from functools import partial
 from typing import Any
 
 from .._plugins import load_object
+from ..compaction.parsing import COMPACTION_GROUP, as_strategy
 from ..compaction.strategies import (
-    COMPACTION_GROUP,
     AudioToText,
     CompactionContext,
     CompactionStrategy,
@@ -33,7 +33,6 @@ from ..compaction.strategies import (
     Ledger,
     RollingSummary,
     WhenCold,
-    as_strategy,
 )
 from ..compaction.summarizers import Summarizer
 from ..errors import ConfigurationError

@@ -7,6 +7,7 @@ server's conversation match.
 
 from __future__ import annotations
 
+from .parsing import parse_compaction
 from .plan import ROOT, CompactionPlan, Create
 from .pricing import CompactionPrice, price_compaction
 from .strategies import (
@@ -19,7 +20,6 @@ from .strategies import (
     Ledger,
     RollingSummary,
     WhenCold,
-    parse_compaction,
 )
 from .summarizers import ExtractiveSummarizer, Summarizer, as_summarizer, summarize_async
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ..compaction.strategies import CompactionStrategy, parse_compaction
+from ..compaction.parsing import parse_compaction
+from ..compaction.strategies import CompactionStrategy
 from ..errors import ConfigurationError
 from ..profiles import ModelProfile, ProviderProfile
 from ..rollover import DEFAULT_ROLLOVER, RolloverPolicy
