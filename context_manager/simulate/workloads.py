@@ -30,7 +30,6 @@ values the stale string that should be gone.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from functools import cache, partial
@@ -38,9 +37,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import ConfigurationError, WorkSizeError
+from ..errors import ConfigurationError
 from ..items import FunctionCall, FunctionCallOutput, Item, Message, turn_starts
 from ..tokens import get_encoding
+from .limits import MOST_MINUTES, check_size
 
 __all__ = [
     "DEFAULT_FACTS",
@@ -126,26 +126,6 @@ DEFAULT_FACTS: tuple[FactSpec, ...] = (
 )
 # fmt: on
 """One fact of each kind, early in the call, with varied surface forms."""
-
-
-MOST_MINUTES = 7 * 24 * 60
-"""The longest call a workload may ask for (a week): past it a length is a typo."""
-
-_BYTES_PER_TURN = 640  # per turn of a call: `generate` peaks at ~300 B, the simulation as much
-
-
-def _check_size(calls: int, turns: int) -> None:
-    """Refuse a draw that would not fit in memory, before allocating it."""
-    need = calls * turns * _BYTES_PER_TURN
-    try:
-        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # not a POSIX system: no guard
-        return
-    if need > free // 2:
-        raise WorkSizeError(
-            f"drawing {calls:,} calls of {turns:,} turns needs about {need / 2**30:.1f} GiB at"
-            f" once, more than half of the {free / 2**30:.1f} GiB free: shorten the calls"
-        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -420,7 +400,7 @@ def generate(spec: WorkloadSpec, calls: int, rng: np.random.Generator) -> CallBa
     )
     turns = int(horizon / max(mean_turn, 0.5) * 1.3) + 16  # a margin; grown below if short
     while True:
-        _check_size(calls, turns)
+        check_size(calls, turns)
         draws = _draw(spec, calls, turns, rng)
         if calls == 0 or _reaches(draws, spec, horizon).all():
             break
