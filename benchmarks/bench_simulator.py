@@ -3,13 +3,20 @@
 1. Responses per second on the reference path (`simulate_call`, one `ServerModel` response at a
    time) and on the vectorized path (`simulate_batch`, a chunk of calls at once), on the same
    seeded 60-minute voice-agent calls, and their ratio. Workload generation is excluded here.
-2. Wall time and peak memory of 10,000 sixty-minute voice-agent calls end to end
-   (`run_calls`: generation and simulation), in one process and on a two-process pool.
+2. Compaction: responses per second per core of each built-in strategy on sixty-minute
+   tool-heavy Azure calls (the path `run_chunk` takes for it), beside the same calls with no
+   compaction, and the ratio.
+3. Wall time and peak memory of 10,000 sixty-minute voice-agent calls end to end
+   (`run_calls`: generation and simulation), in one process, on a two-process pool, and on a
+   two-worker Dask ``LocalCluster`` (with the workers' CPU seconds and page faults: a Dask
+   nanny's ``MALLOC_TRIM_THRESHOLD_`` made them fault in every large array, `tune_allocator`).
+4. Peak memory of 10,000 calls of 240 minutes in one process (a child process's max RSS).
 
 Targets (DESIGN.md): >= 1,000,000 responses/s per core on the vectorized path; 10,000 calls
-in under 10 s on this 2-core machine.
+in under 10 s on this 2-core machine; 10,000 calls of 240 minutes under 500 MB.
 
-Run: ``python benchmarks/bench_simulator.py [--calls 10000] [--reference-calls 20]``
+Run: ``python benchmarks/bench_simulator.py [--calls 10000] [--reference-calls 20]
+[--compaction-calls 4] [--no-dask] [--no-long]``
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from __future__ import annotations
 import argparse
 import gc
 import resource
+import subprocess
+import sys
 import time
 import tracemalloc
 from concurrent.futures import ProcessPoolExecutor
@@ -24,6 +33,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from context_manager import get_model_profile
+from context_manager.compaction import parse_compaction
 from context_manager.server import SessionConfig, Truncation
 from context_manager.simulate import simulate_call
 from context_manager.simulate.runner import CHUNK_CALLS, run_calls
@@ -38,6 +48,9 @@ def main() -> None:
     parser.add_argument("--provider", default="openai")
     parser.add_argument("--truncation", default="retention_ratio:0.8")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--compaction-calls", type=int, default=4)
+    parser.add_argument("--no-dask", action="store_true")
+    parser.add_argument("--no-long", action="store_true")
     args = parser.parse_args()
 
     profile = get_model_profile("gpt-realtime")
@@ -74,7 +87,32 @@ def main() -> None:
         f"; target >= 1,000,000 responses/s per core: {'met' if vec_rate >= 1e6 else 'MISSED'}"
     )
 
-    # 2. 10,000 calls end to end.
+    # 2. Compaction, per strategy, on the path each takes.
+    tool_spec = workload("tool-heavy", minutes=60)
+    tools = generate(tool_spec, args.compaction_calls, np.random.default_rng(2))
+    auto = SessionConfig(instructions=instructions, truncation=Truncation.parse("auto"))
+    gc.collect()
+    start = time.process_time()
+    base = simulate_batch(tools, profile, "azure", config=auto)
+    base_seconds = max(time.process_time() - start, 1e-9)
+    base_rate = int(base.totals["responses"].sum()) / base_seconds
+    print(f"\ntool-heavy, 60 min, azure, auto: {len(tools)} calls per strategy (CPU time)")
+    print(f"{'compaction':<28}{'path':>12}{'responses/s':>14}{'x none':>9}")
+    print(f"{'none':<28}{'vectorized':>12}{base_rate:>14,.0f}{1.0:>9.1f}")
+    for name in ("drop-oldest", "audio-to-text", "rolling-summary", "rolling-summary:cold=0.5",
+                 "hierarchical", "ledger"):  # fmt: skip
+        strategy = parse_compaction(name)
+        items = [tools.items(c) for c in range(len(tools))]  # texts made outside the timing
+        gc.collect()
+        start = time.process_time()
+        responses = sum(
+            len(simulate_call(call, profile, "azure", config=auto, compaction=strategy).responses)
+            for call in items
+        )
+        rate = responses / (time.process_time() - start)
+        print(f"{name:<28}{'reference':>12}{rate:>14,.0f}{base_rate / rate:>9.1f}")
+
+    # 3. 10,000 calls end to end.
     print(f"\n{args.calls:,} sixty-minute calls, generation included:")
     gc.collect()
     tracemalloc.start()
@@ -102,6 +140,57 @@ def main() -> None:
         f"  2 processes: {two:6.2f} s, peak worker RSS {child_rss:,.0f} MiB, same figures: {same}"
     )
     print(f"target < 10 s: {'met' if min(one, two) < 10 else 'MISSED'}")
+    if not args.no_dask:
+        _dask_rows(spec, args, profile, config, totals["cost_usd"])
+    if not args.no_long:
+        # 4. Long calls: memory must not grow with their length (a fresh process, so its max
+        # RSS is this run's alone).
+        code = (
+            "import resource; from context_manager import get_model_profile;"
+            "from context_manager.simulate.runner import run_calls;"
+            "from context_manager.simulate.workloads import workload;"
+            f"run_calls(workload('voice-agent', minutes=240), {args.calls},"
+            " profile=get_model_profile('gpt-realtime'), seed=7);"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        )
+        start = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        rss = int(out.stdout.split()[-1]) / 1024 if out.returncode == 0 else float("nan")
+        met = "met" if rss * 2**20 < 500e6 else "MISSED"
+        print(f"\n{args.calls:,} calls of 240 minutes, one process: {seconds:.1f} s,"
+              f" peak RSS {rss:,.0f} MiB; target < 500 MB: {met}")  # fmt: skip
+
+
+def _cpu() -> tuple[float, int]:
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime, use.ru_minflt
+
+
+def _dask_rows(spec: object, args: argparse.Namespace, profile: object, config: object,
+               expected: float) -> None:  # fmt: skip
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        print("  Dask: not installed (pip install 'context-manager[dask]')")
+        return
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        executor = client.get_executor()
+        run_calls(spec, 10, profile=profile, config=config, seed=0, executor=executor)  # type: ignore[arg-type]
+        before = client.run(_cpu)
+        start = time.perf_counter()
+        run = run_calls(spec, args.calls, profile=profile, provider=args.provider,  # type: ignore[arg-type]
+                        config=config, seed=7, executor=executor)  # type: ignore[arg-type]  # fmt: skip
+        seconds = time.perf_counter() - start
+        after = client.run(_cpu)
+    cpu = sum(after[w][0] - before[w][0] for w in after)
+    faults = sum(after[w][1] - before[w][1] for w in after)
+    same = run.totals()["cost_usd"] == expected
+    print(f"  Dask, 2 workers: {seconds:6.2f} s, workers' CPU {cpu:.2f} s,"
+          f" {faults:,} page faults, same figures: {same}")  # fmt: skip
 
 
 if __name__ == "__main__":

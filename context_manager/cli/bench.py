@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from ..errors import ConfigurationError
+from ..simulate.runner import SECONDS_PER_CALL_MINUTE
 from .options import (
     DaskSchedulerOption,
     JsonFlag,
@@ -60,7 +61,7 @@ def bench(
         str | None,
         typer.Option("--summarizer", help="Write the summaries with this OpenAI model."),
     ] = None,
-    workers: WorkersOption = 1,
+    workers: WorkersOption = None,
     dask_scheduler: DaskSchedulerOption = None,
     csv_path: Annotated[Path | None, typer.Option("--csv", help="Write the rows as CSV.")] = None,
     plot: Annotated[
@@ -101,7 +102,12 @@ def bench(
         raise ConfigurationError("--strategies is empty: give at least one strategy")
     names = names or list(STRATEGIES)
     with contextlib.ExitStack() as stack:
-        executor = _executor(stack, workers, dask_scheduler)
+        runs = len(names) * len(convs)
+        # The model tiers call the API from this process: no workers unless asked.
+        local = judge is not None or writer is not None
+        rate = SECONDS_PER_CALL_MINUTE["reference"]
+        seconds = 0.0 if local else runs * call_minutes(convs)["median"] * rate
+        executor = _executor(stack, workers, dask_scheduler, (runs, seconds))
         label = f"{len(names)} strategies x {len(convs)} calls"
         progress = stack.enter_context(_progress_bar(not as_json, label))
         reports = run_bench(convs, names, profile=model, progress=progress, judge=judge,

@@ -94,7 +94,14 @@ TruncationOption = Annotated[
         help="auto | disabled | retention_ratio:R | retention_ratio:R:POST_INSTRUCTIONS",
     ),
 ]
-WorkersOption = Annotated[int, typer.Option("--workers", help="Local worker processes.")]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        help="Local worker processes (default: every core when the work pays for them).",
+        show_default=False,
+    ),
+]
 DaskSchedulerOption = Annotated[
     str | None, typer.Option("--dask-scheduler", help="Address of a dask.distributed scheduler.")
 ]
@@ -205,17 +212,31 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
+POOL_PAYS_SECONDS = 3.0
+"""Estimated work (seconds on one core) from which worker processes pay for their start-up
+(a fork, imports and the tokenizer: about half a second each)."""
+
+
 def _executor(
-    stack: contextlib.ExitStack[Any], workers: int, dask_scheduler: str | None
+    stack: contextlib.ExitStack[Any],
+    workers: int | None,
+    dask_scheduler: str | None,
+    work: tuple[int, float] = (1, 0.0),
 ) -> Executor | None:
     """Where `--workers` / `--dask-scheduler` say to run: ``None`` is this process.
 
-    Local workers are at most the machine's cores (more is capped, with a warning), and never
-    outlive the command: the pool
-    is shut down (its processes terminated) however the command ends, and each worker exits
-    by itself when its parent is gone (a SIGKILL leaves no orphan).
+    Without `--workers` the command uses every core when the `work` (its number of tasks and
+    its estimated seconds on one core) is large enough to pay for the processes, and this
+    process otherwise. Local workers are at most the machine's cores (more is capped, with a
+    warning), and never outlive the command: the pool is shut down (its processes terminated)
+    however the command ends, and each worker exits by itself when its parent is gone (a
+    SIGKILL leaves no orphan).
     """
     cores = os.cpu_count() or 1
+    if workers is None:
+        tasks, seconds = work
+        auto = min(cores, tasks) if seconds >= POOL_PAYS_SECONDS and not dask_scheduler else 1
+        workers = max(auto, 1)
     if workers < 1:
         raise ConfigurationError(f"--workers must be >= 1, got {workers}")
     if workers > cores:

@@ -16,7 +16,7 @@ from ..rollover import RolloverPolicy
 from ..server import SessionConfig, Truncation
 from ..simulate import simulate_call
 from ..simulate.plots import plot_session, plot_sweep
-from ..simulate.runner import run_calls
+from ..simulate.runner import chunk_tasks, estimated_seconds, reference_bound, run_calls
 from ..simulate.sweep import sweep as run_sweep
 from ..simulate.sweep import write_csv
 from ..simulate.workloads import DEFAULT_FACTS, resample_files
@@ -92,6 +92,8 @@ def simulate(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Draw the (first) call to this PNG file.")
     ] = None,
+    workers: WorkersOption = None,
+    dask_scheduler: DaskSchedulerOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Simulate calls against the server model: tokens, cache hits, truncation, rollover, cost."""
@@ -127,11 +129,17 @@ def simulate(
     batch = (
         resample_files(files, calls, spec.minutes, np.random.default_rng(seed)) if files else None
     )
-    with _progress_bar(not as_json, f"simulating {calls:,} calls") as progress:
+    slow = reference_bound(run_path, policy, strategy, bool(spec.facts))
+    tasks = 1 if batch is not None else len(chunk_tasks(spec, calls, seed, slow))
+    with contextlib.ExitStack() as stack:
+        work = (tasks, estimated_seconds(spec, calls, slow))
+        executor = _executor(stack, workers, dask_scheduler, work)
+        progress = stack.enter_context(_progress_bar(not as_json, f"simulating {calls:,} calls"))
         run = run_calls(
             spec, calls, profile=prof, provider=prov, config=config, rollover=policy,
             seed=seed, path=run_path, progress=progress, batch=batch,
             keep_first=per_response or plot is not None, compaction=strategy,
+            executor=executor,
         )  # fmt: skip
     out = run.totals()
     if run.first is not None and plot is not None:
@@ -183,7 +191,7 @@ def sweep(
         ),
     ] = None,
     facts: FactsFlag = False,
-    workers: WorkersOption = 1,
+    workers: WorkersOption = None,
     dask_scheduler: DaskSchedulerOption = None,
     csv_path: Annotated[Path | None, typer.Option("--csv", help="Write the rows as CSV.")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Cost per call, as PNG.")] = None,
@@ -204,14 +212,21 @@ def sweep(
     models = [get_model_profile(m.strip()) for m in model.split(",") if m.strip()]
     providers = [_provider(p.strip()) for p in provider.split(",") if p.strip()]
     truncations = [Truncation.parse(t) for t in truncation.split(",") if t.strip()]
+    policy = RolloverPolicy.parse(rollover)
+    points = len(models) * len(providers) * len(truncations)
+    work = [(len(chunk_tasks(spec, calls, seed, slow)), estimated_seconds(spec, calls, slow))
+            for c in strategies
+            for slow in [reference_bound("vectorized", policy, parse_compaction(c),
+                                         bool(spec.facts))]]  # fmt: skip
+    tasks = points * sum(n for n, _ in work)
+    seconds = points * sum(s for _, s in work)
     with contextlib.ExitStack() as stack:
-        executor = _executor(stack, workers, dask_scheduler)
+        executor = _executor(stack, workers, dask_scheduler, (tasks, seconds))
         progress = stack.enter_context(_progress_bar(not as_json, "sweeping"))
         rows = run_sweep(
             spec, calls, models=models, providers=providers, truncations=truncations,
             compactions=strategies, instructions=text, tools=tool_list,
-            rollover=RolloverPolicy.parse(rollover),
-            seed=seed, executor=executor, progress=progress,
+            rollover=policy, seed=seed, executor=executor, progress=progress,
         )  # fmt: skip
     if csv_path is not None:
         with _writing(csv_path, "--csv"):

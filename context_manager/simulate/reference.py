@@ -284,7 +284,11 @@ def simulate_call(
     def compact(server: ServerModel, *, cold: bool) -> None:
         assert compaction is not None
         budget = server.budget.history_limit
-        context = CompactionContext(server.items, server.counter, budget, pinned, cold)
+        # The server's running total: counting every retained item again at every response
+        # would cost more than the strategy itself.
+        context = CompactionContext(
+            server.items, server.counter, budget, pinned, cold, server.retained_tokens().total
+        )
         plan = compaction.plan(context)
         if plan is not None and not plan.empty:
             plan.apply(server)

@@ -29,12 +29,23 @@ from ..errors import ConfigurationError
 from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
 from ..rollover import DEFAULT_ROLLOVER, RolloverPolicy
 from ..server import SessionConfig
+from .batching import select, sub_batches
 from .facts import fact_presence
 from .reference import SimulationResult, simulate_call
 from .vectorized import simulate_batch
+from .worker import tune_allocator
 from .workloads import CallBatch, WorkloadSpec, generate
 
-__all__ = ["CHUNK_CALLS", "RunResult", "map_tasks", "run_chunk", "run_calls"]
+__all__ = [
+    "CHUNK_CALLS",
+    "RunResult",
+    "chunk_tasks",
+    "estimated_seconds",
+    "map_tasks",
+    "reference_bound",
+    "run_calls",
+    "run_chunk",
+]
 
 T = TypeVar("T")
 
@@ -169,6 +180,35 @@ def _from_reference(result: SimulationResult) -> dict[str, float]:
     }
 
 
+_last_batch: tuple[tuple[Any, ...], CallBatch] | None = None
+
+
+def _generated(spec: WorkloadSpec, calls: int, seed: np.random.SeedSequence | None) -> CallBatch:
+    """The chunk's calls, drawn once per process (its slices are often tasks of one worker)."""
+    global _last_batch
+    key = (spec, calls, seed.entropy, seed.spawn_key, seed.pool_size) if seed is not None else None
+    if key is not None and _last_batch is not None and _last_batch[0] == key:
+        return _last_batch[1]
+    batch = generate(spec, calls, np.random.default_rng(seed))
+    if key is not None:
+        _last_batch = (key, batch)
+    return batch
+
+
+def reference_bound(
+    path: Path,
+    rollover: RolloverPolicy | None,
+    compaction: CompactionStrategy | None,
+    facts: bool,
+) -> bool:
+    """Whether calls run one by one on the reference path, not a chunk at once.
+
+    They do under compaction, a summary or ledger seed, fact presence, or when asked.
+    """
+    plain_rollover = rollover is None or rollover.carry == "recent"
+    return path == "reference" or compaction is not None or facts or not plain_rollover
+
+
 def run_chunk(
     spec: WorkloadSpec,
     calls: int,
@@ -180,29 +220,38 @@ def run_chunk(
     path: Path = "vectorized",
     batch: CallBatch | None = None,
     compaction: CompactionStrategy | None = None,
+    part: tuple[int, int] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Simulate one chunk of calls; per-call columns (a top-level function, so it pickles).
+    """Simulate one chunk of calls (or the calls `part` of it); per-call columns.
 
-    Compaction, summary or ledger rollover seeds and fact presence run on the reference path
-    (the vectorized path models neither rewritten history nor final conversations).
+    A top-level function, so it pickles. Compaction, summary or ledger rollover seeds and fact
+    presence run on the reference path (the vectorized path models neither rewritten history
+    nor final conversations). The vectorized path takes the calls in sub-batches
+    (`SUB_BATCH_ITEMS`), so memory does not grow with the calls' length.
     """
-    batch = batch if batch is not None else generate(spec, calls, np.random.default_rng(seed))
+    tune_allocator()  # in a Dask worker: large arrays reused, not faulted in again
+    batch = batch if batch is not None else _generated(spec, calls, seed)
+    if part is not None:
+        batch = select(batch, *part)
     n = len(batch)
     columns = {name: np.zeros(n) for name in (*_SUMMED, "overflows", "cost_usd", "cost_text",
                                                "cost_audio", "rollover_cost")}  # fmt: skip
-    todo: Sequence[int] = range(n)
-    plain_rollover = rollover is None or rollover.carry == "recent"
-    if path == "vectorized" and compaction is None and not batch.facts and plain_rollover:
-        result = simulate_batch(batch, profile, provider, config=config, rollover=rollover)
-        t = result.totals
-        for name in _SUMMED:
-            if name in t:
-                columns[name] = t[name].astype(np.float64)
-        columns["cost_text"] = t["cost_text"]
-        columns["cost_audio"] = t["cost_audio"]
-        columns["cost_usd"] = t["cost_text"] + t["cost_audio"]
-        columns["rollover_cost"] = t["rollover_cost"]
-        todo = result.fallback
+    todo: list[int] = list(range(n))
+    if not reference_bound(path, rollover, compaction, bool(batch.facts)):
+        todo = []
+        for start, stop in sub_batches(batch):
+            result = simulate_batch(
+                select(batch, start, stop), profile, provider, config=config, rollover=rollover
+            )
+            t = result.totals
+            for name in _SUMMED:
+                if name in t:
+                    columns[name][start:stop] = t[name]
+            columns["cost_text"][start:stop] = t["cost_text"]
+            columns["cost_audio"][start:stop] = t["cost_audio"]
+            columns["cost_usd"][start:stop] = t["cost_text"] + t["cost_audio"]
+            columns["rollover_cost"][start:stop] = t["rollover_cost"]
+            todo.extend(start + c for c in result.fallback)
     for call in todo:
         ref = simulate_call(
             batch.items(call), profile, provider, config=config, rollover=rollover,
@@ -217,6 +266,40 @@ def run_chunk(
             columns["facts_present_normalized"][call] = presence["present_normalized"]
             columns["stale_values"][call] = presence["stale"]
     return columns
+
+
+REFERENCE_TASK_CALLS = 25
+"""Calls per task on the reference path: small enough to keep every worker busy."""
+
+SECONDS_PER_CALL_MINUTE = {"vectorized": 3.5e-5, "reference": 1.2e-2}
+"""About what one simulated call-minute costs on each path (one core of this machine's kind;
+`benchmarks/bench_simulator.py`), for deciding whether worker processes pay for themselves."""
+
+
+def chunk_tasks(
+    spec: WorkloadSpec, calls: int, seed: int, split: bool
+) -> list[tuple[int, np.random.SeedSequence, tuple[int, int] | None]]:
+    """The (chunk size, chunk seed, part) of every task of a run of `calls` calls.
+
+    Chunks of `CHUNK_CALLS` calls each draw from their own child seed; with `split` (slow,
+    reference-bound work) each chunk is cut into parts of `REFERENCE_TASK_CALLS` calls.
+    """
+    out: list[tuple[int, np.random.SeedSequence, tuple[int, int] | None]] = []
+    chunks = (calls + CHUNK_CALLS - 1) // CHUNK_CALLS
+    for n, child in enumerate(np.random.SeedSequence(seed).spawn(chunks)):
+        size = min(CHUNK_CALLS, calls - n * CHUNK_CALLS)
+        if not split:
+            out.append((size, child, None))
+            continue
+        for start in range(0, size, REFERENCE_TASK_CALLS):
+            out.append((size, child, (start, min(start + REFERENCE_TASK_CALLS, size))))
+    return out
+
+
+def estimated_seconds(spec: WorkloadSpec, calls: int, reference: bool) -> float:
+    """Roughly how long `calls` calls of `spec` take on one core."""
+    rate = SECONDS_PER_CALL_MINUTE["reference" if reference else "vectorized"]
+    return calls * spec.minutes * rate
 
 
 def run_calls(
@@ -263,11 +346,11 @@ def run_calls(
         tasks.append((spec, len(batch), np.random.SeedSequence(seed), profile, provider, config,
                       rollover, path, batch, compaction))  # fmt: skip
     else:
-        chunks = (calls + CHUNK_CALLS - 1) // CHUNK_CALLS
-        for n, child in enumerate(np.random.SeedSequence(seed).spawn(chunks)):
-            size = min(CHUNK_CALLS, calls - n * CHUNK_CALLS)
+        split = executor is not None and reference_bound(path, rollover, compaction,
+                                                          bool(spec.facts))  # fmt: skip
+        for size, child, part in chunk_tasks(spec, calls, seed, split):
             tasks.append((spec, size, child, profile, provider, config, rollover, path, None,
-                          compaction))  # fmt: skip
+                          compaction, part))  # fmt: skip
     parts = map_tasks(run_chunk, tasks, executor, progress)
     columns = {name: np.concatenate([p[name] for p in parts]) if parts else np.zeros(0)
                for name in (parts[0] if parts else {"responses": 0, "input_tokens": 0,

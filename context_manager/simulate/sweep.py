@@ -23,7 +23,7 @@ from ..errors import ConfigurationError
 from ..profiles import ModelProfile, ProviderProfile
 from ..rollover import DEFAULT_ROLLOVER, RolloverPolicy
 from ..server import SessionConfig, Truncation
-from .runner import CHUNK_CALLS, RunResult, map_tasks, run_chunk
+from .runner import RunResult, chunk_tasks, map_tasks, reference_bound, run_chunk
 from .stats import mean_interval, paired_difference, percentiles
 from .workloads import WorkloadSpec
 
@@ -91,24 +91,29 @@ def sweep(
         GridPoint(m, p, t, c, parse_compaction(c))
         for m, p, t, c in itertools.product(models, providers, truncations, compactions)
     ]
-    chunks = (calls + CHUNK_CALLS - 1) // CHUNK_CALLS
-    seeds = np.random.SeedSequence(seed).spawn(chunks)
     tasks: list[tuple[Any, ...]] = []
+    counts: list[int] = []
     for point in points:
         config = SessionConfig(
             instructions=instructions, tools=tuple(tools), truncation=point.truncation
         )
-        for n, child in enumerate(seeds):
-            size = min(CHUNK_CALLS, calls - n * CHUNK_CALLS)
+        split = executor is not None and reference_bound(
+            "vectorized", rollover, point.strategy, bool(spec.facts)
+        )
+        parts = chunk_tasks(spec, calls, seed, split)
+        counts.append(len(parts))
+        for size, child, part in parts:
             tasks.append((spec, size, child, point.model, point.provider, config, rollover,
-                          "vectorized", None, point.strategy))  # fmt: skip
+                          "vectorized", None, point.strategy, part))  # fmt: skip
     results = map_tasks(run_chunk, tasks, executor, progress)
     rows, costs = [], []
-    for i, point in enumerate(points):
-        parts = results[i * chunks : (i + 1) * chunks]
+    first = 0
+    for point, count in zip(points, counts, strict=True):
+        done = results[first : first + count]
+        first += count
         run = RunResult(
             point.model.name, point.provider.name, str(point.truncation), spec.name,
-            {k: np.concatenate([p[k] for p in parts]) for k in parts[0]},
+            {k: np.concatenate([p[k] for p in done]) for k in done[0]},
         )  # fmt: skip
         rows.append(_row(point, run))
         costs.append(run.columns["cost_usd"])

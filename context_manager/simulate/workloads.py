@@ -390,24 +390,15 @@ def _reaches(draws: _Draws, spec: WorkloadSpec, horizon: float) -> np.ndarray:
     return np.asarray(span.sum(axis=1) > horizon + 120.0)
 
 
-def generate(spec: WorkloadSpec, calls: int, rng: np.random.Generator) -> CallBatch:
-    """Draw `calls` calls of `spec` (vectorized; the same `rng` state gives the same batch)."""
-    if calls < 0:
-        raise ConfigurationError(f"calls must be >= 0, got {calls}")
-    horizon = spec.minutes * 60.0
-    mean_turn = (
-        spec.user_turn_s + spec.assistant_turn_s + spec.response_latency_s + spec.user_pause_s
-    )
-    turns = int(horizon / max(mean_turn, 0.5) * 1.3) + 16  # a margin; grown below if short
-    while True:
-        check_size(calls, turns)
-        draws = _draw(spec, calls, turns, rng)
-        if calls == 0 or _reaches(draws, spec, horizon).all():
-            break
-        turns *= 2  # some call did not reach its length: draw again with room to spare
+_LAYOUT_CELLS = 100_000
+"""Turn slots (calls x turns) laid out as items at once by `generate`."""
+
+
+def _layout(spec: WorkloadSpec, draws: _Draws, horizon: float) -> tuple[np.ndarray, ...]:
+    """Drawn turns as items: per-call item counts, then kind, audio, tokens and times."""
     user_s, assistant_s, pause, tool, args, outputs = draws
+    calls, turns = user_s.shape
     shape = (calls, turns)
-    text_seed = rng.integers(0, 2**63 - 1, size=calls)
     user_ms = (user_s * 1000).astype(np.int64)
     assistant_ms = (assistant_s * 1000).astype(np.int64)
     tool_gap = np.where(tool, spec.tool_latency_s + spec.response_latency_s, 0.0)
@@ -431,15 +422,42 @@ def generate(spec: WorkloadSpec, calls: int, rng: np.random.Generator) -> CallBa
     slot_tokens = np.stack([user_tokens, args + name_tokens, outputs, assistant_tokens], axis=2)
     slot_t = np.stack([user_start, call_t, output_t, answer_t], axis=2)
     mask = present.reshape(calls, -1)
-    counts = mask.sum(axis=1)
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     flat = mask.ravel()
     kind = slot_kind.reshape(calls, -1).ravel()[flat].astype(np.int8)
     audio_ms = slot_ms.reshape(calls, -1).ravel()[flat].astype(np.int64)
     text_tokens = slot_tokens.reshape(calls, -1).ravel()[flat].astype(np.int64)
     # Times to the microsecond, so the written-out items carry exactly the batch's times.
     t = np.round(slot_t.reshape(calls, -1).ravel()[flat].astype(np.float64), 6)
+    return mask.sum(axis=1), kind, audio_ms, text_tokens, t
 
+
+def generate(spec: WorkloadSpec, calls: int, rng: np.random.Generator) -> CallBatch:
+    """Draw `calls` calls of `spec` (vectorized; the same `rng` state gives the same batch)."""
+    if calls < 0:
+        raise ConfigurationError(f"calls must be >= 0, got {calls}")
+    horizon = spec.minutes * 60.0
+    mean_turn = (
+        spec.user_turn_s + spec.assistant_turn_s + spec.response_latency_s + spec.user_pause_s
+    )
+    turns = int(horizon / max(mean_turn, 0.5) * 1.3) + 16  # a margin; grown below if short
+    while True:
+        check_size(calls, turns)
+        draws = _draw(spec, calls, turns, rng)
+        if calls == 0 or _reaches(draws, spec, horizon).all():
+            break
+        turns *= 2  # some call did not reach its length: draw again with room to spare
+    text_seed = rng.integers(0, 2**63 - 1, size=calls)
+    # The draws are laid out as items a block of calls at a time, so the per-slot temporaries
+    # stay small however long the calls are.
+    block = max(1, _LAYOUT_CELLS // max(turns, 1))
+    parts = [_layout(spec, tuple(d[a : a + block] for d in draws), horizon)  # type: ignore[misc]
+             for a in range(0, calls, block)]  # fmt: skip
+    counts = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    kind, audio_ms, text_tokens, t = (
+        np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, dtype=dtype)
+        for k, dtype in ((1, np.int8), (2, np.int64), (3, np.int64), (4, np.float64))
+    )
     facts: tuple[tuple[PlantedFact, ...], ...] = ()
     if spec.facts:
         facts = _plant(spec.facts, offsets, kind, text_tokens, rng)

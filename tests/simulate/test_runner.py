@@ -12,6 +12,7 @@ from context_manager import get_model_profile, get_provider_profile
 from context_manager.server import SessionConfig, Truncation
 from context_manager.simulate.runner import run_calls
 from context_manager.simulate.sweep import sweep
+from context_manager.simulate.worker import allocator_tuned
 from context_manager.simulate.workloads import workload
 
 from ..cli_runner import run_cli
@@ -90,7 +91,10 @@ def test_sweep_on_a_dask_localcluster_equals_the_local_sweep() -> None:
         distributed.Client(cluster) as client,
     ):
         remote = sweep(spec, 1200, seed=4, executor=client.get_executor(), **grid)
+        # The nanny's eager MALLOC_TRIM_THRESHOLD_ was undone in every worker that simulated.
+        tuned = client.run(allocator_tuned)
     assert remote == local
+    assert list(tuned.values()) == [True, True]
     assert len(local) == 4
     assert {r["provider"] for r in local} == {"openai", "azure"}
     azure = [r for r in local if r["provider"] == "azure"]
