@@ -7,8 +7,10 @@ set, e.g. from ``.ci/postgres``, in a database made and dropped here):
    and 100 items per commit, against the baseline of a bare SQLAlchemy Core insert of the same
    rows with one commit each (so the ratio is the store's own overhead: position, id, counting);
 2. the time to load a 10,000-item conversation (`Store.load`) and to build its seed
-   (`Store.seed`, summary of the older turns plus recent turns), against a bare Core select of
-   the same rows.
+   (`Store.seed`: recent turns, read from the end), against a bare Core select of the same
+   rows; then a summary seed (``carry="summary"``) the first time (the whole history folded)
+   and after a session's worth of new items (1,000: only they are folded, onto the summary
+   the previous seed kept).
 
 Run: ``python benchmarks/bench_store.py [--items 10000]``
 """
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import create_engine, insert, make_url, select, text
 
+from context_manager.rollover import RolloverPolicy
 from context_manager.simulate.workloads import generate, workload
 from context_manager.store import Store
 from context_manager.store.models import ItemRow
@@ -108,8 +111,32 @@ def bench(label: str, url: str, items: list) -> None:
     start = time.perf_counter()
     seed = store.seed(cid)
     t_seed = time.perf_counter() - start
-    print(f"{label:<11}{f'load + seed {len(items):,} items (ms)':<34}{t_seed * 1e3:>12.1f}"
+    print(f"{label:<11}{f'seed {len(items):,} items, recent (ms)':<34}{t_seed * 1e3:>12.1f}"
           f"{'':>12}{t_seed / t_base:>7.2f}x   ({len(seed)} seed items)")  # fmt: skip
+
+    # A summary seed: the first folds the whole history (no summary kept yet); a later one,
+    # a session's worth of items on (1,000), folds only those, onto the kept summary.
+    summary = RolloverPolicy(carry="summary")
+    cold_cid = store.create_conversation()
+    for k in range(0, len(items), 1000):
+        store.append(cold_cid, items[k : k + 1000])
+    start = time.perf_counter()
+    store.seed(cold_cid, summary)
+    t_cold = time.perf_counter() - start
+    warm_cid = store.create_conversation()
+    last = max(len(items) - 1000, 0)
+    for k in range(0, last, 1000):
+        store.append(warm_cid, items[k : min(k + 1000, last)])
+        store.seed(warm_cid, summary)  # each session's rollover
+    store.append(warm_cid, items[last:])
+    start = time.perf_counter()
+    seed = store.seed(warm_cid, summary)
+    t_warm = time.perf_counter() - start
+    print(f"{label:<11}{'seed, summary, first (ms)':<34}{t_cold * 1e3:>12.1f}"
+          f"{'':>12}{t_cold / t_base:>7.2f}x")  # fmt: skip
+    print(f"{label:<11}{'seed, summary, 1,000 new (ms)':<34}{t_warm * 1e3:>12.1f}"
+          f"{'':>12}{t_warm / t_base:>7.2f}x   ({len(seed)} seed items;"
+          f" target < 500 ms)")  # fmt: skip
     store.close()
 
 

@@ -294,6 +294,8 @@ class RolloverPolicy:
             return ""
         # The system item has its own overhead: the text gets what is left of the budget.
         room = max(budget - counter.profile.item_overhead_tokens, 0)
+        if not older and previous is not None and counter.text(previous) <= room:
+            return previous  # nothing new to fold, and the summary fits: it goes in as it is
         if self.carry == "ledger":
             ledger = Ledger()
             return ledger.text(ledger.facts(older, previous), counter, room)

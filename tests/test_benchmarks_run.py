@@ -21,11 +21,11 @@ RUNS = {
     ),
     "bench_server_model.py": (["--minutes", "10", "--repeats", "1"], "ratio"),
     "bench_simulator.py": (
-        ["--calls", "40", "--reference-calls", "2", "--repeats", "1"],
+        ["--calls", "40", "--reference-calls", "2", "--repeats", "1", "--compaction-calls", "1"],
         "sixty-minute calls",
     ),
     "bench_summarizer.py": ([], "planning one compaction"),
-    "bench_store.py": (["--items", "300"], "load + seed 300 items"),
+    "bench_store.py": (["--items", "300"], "seed, summary, 1,000 new"),
     "bench_engine.py": (["--minutes", "4", "--repeats", "1"], "last tenth / first tenth"),
     "bench_peers.py": (["--turns", "40", "--repeats", "1"], "LlamaIndex ChatMemoryBuffer"),
     "soak_live.py": (

@@ -450,7 +450,7 @@ def generate(spec: WorkloadSpec, calls: int, rng: np.random.Generator) -> CallBa
     # The draws are laid out as items a block of calls at a time, so the per-slot temporaries
     # stay small however long the calls are.
     block = max(1, _LAYOUT_CELLS // max(turns, 1))
-    parts = [_layout(spec, tuple(d[a : a + block] for d in draws), horizon)  # type: ignore[misc]
+    parts = [_layout(spec, tuple(d[a : a + block] for d in draws), horizon)  # type: ignore[arg-type]
              for a in range(0, calls, block)]  # fmt: skip
     counts = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)

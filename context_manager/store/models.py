@@ -34,6 +34,7 @@ __all__ = [
     "ItemRow",
     "ItemStatus",
     "ServerItemRow",
+    "SeedSummaryRow",
     "SessionRow",
     "SummaryItemRow",
     "SummaryRow",
@@ -126,6 +127,25 @@ class SummaryItemRow(Base):
     __tablename__ = "summary_items"
     summary_id: Mapped[int] = mapped_column(ForeignKey("summaries.id"), primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
+
+
+class SeedSummaryRow(Base):
+    """The running summary a seed carries: what `Store.seed` folded, kept for the next seed.
+
+    Derived data (a cache): it covers the live items up to `upto` (`items` of them, on the
+    client's summary `base_id`), so the next seed folds only what came after.
+    """
+
+    __tablename__ = "seed_summaries"
+    __table_args__ = (Index("ix_seed_summaries_key", "conversation_id", "policy"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"))
+    policy: Mapped[str] = mapped_column(String(200))
+    base_id: Mapped[int | None] = mapped_column(ForeignKey("summaries.id"))
+    upto: Mapped[int]
+    items: Mapped[int]
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
 
 
 USAGE_FIELDS = (

@@ -39,6 +39,7 @@ from ..tokens import TokenCounter
 from .database import DEFAULT_URL, Call, Runner, make_engine, shown
 from .migrate import downgrade, upgrade
 from .models import ConversationRow, ItemRow, ItemStatus, SessionRow, SummaryRow, UsageRow
+from .seeding import seed_items
 from .values import check_int
 from .writes import WriteCalls, server_ids_of
 
@@ -323,8 +324,8 @@ class Store(WriteCalls):
         """The items to seed a new session with.
 
         The stored summary, folded with the older turns by `policy` (a `RolloverPolicy`;
-        default ``summary``), then the most recent turns within its budget.
+        default `DEFAULT_ROLLOVER`), then the most recent turns within its budget. The cost
+        does not grow with the conversation (`context_manager.store.seeding`): only the tail is
+        read, and a summary a seed carried is kept, so the next one folds only what is new.
         """
-        policy = policy or DEFAULT_ROLLOVER
-        stored = self.load(conversation_id)
-        return policy.seed(stored.items, self.counter, previous=stored.summary)
+        return seed_items(self, self._cid(conversation_id), policy or DEFAULT_ROLLOVER)

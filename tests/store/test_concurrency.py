@@ -34,7 +34,7 @@ def _at_head(url: str) -> None:
     engine = create_engine(url)
     with engine.connect() as c:
         assert c.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [
-            "0005"
+            "0006"
         ]
     assert {"conversations", "items", "server_items", "usage"} <= set(
         inspect(engine).get_table_names()

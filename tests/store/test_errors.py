@@ -142,7 +142,7 @@ def test_an_unknown_revision_is_a_store_error(db_url: str, revision: str) -> Non
     with pytest.raises(StoreError, match=expected) as err:
         upgrade(db_url, revision)
     assert err.value.reason == "schema"
-    assert "revisions: base, 0001, 0002, 0003, 0004, 0005, head" in one_line(err.value)
+    assert "revisions: base, 0001, 0002, 0003, 0004, 0005, 0006, head" in one_line(err.value)
 
 
 def test_db_upgrade_to_a_bad_revision_prints_one_line(

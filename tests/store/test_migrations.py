@@ -14,7 +14,7 @@ from context_manager.tokens import ModalityTokens as M
 
 pytestmark = pytest.mark.network_allowed  # PostgreSQL on loopback
 
-HEAD = "0005"
+HEAD = "0006"
 
 
 def test_0002_moves_the_predicted_totals_and_downgrading_restores_them(db_url: str) -> None:
