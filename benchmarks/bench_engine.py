@@ -41,6 +41,7 @@ import argparse
 import base64
 import gc
 import json
+import logging
 import random
 import time
 import tracemalloc
@@ -49,7 +50,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
-from context_manager import ContextEngine, ManualClock, Message, get_encoding
+from context_manager import ContextEngine, ManualClock, Message, get_encoding, get_provider_profile
 from context_manager.compaction import RollingSummary
 from context_manager.items import FunctionCallOutput, Item
 from context_manager.live.audio import AudioKeeper
@@ -63,8 +64,13 @@ WORDS = (
 ).split()
 
 
-def record(minutes: float, seed: int) -> list[dict[str, Any]]:
-    """The server events of a `minutes`-long call, in order."""
+# One session for the whole call, so the window fills and stays full (a real call would roll
+# over at 60 minutes; the engine's cost at a full window is what is measured here).
+UNBOUNDED = get_provider_profile("openai").model_copy(update={"max_session_seconds": 1e9})
+
+
+def record(minutes: float, seed: int) -> list[tuple[float, dict[str, Any]]]:
+    """The server events of a `minutes`-long call, in order, each with its time."""
     rng = random.Random(seed)
     clock = ManualClock()
 
@@ -76,12 +82,17 @@ def record(minutes: float, seed: int) -> list[dict[str, Any]]:
             return Reply.speech(f"It will be {last.output} there.")
         return Reply.speech(" ".join(rng.choice(WORDS) for _ in range(rng.randint(10, 60))))
 
-    session = FakeSession(clock=clock, responder=answer, send_audio=True)
-    events = list(session.opening())
+    session = FakeSession(clock=clock, responder=answer, send_audio=True, provider=UNBOUNDED)
+    events = [(clock.now, e) for e in session.opening()]
+
+    TRUNCATED.clear()
 
     def send(event: Mapping[str, Any]) -> list[dict[str, Any]]:
+        before = len(session.model.dropped_ids)
         out = session.receive(event)
-        events.extend(out)
+        events.extend((clock.now, e) for e in out)
+        if event["type"] == "response.create":
+            TRUNCATED.append((clock.now, len(session.model.dropped_ids) > before))
         return out
 
     send({"type": "session.update", "session": {"type": "realtime", "instructions": "Be brief."}})
@@ -123,25 +134,40 @@ def new_text(event: Mapping[str, Any]) -> str:
     return ""
 
 
-def floor(events: Sequence[Mapping[str, Any]]) -> list[float]:
+BLOCK = 256
+"""Events timed together: the clock is read once per block, not around every event."""
+
+
+def floor(events: Sequence[tuple[float, Mapping[str, Any]]]) -> list[float]:
+    """Seconds per block of `BLOCK` events: encode each event's new text, nothing else."""
     encode = get_encoding().encode_ordinary
+    texts = [new_text(e) for _, e in events]
     times = []
-    for event in events:
+    for k in range(0, len(texts), BLOCK):
+        block = texts[k : k + BLOCK]
         start = time.perf_counter()
-        encode(new_text(event))
+        for text in block:
+            encode(text)
         times.append(time.perf_counter() - start)
     return times
 
 
-def engine_loop(events: Sequence[Mapping[str, Any]], *, compaction: bool = True) -> list[float]:
+def engine_loop(
+    events: Sequence[tuple[float, Mapping[str, Any]]], *, compaction: bool = True
+) -> list[float]:
+    """Seconds per block of `BLOCK` events fed to a fresh engine whose clock follows them."""
+    clock = ManualClock()
     engine = ContextEngine(
-        "gpt-realtime", compaction=RollingSummary() if compaction else None, clock=ManualClock()
+        "gpt-realtime", compaction=RollingSummary() if compaction else None, clock=clock
     )
-    feed = engine.feed
+    feed, set_time = engine.feed, clock.set
     times = []
-    for event in events:
+    for k in range(0, len(events), BLOCK):
+        block = events[k : k + BLOCK]
         start = time.perf_counter()
-        feed(event)
+        for t, event in block:
+            set_time(t)
+            feed(event)
         times.append(time.perf_counter() - start)
     engine.take_records()
     return times
@@ -354,37 +380,64 @@ def user_audio(minutes: float, repeats: int, seed: int) -> None:
     print(f"keeper on, last tenth / first tenth: {per[-1] / per[0]:.2f}")
 
 
+TRUNCATED: list[tuple[float, bool]] = []
+"""(time, dropped anything) of every response of the last `record`, from the fake's model."""
+
+
+def _full_window() -> float:
+    """When the window is full: the time of the first response that dropped items."""
+    return next((t for t, hit in TRUNCATED if hit), float("inf"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--minutes", type=float, default=120.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--audio-minutes", type=float, default=10.0,
                         help="user audio fed to the keeper (and three times as long)")  # fmt: skip
     args = parser.parse_args()
+    logging.getLogger("context_manager").setLevel(logging.ERROR)  # forecasts: not timed here
     events = record(args.minutes, args.seed)
     kinds: dict[str, int] = {}
-    for e in events:
+    for _, e in events:
         kinds[e["type"]] = kinds.get(e["type"], 0) + 1
+    done = [(t, e) for t, e in events if e["type"] == "response.done"]
+    full_from = _full_window()
     print(f"stream: {len(events):,} server events over {args.minutes:g} minutes,"
-          f" {kinds.get('response.done', 0)} responses,"
-          f" {kinds.get('response.output_audio.delta', 0):,} audio deltas")  # fmt: skip
+          f" {len(done)} responses, {kinds.get('response.output_audio.delta', 0):,} audio"
+          f" deltas; the window is full from minute {full_from / 60:.0f} ("
+          f"{sum(h for _, h in TRUNCATED)} of {len(TRUNCATED)} responses truncate)")  # fmt: skip
     results: dict[str, list[float]] = {}
     for _ in range(args.repeats):
         best(floor, events, results, "tokenize once")
         best(engine_loop, events, results, "engine")
         best(partial(engine_loop, compaction=False), events, results, "engine, no plans")
-    base = sum(results["tokenize once"])
-    print(f"{'loop':<16}{'total ms':>10}{'us/event':>10}{'ratio':>8}")
+    hour = [k for k in range(0, len(events), BLOCK) if events[k][0] < 3600]
+    full = [k for k in range(0, len(events), BLOCK) if events[k][0] >= full_from]
+    spans = {"first hour": hour, "full window": full, "whole call": range(0, len(events), BLOCK)}
+    print(f"{'loop':<18}{'span':<13}{'events':>8}{'us/event':>10}{'x tokenize':>12}")
+    per: dict[tuple[str, str], float] = {}
     for name, times in results.items():
-        total = sum(times)
-        print(f"{name:<16}{total * 1e3:>10.1f}{total / len(times) * 1e6:>10.2f}"
-              f"{total / base:>8.2f}")  # fmt: skip
-    tenths = [results["engine"][k * len(events) // 10 : (k + 1) * len(events) // 10]
-              for k in range(10)]  # fmt: skip
-    per = [sum(t) / len(t) * 1e6 for t in tenths]
-    print("engine us/event by tenth of the call: " + " ".join(f"{p:.1f}" for p in per))
-    print(f"last tenth / first tenth: {per[-1] / per[0]:.2f}")
+        for span, starts in spans.items():
+            blocks = [k // BLOCK for k in starts]
+            n = sum(min(BLOCK, len(events) - k) for k in starts)
+            if not n:
+                continue
+            per[name, span] = sum(times[b] for b in blocks) / n * 1e6
+    for name in results:
+        for span in spans:
+            if (name, span) not in per:
+                continue
+            n = sum(min(BLOCK, len(events) - k) for k in spans[span])
+            ratio = per[name, span] / per["tokenize once", span]
+            print(f"{name:<18}{span:<13}{n:>8,}{per[name, span]:>10.2f}{ratio:>12.2f}")
+    if ("engine", "full window") in per:
+        grown = per["engine", "full window"] / per["engine", "first hour"]
+        print(f"engine, full window / first hour: {grown:.2f} (target <= 2)")
+    print(f"engine / tokenize once, first hour: "
+          f"{per['engine', 'first hour'] / per['tokenize once', 'first hour']:.2f}"
+          f" (target 1.5)")  # fmt: skip
     user_audio(args.audio_minutes, args.repeats, args.seed)
 
 
