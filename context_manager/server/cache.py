@@ -166,11 +166,12 @@ class PromptCache:
         (the matched run's are then the total less the unmatched tail, usually short).
         """
         count = self.matched(segments, now=now, session=session, start=start)
-        if total is None or count == 0:
+        if total is None or count == 0 or count <= len(segments) - count:
             return round_cached([s.tokens for s in segments[:count]], self.profile)
-        sums = total
-        for seg in segments[count:]:
-            sums = sums - seg.tokens
+        # The shorter side is summed, by modality in C: here the unmatched tail (a truncation
+        # at a full window leaves it as long as the request, hence the other branch).
+        tail = [s.tokens for s in segments[count:]]
+        sums = total - ModalityTokens(*map(sum, zip(*tail, strict=True))) if tail else total
         return _rounded(sums, (segments[n].tokens for n in range(count - 1, -1, -1)), self.profile)
 
     def store(
