@@ -26,7 +26,7 @@ RUNS = {
     ),
     "bench_summarizer.py": ([], "planning one compaction"),
     "bench_store.py": (["--items", "300"], "seed, summary, 1,000 new"),
-    "bench_engine.py": (["--minutes", "4", "--repeats", "1"], "last tenth / first tenth"),
+    "bench_engine.py": (["--minutes", "4", "--repeats", "1"], "engine / tokenize once, first hour"),
     "bench_peers.py": (["--turns", "40", "--repeats", "1"], "LlamaIndex ChatMemoryBuffer"),
     "soak_live.py": (
         ["--runs", "1", "--minutes", "5", "--faults", "drop mid-call"],
