@@ -258,6 +258,8 @@ CASES: list[tuple[str, str, str]] = [
     ("sweep calls zero", "sweep --calls 0", "--calls"),
     ("sweep seed negative", "sweep --seed -2", "--seed"),
     ("sweep workers zero", "sweep --workers 0", "--workers"),
+    ("simulate workers zero", "simulate --workload voice-agent --workers 0", "--workers"),
+    ("simulate workers word", "simulate --workload voice-agent --workers two", "--workers"),
     ("sweep workers word", "sweep --workers two", "--workers"),
     ("sweep workers and dask", "sweep --workers 2 --dask-scheduler tcp://127.0.0.1:1", "not both"),
     ("sweep dask garbage", "sweep --dask-scheduler garbage://x", "garbage"),

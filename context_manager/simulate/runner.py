@@ -230,7 +230,14 @@ def run_chunk(
     (`SUB_BATCH_ITEMS`), so memory does not grow with the calls' length.
     """
     tune_allocator()  # in a Dask worker: large arrays reused, not faulted in again
-    batch = batch if batch is not None else _generated(spec, calls, seed)
+    if batch is None:
+        # A part's chunk is drawn once per process (its other parts often come to the same
+        # worker); a whole chunk is drawn and let go.
+        batch = (
+            _generated(spec, calls, seed)
+            if part is not None
+            else generate(spec, calls, np.random.default_rng(seed))
+        )
     if part is not None:
         batch = select(batch, *part)
     n = len(batch)
