@@ -175,7 +175,7 @@ def _dask_rows(spec: object, args: argparse.Namespace, profile: object, config: 
         print("  Dask: not installed (pip install 'context-manager[dask]')")
         return
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
+        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address="127.0.0.1:0") as cluster,
         Client(cluster) as client,
     ):
         executor = client.get_executor()

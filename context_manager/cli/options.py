@@ -287,6 +287,9 @@ def _orphan_guard(parent: int) -> None:
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
     """Stop the workers now: pending work cancelled, running work killed."""
     processes = list(getattr(pool, "_processes", {}).values())  # the stdlib keeps no public list
+    # The pool's manager thread, taken before `shutdown` forgets it (the stdlib keeps no
+    # public handle either).
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         with contextlib.suppress(Exception):
@@ -294,10 +297,18 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
     for process in processes:
         with contextlib.suppress(Exception):
             process.join(5)
-    # Join the pool's own thread too, now that its workers are gone: left running, it races
-    # the interpreter's exit (a traceback about a closed pipe after the one-line error).
+    # Join the manager thread too, now that its workers are gone, and take its wake-up pipe
+    # (which it closed) out of the stdlib's exit hook: otherwise Python 3.11's exit writes to
+    # the closed pipe, a traceback after the one-line error (seen under load).
     with contextlib.suppress(Exception):
         pool.shutdown(wait=True)
+    if manager is not None:
+        with contextlib.suppress(Exception):
+            manager.join(5)
+        with contextlib.suppress(Exception):
+            from concurrent.futures import process as stdlib_process
+
+            stdlib_process._threads_wakeups.pop(manager, None)
 
 
 @contextlib.contextmanager

@@ -547,7 +547,7 @@ def test_the_bench_gives_the_same_rows_on_processes_and_on_a_dask_cluster() -> N
         local = run_bench(calls, names, executor=pool)
     with (
         distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                 dashboard_address=None) as cluster,
+                                 dashboard_address="127.0.0.1:0") as cluster,
         distributed.Client(cluster) as client,
     ):  # fmt: skip
         remote = run_bench(calls, names, executor=client.get_executor())

@@ -86,7 +86,7 @@ def test_sweep_on_a_dask_localcluster_equals_the_local_sweep() -> None:
     local = sweep(spec, 1200, seed=4, **grid)
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
