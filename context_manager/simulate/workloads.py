@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
-from functools import cache, partial
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -41,6 +41,7 @@ from ..errors import ConfigurationError
 from ..items import FunctionCall, FunctionCallOutput, Item, Message, turn_starts
 from ..tokens import get_encoding
 from .limits import MOST_MINUTES, check_size
+from .texts import text_with_tokens
 
 __all__ = [
     "DEFAULT_FACTS",
@@ -218,59 +219,6 @@ def workload(name: str, **changes: Any) -> WorkloadSpec:
             f"unknown workload {name!r}; known: {', '.join(sorted(WORKLOADS))}"
         )
     return WORKLOADS[name].with_(**changes)
-
-
-# ------------------------------------------------------------------------- text of exact length
-
-
-@cache
-def _single_token_words() -> tuple[str, ...]:
-    """Words that are one o200k_base token both alone and after a space (so n words = n tokens)."""
-    enc = get_encoding("o200k_base")
-    # Neutral filler: no word a summarizer would take for a fact, a decision or a task.
-    candidates = (
-        "the call flight seat time hotel room date fare price train plan day week city ticket "
-        "bag card name home work trip night morning option window thanks sure right good fine "
-        "okay well next first late early"
-    ).split()
-    return tuple(
-        w for w in candidates
-        if len(enc.encode_ordinary(w)) == 1 and len(enc.encode_ordinary(" " + w)) == 1
-    )  # fmt: skip
-
-
-def _words(rng: np.random.Generator, n: int) -> list[str]:
-    vocab = _single_token_words()
-    return [vocab[i] for i in rng.integers(0, len(vocab), size=n)]
-
-
-def text_with_tokens(
-    n: int, rng: np.random.Generator, *, lead: str = "", wrap: tuple[str, str] = ("", "")
-) -> str:
-    """A text of exactly `n` o200k_base tokens.
-
-    It holds `lead` (a planted statement, say), then filler words, inside `wrap` (a JSON
-    frame, say).
-
-    Raises:
-        ConfigurationError: `n` is below what `lead` and `wrap` alone take.
-    """
-    enc = get_encoding("o200k_base")
-    prefix, suffix = wrap
-
-    def build(k: int) -> str:
-        filler = " ".join(_words(np.random.default_rng(seed), k))
-        body = f"{lead} {filler}" if lead and filler else (lead or filler)
-        return prefix + body + suffix
-
-    seed = int(rng.integers(0, 2**63 - 1))
-    k = max(n - len(enc.encode_ordinary(build(0))), 0)
-    for _ in range(4):
-        got = len(enc.encode_ordinary(build(k)))
-        if got == n:
-            return build(k)
-        k = max(k + n - got, 0)
-    raise ConfigurationError(f"cannot write a text of {n} tokens around {lead!r} and {wrap!r}")
 
 
 # ------------------------------------------------------------------------- batches
