@@ -131,6 +131,7 @@ _KEYWORDS: dict[str, frozenset[str]] = {
 _CODE = re.compile(r"\b(?=[\w-]*\d)(?=[\w-]*[A-Z])[A-Za-z0-9][\w-]+")
 # A capital after another word (a name in the middle), or two capitalized words to begin with.
 _NAME = re.compile(r"(?:^[A-Z][^\W\d_]*\s+|[^\W\d_][,;:]?\s+)(?!I\b)[A-Z]")
+_UPPER = re.compile(r"[A-Z]")
 _LOWER_WORDS = re.compile(r"[a-z']+")
 _KEYWORD_COLUMNS = [
     (
@@ -157,7 +158,8 @@ def sentence_features(sentences: Sequence[str]) -> np.ndarray:
             out[row, 0] = 1.0
             if _CODE.search(sentence):
                 out[row, 1] = 1.0
-        if _NAME.search(sentence):
+        # A name ends in a capital after the first character: without one, no need to look.
+        if _UPPER.search(sentence, 1) and _NAME.search(sentence):
             out[row, 2] = 1.0
         lowered = sentence.lower()
         words = set(_LOWER_WORDS.findall(lowered))
@@ -212,7 +214,7 @@ def sentence_values(
             value[n] *= 0.3
         if row[_UPDATE_COLUMN] and not row[:3].any():
             value[n] -= 0.5 * _WEIGHTS[_UPDATE_COLUMN]  # "actually" with no value to correct
-        found = set(_VALUES.findall(said))
+        found = set(_VALUES.findall(said)) if _DIGIT.search(said) else set()  # values hold one
         if found and found <= seen and not row[_UPDATE_COLUMN]:
             value[n] *= 0.4
         seen |= found

@@ -6,7 +6,7 @@ The filler words are each one ``o200k_base`` token alone and after a space, so `
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -50,17 +50,27 @@ def text_with_tokens(
     """
     enc = get_encoding("o200k_base")
     prefix, suffix = wrap
+    seed = int(rng.integers(0, 2**63 - 1))
+    if not lead and not prefix and not suffix:
+        # Filler alone: `n` words are `n` tokens by construction, so nothing to verify.
+        return " ".join(_words(np.random.default_rng(seed), max(n, 0)))
 
     def build(k: int) -> str:
         filler = " ".join(_words(np.random.default_rng(seed), k))
         body = f"{lead} {filler}" if lead and filler else (lead or filler)
         return prefix + body + suffix
 
-    seed = int(rng.integers(0, 2**63 - 1))
-    k = max(n - len(enc.encode_ordinary(build(0))), 0)
+    k = max(n - _frame_tokens(lead, prefix, suffix), 0)
     for _ in range(4):
-        got = len(enc.encode_ordinary(build(k)))
+        text = build(k)
+        got = len(enc.encode_ordinary(text))
         if got == n:
-            return build(k)
+            return text
         k = max(k + n - got, 0)
     raise ConfigurationError(f"cannot write a text of {n} tokens around {lead!r} and {wrap!r}")
+
+
+@lru_cache(maxsize=1024)
+def _frame_tokens(lead: str, prefix: str, suffix: str) -> int:
+    """Tokens of a text's lead and frame with no filler (the first guess of the filler's)."""
+    return len(get_encoding("o200k_base").encode_ordinary(prefix + lead + suffix))
