@@ -259,6 +259,11 @@ CASES: list[tuple[str, str, str]] = [
     ("sweep seed negative", "sweep --seed -2", "--seed"),
     ("sweep workers zero", "sweep --workers 0", "--workers"),
     ("simulate workers zero", "simulate --workload voice-agent --workers 0", "--workers"),
+    (
+        "cold below target",
+        "simulate --workload voice-agent --compaction drop-oldest:cold=0.3",
+        "target 0.7",
+    ),
     ("simulate workers word", "simulate --workload voice-agent --workers two", "--workers"),
     ("sweep workers word", "sweep --workers two", "--workers"),
     ("sweep workers and dask", "sweep --workers 2 --dask-scheduler tcp://127.0.0.1:1", "not both"),

@@ -93,6 +93,8 @@ class CompactionContext:
     def turns(self) -> list[tuple[int, int]]:
         """[start, end) index ranges of whole turns, oldest first."""
         starts = turn_starts(self.items)
+        if not starts:  # no user item (the server kept only answers and tool items): no turn
+            return []
         return list(zip(starts, [*starts[1:], len(self.items)], strict=True))
 
     def newest(self, count: int = 4) -> Sequence[Item]:
@@ -142,7 +144,11 @@ def _check_fraction(name: str, value: float) -> None:
 
 @dataclass(frozen=True, slots=True)
 class DropOldest:
-    """Past `trigger` x limit, delete the oldest whole turns until at most `target` x limit."""
+    """Past `trigger` x limit, delete the oldest whole turns until at most `target` x limit.
+
+    What is left of a turn the server cut (items before the first user item) counts as the
+    oldest turn.
+    """
 
     trigger: float = 0.9
     target: float = 0.7
@@ -161,9 +167,13 @@ class DropOldest:
         costs = context.costs()
         total = sum(costs)
         deletes: list[str] = []
-        # Never the newest turn: the model needs something to answer. The latest assistant
-        # item is in it, so what the older turns count for does not change as they go.
-        for start, end in context.turns()[:-1]:
+        turns = context.turns()
+        if turns and turns[0][0] > 0:
+            # Items before the first turn start are what is left of a turn the server cut:
+            # the oldest of all, so they go first.
+            turns.insert(0, (0, turns[0][0]))
+        # Never the newest turn: the model needs something to answer.
+        for start, end in turns[:-1]:
             if total <= goal:
                 break
             for n in range(start, end):
@@ -499,6 +509,12 @@ class WhenCold:
         _check_fraction("early", self.early)
         if not hasattr(self.strategy, "trigger"):
             raise ConfigurationError(f"{self.strategy.name} has no trigger to lower")
+        target = getattr(self.strategy, "target", None)
+        if target is not None and self.early < target:
+            raise ConfigurationError(
+                f"cold={self.early} is below {self.strategy.name}'s target {target}: a cold"
+                " compaction would have nothing to delete (give cold >= target)"
+            )
 
     @property
     def name(self) -> str:

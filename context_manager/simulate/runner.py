@@ -30,6 +30,7 @@ from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
 from ..rollover import DEFAULT_ROLLOVER, RolloverPolicy
 from ..server import SessionConfig
 from .batching import select, sub_batches
+from .compacting import vector_rule
 from .facts import fact_presence
 from .reference import SimulationResult, simulate_call
 from .vectorized import simulate_batch
@@ -203,10 +204,12 @@ def reference_bound(
 ) -> bool:
     """Whether calls run one by one on the reference path, not a chunk at once.
 
-    They do under compaction, a summary or ledger seed, fact presence, or when asked.
+    They do under a compaction the arrays cannot run (`compacting.vector_rule`), a summary
+    or ledger seed, fact presence, or when asked.
     """
     plain_rollover = rollover is None or rollover.carry == "recent"
-    return path == "reference" or compaction is not None or facts or not plain_rollover
+    arrays = compaction is None or vector_rule(compaction, 1) is not None
+    return path == "reference" or not arrays or facts or not plain_rollover
 
 
 def run_chunk(
@@ -248,8 +251,9 @@ def run_chunk(
         todo = []
         for start, stop in sub_batches(batch):
             result = simulate_batch(
-                select(batch, start, stop), profile, provider, config=config, rollover=rollover
-            )
+                select(batch, start, stop), profile, provider, config=config, rollover=rollover,
+                compaction=compaction,
+            )  # fmt: skip
             t = result.totals
             for name in _SUMMED:
                 if name in t:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..budget import compute_budget
+from ..compaction.strategies import CompactionStrategy
 from ..errors import ConfigurationError
 from ..items import FunctionCall, FunctionCallOutput, Message
 from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
@@ -39,6 +40,7 @@ from ..rollover import DEFAULT_ROLLOVER, RolloverPolicy
 from ..server import SessionConfig
 from ..server.pricing import seed_cost
 from ..tokens import keeps_assistant_audio
+from .compacting import DropRule, drop_cut, vector_rule
 from .sessions import Units, plan_sessions
 from .workloads import ASSISTANT, CALL, OUTPUT, USER, CallBatch
 
@@ -178,6 +180,7 @@ def simulate_batch(
     config: SessionConfig | None = None,
     rollover: RolloverPolicy | None = DEFAULT_ROLLOVER,
     keep_responses: bool = False,
+    compaction: CompactionStrategy | None = None,
 ) -> VectorResult:
     """Simulate every call of `batch` at once (see the module docstring).
 
@@ -188,6 +191,10 @@ def simulate_batch(
         config: instructions, tools and truncation of every session.
         rollover: how a new session is seeded; ``None`` ends a call at its first limit.
         keep_responses: also return every response's figures.
+        compaction: a client strategy the arrays run (`compacting.vector_rule`).
+
+    Raises:
+        ConfigurationError: a `compaction` the arrays cannot run.
     """
     provider = get_provider_profile(provider) if isinstance(provider, str) else provider
     config = config or SessionConfig()
@@ -217,9 +224,18 @@ def simulate_batch(
     lat = lay.last_aa[np.maximum(e - 1, 0)] if len(e) else e
     lat = np.where(latest_only & (e > unit_first) & (lat >= unit_first), lat, -1)
 
-    # 1. Truncation, the one sequential part: where each request's retained window starts.
-    s, dropped, overflow = _truncate(lay, r_offsets, e, lat, unit_first, budget.history_limit,
-                                     config)  # fmt: skip
+    rule = None
+    if compaction is not None:
+        rule = vector_rule(compaction, budget.history_limit)
+        if rule is None:
+            raise ConfigurationError(f"the vectorized path cannot run {compaction.name}")
+    turns = _Turns.of(batch, units, lay, rule, latest_only, o, now, profile.cache.ttl_seconds)
+
+    # 1. Truncation (and compaction), the one sequential part: where each request's retained
+    # window starts.
+    s, dropped, overflow, compactions = _truncate(
+        lay, r_offsets, e, lat, unit_first, budget.history_limit, config, turns
+    )
     if overflow.any():
         fallback[units.call[r_unit[overflow]]] = True
 
@@ -235,6 +251,7 @@ def simulate_batch(
         "output_tokens": fig["output"].sum(axis=0),
         "truncations": (dropped > 0).astype(I64),
         "dropped_items": dropped,
+        "compactions": compactions,
         "cost_text": cost_text,
         "cost_audio": cost_audio,
         "cost_image": cost_image,
@@ -280,6 +297,63 @@ def simulate_batch(
     return VectorResult(calls, totals, responses, sorted(int(c) for c in np.flatnonzero(fallback)))
 
 
+@dataclass(slots=True)
+class _Turns:
+    """What a compaction in the rank loop reads: turn starts, outputs, times, its rule."""
+
+    rule: DropRule | None
+    pt: np.ndarray  # prefix sums of the items' totals (not the latest assistant's form)
+    next_turn: np.ndarray  # per position: the first turn start at or after it
+    prev_turn: np.ndarray  # per position: the last turn start at or before it (-1: none)
+    last_aa: np.ndarray
+    adj_total: np.ndarray  # per unit item: what it adds as the latest assistant, with audio
+    latest_only: bool
+    out_end: np.ndarray  # per response
+    now: np.ndarray  # per response
+    ttl: float
+
+    @classmethod
+    def of(cls, batch: CallBatch, units: Units, lay: _Layout, rule: DropRule | None,
+           latest_only: bool, o: np.ndarray, now: np.ndarray,
+           ttl: float) -> _Turns | None:  # fmt: skip
+        if rule is None:
+            return None
+        kind = batch.kind if units.identity else batch.kind[units.src]
+        is_user = kind == USER
+        n = len(is_user)
+        # A turn starts at a user item after a non-user one; a window's first item always
+        # begins one (what is left of a turn the server cut counts as a turn).
+        inner = is_user & ~np.concatenate([[False], is_user[:-1]]) if n else is_user
+        positions = np.arange(n, dtype=I64)
+        next_turn = np.full(n + 1, n, dtype=I64)
+        prev_turn = np.full(max(n, 1), -1, dtype=I64)
+        if n:
+            next_turn[:n] = np.minimum.accumulate(np.where(inner, positions, n)[::-1])[::-1]
+            prev_turn = np.maximum.accumulate(np.where(inner, positions, -1))
+        return cls(rule, lay.prefix_total, next_turn, prev_turn, lay.last_aa,
+                   lay.kept_total - lay.base_total, latest_only, o, now, ttl)  # fmt: skip
+
+    def compact(self, ss: np.ndarray, end: np.ndarray, latest: np.ndarray, add: np.ndarray,
+                r: np.ndarray, rank: int, compactions: np.ndarray, *,
+                before: bool) -> np.ndarray:  # fmt: skip
+        """The rule asked on the sessions' windows ``[ss, end)``; the windows' new starts."""
+        assert self.rule is not None
+        if before:  # asked before a response only when its request is cold
+            cold = np.full(len(r), rank == 0) if rank == 0 else (
+                self.now[r] - self.now[r - 1] >= self.ttl)  # fmt: skip
+            if not cold.any():
+                return ss
+        else:
+            cold = np.zeros(len(r), dtype=bool)
+        pt = self.pt
+        total = pt[end] - pt[ss] + np.where(latest >= 0, add, 0)
+        last = self.prev_turn[np.maximum(end - 1, 0)]
+        gated = np.where(cold | (not before), last, ss)  # warm requests are not asked before
+        new, fired = drop_cut(self.rule, pt, total, ss, latest, add, gated, self.next_turn, cold)
+        compactions[r[fired]] += 1
+        return new
+
+
 def _truncate(
     lay: _Layout,
     r_offsets: np.ndarray,
@@ -288,11 +362,12 @@ def _truncate(
     unit_first: np.ndarray,
     limit: int,
     config: SessionConfig,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each request's first retained position, the items it dropped, and overflows.
+    turns: _Turns | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each request's first retained position, the items it dropped, overflows, compactions.
 
     One step per response rank, all sessions at once: the retained window of a session
-    depends on where its previous request left it.
+    depends on where its previous request (and a compaction after it) left it.
     """
     tr = config.truncation
     disabled = tr.mode == "disabled"
@@ -306,6 +381,7 @@ def _truncate(
     s_out = np.empty(len(e), dtype=I64)
     dropped = np.zeros(len(e), dtype=I64)
     overflow = np.zeros(len(e), dtype=bool)
+    compactions = np.zeros(len(e), dtype=I64)
     per_unit = np.diff(r_offsets)
     order = np.argsort(-per_unit, kind="stable")  # units with more responses first
     counts = per_unit[order]
@@ -316,6 +392,9 @@ def _truncate(
         r = first_r[:k] + rank
         ss = start[:k]
         ee, ll = e[r], lat[r]
+        if turns is not None and turns.rule is not None:  # a cold request: compact first
+            ss = turns.compact(ss, ee, np.where(ll >= ss, ll, -1), adj[r], r, rank, compactions,
+                               before=True)  # fmt: skip
         with_l = (ss <= ll) & (ll >= 0)
         total = pt[ee] - pt[ss] + np.where(with_l, adj[r], 0)
         over = total > limit
@@ -335,9 +414,15 @@ def _truncate(
                 dropped[r[cut]] = new - cs
                 ss = ss.copy()
                 ss[cut] = new
-                start[:k] = ss
         s_out[r] = ss
-    return s_out, dropped, overflow
+        if turns is not None and turns.rule is not None:  # after the response, its output in
+            oo = turns.out_end[r]
+            la = turns.last_aa[np.maximum(oo - 1, 0)]
+            la = np.where(turns.latest_only & (la >= ss), la, -1)
+            add = turns.adj_total[np.maximum(la, 0)]
+            ss = turns.compact(ss, oo, la, add, r, rank, compactions, before=False)
+        start[:k] = ss
+    return s_out, dropped, overflow, compactions
 
 
 def _figures(

@@ -54,6 +54,18 @@ def context(items, limit=100, pinned=()):
     return CompactionContext(items, COUNTER, limit, frozenset(pinned))
 
 
+def test_drop_oldest_takes_what_is_left_of_a_cut_turn_first() -> None:
+    # The server cut turn 0 inside it: its tool call's output and answer are left, with no
+    # user item. They are the oldest turn: they go first, and alone when that is enough.
+    items = [i for k in range(4) for i in turn(k, 10, 10, tool=True)][2:]
+    plan = DropOldest(trigger=0.9, target=0.85).plan(context(items))  # 96 tokens, 15 left of turn 0
+    assert plan is not None and plan.deletes == ("o0", "a0")
+    plan = DropOldest(trigger=0.75, target=0.5).plan(context(items))
+    assert plan is not None and plan.deletes[:3] == ("o0", "a0", "u1")
+    # Only answers and tool items (no user item): no turn to take, nothing deleted.
+    assert DropOldest(trigger=0.1, target=0.1).plan(context(items[:2], limit=10)) is None
+
+
 def test_drop_oldest_deletes_whole_turns_down_to_the_target() -> None:
     # Four turns of 10 + 10 tokens: 80 tokens, over 0.75 x 100. Target 0.5 x 100 = 50: drop the
     # first two turns (80 -> 60 -> 40).
@@ -346,7 +358,11 @@ def test_when_cold_compacts_early_only_when_a_miss_is_coming() -> None:
     plan = strategy.plan(cold)  # cold: 0.4 > 0.3 compacts now
     assert plan is not None and plan.deletes[:2] == ("u0", "a0")
     assert strategy.name == "drop-oldest+cold"
-    assert parse_compaction("drop-oldest:cold=0.3") == WhenCold(DropOldest(), early=0.3)
+    assert parse_compaction("drop-oldest:cold=0.75") == WhenCold(DropOldest(), early=0.75)
+    # Below the target (0.7) a cold plan would lower the trigger under it: refused at once
+    # (it used to fail at the first cold moment, mid-run).
+    with pytest.raises(ConfigurationError, match=r"cold=0.3 is below drop-oldest's target 0.7"):
+        parse_compaction("drop-oldest:cold=0.3")
     with pytest.raises(ConfigurationError, match="early must be in"):
         WhenCold(DropOldest(), early=1.5)
 

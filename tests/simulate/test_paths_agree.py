@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from context_manager import ProviderProfile, get_model_profile
+from context_manager.compaction.strategies import DropOldest, WhenCold
 from context_manager.rollover import RolloverPolicy
 from context_manager.server import SessionConfig, Truncation
 from context_manager.simulate import simulate_call
@@ -68,20 +70,35 @@ def scenarios(draw: st.DrawFn):
     return profile, Truncation.parse(truncation), provider, rollover, spec, seed, instructions
 
 
+@st.composite
+def drop_oldest(draw: st.DrawFn) -> DropOldest | WhenCold | None:
+    """No compaction, or drop-oldest with random thresholds, cache-aware or not."""
+    if draw(st.booleans()):
+        return None
+    target = draw(st.sampled_from([0.2, 0.5, 0.7, 0.9]))
+    trigger = draw(st.sampled_from([t for t in (0.3, 0.6, 0.8, 0.9, 1.0) if t >= target]))
+    strategy = DropOldest(trigger=trigger, target=target)
+    if draw(st.booleans()):
+        return WhenCold(strategy, early=draw(st.sampled_from([target, (target + trigger) / 2])))
+    return strategy
+
+
 @settings(max_examples=int(os.environ.get("PATHS_EXAMPLES", "60")), deadline=None)
-@given(scenarios())
-def test_both_paths_give_the_same_responses(scenario) -> None:
+@given(scenarios(), drop_oldest())
+def test_both_paths_give_the_same_responses(scenario, compaction) -> None:
     profile, truncation, provider, rollover, spec, seed, instructions = scenario
     config = SessionConfig(
         instructions=instructions, tools=({"name": "search"},), truncation=truncation
     )
     batch = generate(spec, 2, np.random.default_rng(seed))
     fast = simulate_batch(
-        batch, profile, provider, config=config, rollover=rollover, keep_responses=True
-    )
+        batch, profile, provider, config=config, rollover=rollover, keep_responses=True,
+        compaction=compaction,
+    )  # fmt: skip
     rows = fast.responses
     for call in range(len(batch)):
-        ref = simulate_call(batch.items(call), profile, provider, config=config, rollover=rollover)
+        ref = simulate_call(batch.items(call), profile, provider, config=config,
+                            rollover=rollover, compaction=compaction)  # fmt: skip
         if call in fast.fallback:
             # Handed back only for what the arrays do not model: an overflowing conversation,
             # or a rollover seed that may hit an organization-wide cache beyond the head.
@@ -109,6 +126,7 @@ def test_both_paths_give_the_same_responses(scenario) -> None:
         assert fast.totals["rollovers"][call] == totals["rollovers"]
         assert fast.totals["rollover_seed_tokens"][call] == totals["rollover_seed_tokens"]
         assert fast.totals["session_expired"][call] == int(totals["session_expired"])
+        assert fast.totals["compactions"][call] == totals["compactions"]
 
 
 @settings(max_examples=15, deadline=None)
@@ -132,3 +150,26 @@ def test_a_chunk_with_fallback_equals_the_reference_call_by_call(scenario) -> No
         ):
             assert columns[key][call] == totals[key], key
         assert abs(columns["cost_usd"][call] - totals["cost_usd"]) < 1e-9
+
+
+@pytest.mark.parametrize("spec_name", ["voice-agent", "support-call", "tool-heavy"])
+@pytest.mark.parametrize(
+    "compaction",
+    [DropOldest(), DropOldest(trigger=0.5, target=0.3), WhenCold(DropOldest(), early=0.75)],
+    ids=["default", "early", "cold"],
+)
+def test_drop_oldest_on_full_windows_runs_on_the_arrays_and_agrees(spec_name, compaction) -> None:
+    """Hour-long calls with the real window: compaction fires, the arrays keep every call."""
+    config = SessionConfig(instructions="Be brief. " * 30, truncation=Truncation.parse("auto"))
+    batch = generate(workload(spec_name, minutes=70), 3, np.random.default_rng(11))
+    fast = simulate_batch(batch, GPT, "openai", config=config, compaction=compaction)
+    assert fast.fallback == []
+    for call in range(3):
+        ref = simulate_call(batch.items(call), GPT, "openai", config=config, compaction=compaction)
+        t = ref.totals()
+        assert t["compactions"] > 0
+        for key in ("responses", "input_tokens", "cached_tokens", "output_tokens",
+                    "truncations", "compactions", "rollovers"):  # fmt: skip
+            assert fast.totals[key][call] == t[key], key
+        cost = fast.totals["cost_text"][call] + fast.totals["cost_audio"][call]
+        assert cost == pytest.approx(t["cost_usd"], rel=1e-12)
