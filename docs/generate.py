@@ -314,6 +314,53 @@ def fleet_10k() -> str:
     )
 
 
+FLEET_COMPACTION = ("sweep", "--workload", "tool-heavy", "--minutes", "60", "--calls", "10000",
+                    "--provider", "openai,azure", "--truncation", "auto,retention_ratio:0.8",
+                    "--compaction", "none", "--compaction", "drop-oldest",
+                    "--compaction", "drop-oldest:trigger=0.8,target=0.5")  # fmt: skip
+
+
+def fleet_compaction() -> str:
+    rows = cli_json(*FLEET_COMPACTION)["rows"]
+    lines = [
+        "| provider | truncation | compaction | USD per call (95% CI) | USD, all calls"
+        " | cache hits | compactions per call | truncations per call |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        mark = " **(cheapest)**" if r["cheapest"] else " (tied)" if r["tied_with_cheapest"] else ""
+        low, high = r["cost_usd_per_call_ci95"]
+        lines.append(
+            f"| `{r['provider']}` | `{r['truncation']}` | `{r['compaction']}`{mark}"
+            f" | ${r['cost_usd_per_call']:.3f} ±{(high - low) / 2:.3f}"
+            f" | ${r['cost_usd_total']:,.0f} | {r['cache_hit_ratio']:.1%}"
+            f" | {r['compactions_per_call']:.1f} | {r['truncations_per_call']:.1f} |"
+        )
+    said = []
+    for provider in dict.fromkeys(r["provider"] for r in rows):
+        mine = {(r["truncation"], r["compaction"]): r for r in rows if r["provider"] == provider}
+        base = mine.get(("retention_ratio:0.8", "none"))
+        best = min(
+            (r for (t, c), r in mine.items() if c != "none"), key=lambda r: r["cost_usd_per_call"]
+        )
+        if base is None:
+            continue
+        saved = base["cost_usd_per_call"] - best["cost_usd_per_call"]
+        said.append(
+            f"on `{provider}`, `{best['compaction']}` under `{best['truncation']}` costs"
+            f" ${abs(saved):.3f} per call {'less' if saved > 0 else 'more'} than"
+            f" `retention_ratio:0.8` alone (${abs(saved) * base['calls']:,.0f} over the"
+            f" {base['calls']:,} calls)"
+        )
+    calls = rows[0]["calls"]
+    return (
+        "\n".join(lines)
+        + f"\n\n{calls:,} calls a row, the same calls at every row. The best compaction: "
+        + "; ".join(said)
+        + "."
+    )
+
+
 def _margin(rows: list[dict]) -> str:
     """How far the next row is from the cheapest one (the paired difference)."""
     best = [r for r in rows if r["cheapest"]]
@@ -536,6 +583,7 @@ BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "one-call": ("cost-analysts.md", one_call),
     "worked-example": ("server-model.md", worked_example),
     "fleet-10k": ("cost-analysts.md", fleet_10k),
+    "fleet-compaction": ("cost-analysts.md", fleet_compaction),
     "replay-table": ("server-model.md", replay_table),
     "fit-table": ("server-model.md", fit_table),
     "bench-results": ("researchers.md", bench_results),
