@@ -81,11 +81,11 @@ def map_tasks(
 
 
 CHUNK_CALLS = 1000
+"""Calls per chunk: the unit of seeding and of parallel work (changing it changes the calls)."""
 MODALITY_TOKENS = (
     "input_text", "input_audio", "cached_text", "cached_audio", "output_text", "output_audio",
 )  # fmt: skip
 """Per-call token columns by modality (input counts cached tokens too): the cost split."""
-"""Calls per chunk: the unit of seeding and of parallel work (changing it changes the calls)."""
 
 Path = Literal["vectorized", "reference"]
 
@@ -227,9 +227,9 @@ def run_chunk(
 ) -> dict[str, np.ndarray]:
     """Simulate one chunk of calls (or the calls `part` of it); per-call columns.
 
-    A top-level function, so it pickles. Compaction, summary or ledger rollover seeds and fact
-    presence run on the reference path (the vectorized path models neither rewritten history
-    nor final conversations). The vectorized path takes the calls in sub-batches
+    A top-level function, so it pickles. A compaction that writes summaries or rewrites items,
+    summary or ledger rollover seeds and fact presence run on the reference path
+    (`reference_bound`); the vectorized path takes the calls in sub-batches
     (`SUB_BATCH_ITEMS`), so memory does not grow with the calls' length.
     """
     tune_allocator()  # in a Dask worker: large arrays reused, not faulted in again
@@ -282,7 +282,7 @@ def run_chunk(
 REFERENCE_TASK_CALLS = 25
 """Calls per task on the reference path: small enough to keep every worker busy."""
 
-SECONDS_PER_CALL_MINUTE = {"vectorized": 3.5e-5, "reference": 1.2e-2}
+SECONDS_PER_CALL_MINUTE = {"vectorized": 3.5e-5, "reference": 6e-3}
 """About what one simulated call-minute costs on each path (one core of this machine's kind;
 `benchmarks/bench_simulator.py`), for deciding whether worker processes pay for themselves."""
 
@@ -344,7 +344,8 @@ def run_calls(
         progress: called as ``progress(chunks_done, chunks)``.
         batch: run these calls instead of drawing `calls` new ones.
         keep_first: also run the first session on the reference path, response by response.
-        compaction: a client-side compaction strategy (runs on the reference path).
+        compaction: a client-side compaction strategy (``drop-oldest`` runs on the vectorized
+            path, the others on the reference path).
     """
     if calls < 0:
         raise ConfigurationError(f"the number of calls must be >= 0, got {calls}")
