@@ -317,7 +317,8 @@ def fleet_10k() -> str:
 FLEET_COMPACTION = ("sweep", "--workload", "tool-heavy", "--minutes", "60", "--calls", "10000",
                     "--provider", "openai,azure", "--truncation", "auto,retention_ratio:0.8",
                     "--compaction", "none", "--compaction", "drop-oldest",
-                    "--compaction", "drop-oldest:trigger=0.8,target=0.5")  # fmt: skip
+                    "--compaction", "drop-oldest:trigger=0.8,target=0.5",
+                    "--compaction", "audio-to-text")  # fmt: skip
 
 
 def fleet_compaction() -> str:

@@ -40,7 +40,7 @@ from ..rollover import DEFAULT_ROLLOVER, RolloverPolicy
 from ..server import SessionConfig
 from ..server.pricing import seed_cost
 from ..tokens import keeps_assistant_audio
-from .compacting import DropRule, drop_cut, vector_rule
+from .compacting import ConvertRule, RankCompaction, Rule, vector_rule
 from .sessions import Units, plan_sessions
 from .workloads import ASSISTANT, CALL, OUTPUT, USER, CallBatch
 
@@ -229,19 +229,22 @@ def simulate_batch(
         rule = vector_rule(compaction, budget.history_limit)
         if rule is None:
             raise ConfigurationError(f"the vectorized path cannot run {compaction.name}")
-    turns = _Turns.of(batch, units, lay, rule, latest_only, o, now, profile.cache.ttl_seconds)
+    rc = _rank_compaction(batch, units, lay, tok, rule, latest_only, o, now,
+                          profile.cache.ttl_seconds)  # fmt: skip
+    if isinstance(rule, ConvertRule) and batch.source_items is not None:
+        fallback[:] = True  # a file's audio may lack a transcript (then it is not converted)
 
     # 1. Truncation (and compaction), the one sequential part: where each request's retained
-    # window starts.
-    s, dropped, overflow, compactions = _truncate(
-        lay, r_offsets, e, lat, unit_first, budget.history_limit, config, turns
+    # window starts, and (converting) up to where it holds text forms.
+    s, dropped, overflow, compactions, cc, lat = _truncate(
+        lay, r_offsets, e, lat, unit_first, budget.history_limit, config, rc
     )
     if overflow.any():
         fallback[units.call[r_unit[overflow]]] = True
 
     # 2. Everything else, for all responses at once.
     head = budget.preamble_tokens + budget.instructions_tokens + budget.tools_tokens
-    fig = _figures(lay, profile, head, r_unit, rank, e, o, now, lat, s, units)
+    fig = _figures(lay, profile, head, r_unit, rank, e, o, now, lat, s, units, cc, rc)
     cost_text, cost_audio = fig["cost"]
     cost_image = np.zeros(len(e))
     sums = {
@@ -297,61 +300,35 @@ def simulate_batch(
     return VectorResult(calls, totals, responses, sorted(int(c) for c in np.flatnonzero(fallback)))
 
 
-@dataclass(slots=True)
-class _Turns:
-    """What a compaction in the rank loop reads: turn starts, outputs, times, its rule."""
-
-    rule: DropRule | None
-    pt: np.ndarray  # prefix sums of the items' totals (not the latest assistant's form)
-    next_turn: np.ndarray  # per position: the first turn start at or after it
-    prev_turn: np.ndarray  # per position: the last turn start at or before it (-1: none)
-    last_aa: np.ndarray
-    adj_total: np.ndarray  # per unit item: what it adds as the latest assistant, with audio
-    latest_only: bool
-    out_end: np.ndarray  # per response
-    now: np.ndarray  # per response
-    ttl: float
-
-    @classmethod
-    def of(cls, batch: CallBatch, units: Units, lay: _Layout, rule: DropRule | None,
-           latest_only: bool, o: np.ndarray, now: np.ndarray,
-           ttl: float) -> _Turns | None:  # fmt: skip
-        if rule is None:
-            return None
-        kind = batch.kind if units.identity else batch.kind[units.src]
-        is_user = kind == USER
-        n = len(is_user)
-        # A turn starts at a user item after a non-user one; a window's first item always
-        # begins one (what is left of a turn the server cut counts as a turn).
-        inner = is_user & ~np.concatenate([[False], is_user[:-1]]) if n else is_user
-        positions = np.arange(n, dtype=I64)
-        next_turn = np.full(n + 1, n, dtype=I64)
-        prev_turn = np.full(max(n, 1), -1, dtype=I64)
-        if n:
-            next_turn[:n] = np.minimum.accumulate(np.where(inner, positions, n)[::-1])[::-1]
-            prev_turn = np.maximum.accumulate(np.where(inner, positions, -1))
-        return cls(rule, lay.prefix_total, next_turn, prev_turn, lay.last_aa,
-                   lay.kept_total - lay.base_total, latest_only, o, now, ttl)  # fmt: skip
-
-    def compact(self, ss: np.ndarray, end: np.ndarray, latest: np.ndarray, add: np.ndarray,
-                r: np.ndarray, rank: int, compactions: np.ndarray, *,
-                before: bool) -> np.ndarray:  # fmt: skip
-        """The rule asked on the sessions' windows ``[ss, end)``; the windows' new starts."""
-        assert self.rule is not None
-        if before:  # asked before a response only when its request is cold
-            cold = np.full(len(r), rank == 0) if rank == 0 else (
-                self.now[r] - self.now[r - 1] >= self.ttl)  # fmt: skip
-            if not cold.any():
-                return ss
-        else:
-            cold = np.zeros(len(r), dtype=bool)
-        pt = self.pt
-        total = pt[end] - pt[ss] + np.where(latest >= 0, add, 0)
-        last = self.prev_turn[np.maximum(end - 1, 0)]
-        gated = np.where(cold | (not before), last, ss)  # warm requests are not asked before
-        new, fired = drop_cut(self.rule, pt, total, ss, latest, add, gated, self.next_turn, cold)
-        compactions[r[fired]] += 1
-        return new
+def _rank_compaction(batch: CallBatch, units: Units, lay: _Layout, tok: _ItemTokens,
+                     rule: Rule | None, latest_only: bool, o: np.ndarray, now: np.ndarray,
+                     ttl: float) -> RankCompaction | None:  # fmt: skip
+    """The arrays a compaction in the rank loop reads (`compacting.RankCompaction`)."""
+    if rule is None:
+        return None
+    kind = batch.kind if units.identity else batch.kind[units.src]
+    src = np.arange(len(kind), dtype=I64) if units.identity else units.src
+    seeded = np.zeros(len(kind), dtype=bool) if units.identity else units.seeded
+    is_user = kind == USER
+    n = len(is_user)
+    # A turn starts at a user item after a non-user one; a window's first item always
+    # begins one for drop-oldest (what is left of a turn the server cut counts as a turn).
+    inner = is_user & ~np.concatenate([[False], is_user[:-1]]) if n else is_user
+    positions = np.arange(n, dtype=I64)
+    next_turn = np.full(n + 1, n, dtype=I64)
+    prev_turn = np.full(max(n, 1), -1, dtype=I64)
+    audio = ((kind == USER) | (kind == ASSISTANT)) & (batch.audio_ms[src] >= 0) & ~seeded
+    next_audio = np.full(n + 1, n, dtype=I64)
+    if n:
+        next_turn[:n] = np.minimum.accumulate(np.where(inner, positions, n)[::-1])[::-1]
+        prev_turn = np.maximum.accumulate(np.where(inner, positions, -1))
+        next_audio[:n] = np.minimum.accumulate(np.where(audio, positions, n)[::-1])[::-1]
+    ptx = np.zeros(n + 1, dtype=I64)
+    np.cumsum(tok.as_text[src], out=ptx[1:])
+    return RankCompaction(
+        rule, lay.prefix_total, ptx, next_turn, prev_turn, np.flatnonzero(inner), is_user,
+        next_audio, lay.last_aa, lay.kept_total - lay.base_total, latest_only, o, now, ttl,
+    )  # fmt: skip
 
 
 def _truncate(
@@ -362,23 +339,29 @@ def _truncate(
     unit_first: np.ndarray,
     limit: int,
     config: SessionConfig,
-    turns: _Turns | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rc: RankCompaction | None = None,
+) -> tuple[Any, ...]:
     """Each request's first retained position, the items it dropped, overflows, compactions.
 
     One step per response rank, all sessions at once: the retained window of a session
-    depends on where its previous request (and a compaction after it) left it.
+    depends on where its previous request (and a compaction after it) left it. Under a
+    converting strategy also each request's conversion end (items before it in text form;
+    ``None`` otherwise) and its latest assistant audio item still with its audio.
     """
     tr = config.truncation
     disabled = tr.mode == "disabled"
     target = math.floor(tr.retention_ratio * limit)
     pt = lay.prefix_total
+    converting = rc is not None and isinstance(rc.rule, ConvertRule)
+    ptx = rc.ptx if rc is not None else pt
     lat_safe = np.maximum(lat, 0)
     # What the latest assistant item adds when it keeps its audio.
     adj = np.where(lat >= 0, lay.kept_total[lat_safe] - lay.base_total[lat_safe], 0)
     last = np.maximum(e - 1, 0)
     newest = np.where(last == lat, lay.kept_total[last], lay.base_total[last])
     s_out = np.empty(len(e), dtype=I64)
+    cc_out = np.empty(len(e), dtype=I64) if converting else None
+    lat_out = lat.copy() if converting else lat
     dropped = np.zeros(len(e), dtype=I64)
     overflow = np.zeros(len(e), dtype=bool)
     compactions = np.zeros(len(e), dtype=I64)
@@ -387,42 +370,62 @@ def _truncate(
     counts = per_unit[order]
     first_r = r_offsets[:-1][order]
     start = unit_first[np.minimum(first_r, max(len(e) - 1, 0))] if len(e) else first_r
+    conv = start.copy()  # converting: each session's conversion end (nothing converted yet)
     for rank in range(int(counts[0]) if len(counts) else 0):
         k = int(np.searchsorted(-counts, -rank, side="left"))  # the units with > rank responses
         r = first_r[:k] + rank
-        ss = start[:k]
+        ss, cv = start[:k], conv[:k]
         ee, ll = e[r], lat[r]
-        if turns is not None and turns.rule is not None:  # a cold request: compact first
-            ss = turns.compact(ss, ee, np.where(ll >= ss, ll, -1), adj[r], r, rank, compactions,
-                               before=True)  # fmt: skip
-        with_l = (ss <= ll) & (ll >= 0)
-        total = pt[ee] - pt[ss] + np.where(with_l, adj[r], 0)
+        if rc is not None:  # a cold request: the strategy is asked first
+            cold = rc.cold(r, rank)
+            if cold.any():
+                still = np.where(ll >= np.maximum(cv, ss), ll, -1)
+                ss, cv, fired = rc.ask(ss, cv, ee, still, adj[r], cold, cold)
+                compactions[r[fired]] += 1
+        cc = np.maximum(cv, ss)
+        ll = np.where(ll >= cc, ll, -1)  # gone, or converted: no audio kept
+        with_l = ll >= 0
+        total = pt[ee] - pt[cc] + ptx[cc] - ptx[ss] + np.where(with_l, adj[r], 0)
         over = total > limit
         if over.any():
             bad = over & (disabled | ((newest[r] > limit) & (ee > ss)))
             overflow[r[bad]] = True
             cut = np.flatnonzero(over & ~bad)
             if len(cut):
-                ce, cs, cl, ca = ee[cut], ss[cut], ll[cut], adj[r[cut]]
+                ce, cs, cl, ca, ck = ee[cut], ss[cut], ll[cut], adj[r[cut]], cc[cut]
                 # The first position whose suffix fits the target, with the latest item kept...
-                cand_a = np.maximum(np.searchsorted(pt, pt[ce] + ca - target, side="left"), cs)
+                low = np.maximum(cs, ck)
+                cand_a = np.maximum(np.searchsorted(pt, pt[ce] + ca - target, side="left"), low)
                 # ... or, past it, without.
                 cand_b = np.searchsorted(pt, pt[ce] - target, side="left")
-                cand_b = np.maximum(cand_b, np.maximum(cs, cl + 1))
-                first = np.where((cl >= cs) & (cand_a <= cl), cand_a, cand_b)
+                cand_b = np.maximum(cand_b, np.maximum(low, cl + 1))
+                first = np.where((cl >= low) & (cand_a <= cl), cand_a, cand_b)
+                if converting:  # the converted items' suffix fits: the cut is among them
+                    rest = pt[ce] - pt[ck] + np.where(cl >= 0, ca, 0)
+                    fits = rest <= target
+                    in_text = np.searchsorted(ptx, ptx[ck] + rest - target, side="left")
+                    first = np.where(fits, np.maximum(in_text, cs), first)
                 new = np.minimum(first, ce - 1)  # never the newest item
                 dropped[r[cut]] = new - cs
                 ss = ss.copy()
                 ss[cut] = new
         s_out[r] = ss
-        if turns is not None and turns.rule is not None:  # after the response, its output in
-            oo = turns.out_end[r]
-            la = turns.last_aa[np.maximum(oo - 1, 0)]
-            la = np.where(turns.latest_only & (la >= ss), la, -1)
-            add = turns.adj_total[np.maximum(la, 0)]
-            ss = turns.compact(ss, oo, la, add, r, rank, compactions, before=False)
+        if converting:
+            assert cc_out is not None
+            cc = np.maximum(cv, ss)
+            cc_out[r] = cc
+            lat_out[r] = np.where(ll >= ss, ll, -1)
+        if rc is not None:  # after the response, its output in
+            oo = rc.out_end[r]
+            la = rc.last_aa[np.maximum(oo - 1, 0)]
+            la = np.where(rc.latest_only & (la >= np.maximum(cv, ss)), la, -1)
+            add = rc.adj_total[np.maximum(la, 0)]
+            warm = np.zeros(len(r), dtype=bool)
+            ss, cv, fired = rc.ask(ss, cv, oo, la, add, warm, np.ones(len(r), dtype=bool))
+            compactions[r[fired]] += 1
         start[:k] = ss
-    return s_out, dropped, overflow, compactions
+        conv[:k] = cv
+    return s_out, dropped, overflow, compactions, cc_out, lat_out
 
 
 def _figures(
@@ -437,8 +440,14 @@ def _figures(
     lat: np.ndarray,
     s: np.ndarray,
     units: Units,
+    cc: np.ndarray | None = None,
+    rc: RankCompaction | None = None,
 ) -> dict[str, Any]:
-    """Input, cached and output tokens and cost of every response, from the windows `s`."""
+    """Input, cached and output tokens and cost of every response, from the windows `s`.
+
+    With `cc` (a converting strategy) the items of a window before `cc` count in their text
+    form.
+    """
     cache = profile.cache
     block, minimum, ttl = cache.block_tokens, cache.min_prefix_tokens, cache.ttl_seconds
     overhead = profile.response_overhead_tokens
@@ -449,9 +458,21 @@ def _figures(
     lat_safe = np.maximum(lat, 0)
     extra = np.where(lat >= 0, lay.kept[:, lat_safe] - lay.base[:, lat_safe], 0)  # (2, R)
 
+    ptx = rc.ptx if rc is not None and cc is not None else None
+
+    def window(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Tokens by modality of positions [a, b), those before `cc` in text form."""
+        if ptx is None or cc is None:
+            out: np.ndarray = p[:, b] - p[:, a]
+            return out
+        c = np.clip(cc, a, b)
+        mixed: np.ndarray = p[:, b] - p[:, c]
+        mixed[0] += ptx[c] - ptx[a]
+        return mixed
+
     # Input: instructions and tools, the retained items, the response's priming.
     in_l = (s <= lat) & (lat >= 0)
-    inputs = p[:, e] - p[:, s] + np.where(in_l, extra, 0)
+    inputs = window(s, e) + np.where(in_l, extra, 0)
     inputs[0] += head + overhead
 
     # The previous response of the same session: its stored path is the longest live prefix.
@@ -470,11 +491,16 @@ def _figures(
         if not path_ends_at_request:
             x = lay.next_aa[prev_e]
             m_end = np.where((x < prev_o) & (x < lat), np.minimum(m_end, x), m_end)
+    if cc is not None and rc is not None:
+        # Items converted since the previous request changed there: the match ends at the first.
+        prev_c = shifted(cc)
+        changed = rc.next_audio[np.maximum(prev_c, s)]
+        m_end = np.where((cc > prev_c) & (changed < cc), np.minimum(m_end, changed), m_end)
     m_end = np.where(same, np.maximum(m_end, s), s)
     before = units.head_last_used[r_unit]
     head_live = np.where(has_prev, live, org & (now - before < ttl))
     in_lm = same & (s <= lat) & (lat < m_end) & (lat >= 0)
-    matched = p[:, m_end] - p[:, s] + np.where(in_lm, extra, 0)
+    matched = window(s, m_end) + np.where(in_lm, extra, 0)
     matched[0] += np.where(head_live, head, 0)
     matched_total = matched.sum(axis=0)
     cached_total = matched_total - matched_total % block
@@ -493,8 +519,12 @@ def _figures(
         if not len(todo):
             break
         keep_audio = pos == lat[todo]
+        as_text = pos < cc[todo] if cc is not None and rc is not None else None
         for m in (1, 0):  # audio, then text (batches hold no images)
             have = np.where(keep_audio, lay.kept[m, pos], lay.base[m, pos])
+            if as_text is not None and rc is not None:
+                text_form = rc.ptx[pos + 1] - rc.ptx[pos] if m == 0 else 0
+                have = np.where(as_text, text_form, have)
             take = np.minimum(excess[todo], have)
             cached[m, todo] -= take
             excess[todo] -= take

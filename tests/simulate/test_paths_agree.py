@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from context_manager import ProviderProfile, get_model_profile
-from context_manager.compaction.strategies import DropOldest, WhenCold
+from context_manager.compaction.strategies import AudioToText, DropOldest, WhenCold
 from context_manager.rollover import RolloverPolicy
 from context_manager.server import SessionConfig, Truncation
 from context_manager.simulate import simulate_call
@@ -71,10 +71,17 @@ def scenarios(draw: st.DrawFn):
 
 
 @st.composite
-def drop_oldest(draw: st.DrawFn) -> DropOldest | WhenCold | None:
-    """No compaction, or drop-oldest with random thresholds, cache-aware or not."""
-    if draw(st.booleans()):
+def array_compaction(draw: st.DrawFn) -> DropOldest | AudioToText | WhenCold | None:
+    """No compaction, or a strategy the arrays run, with random settings, cache-aware or not."""
+    kind = draw(st.sampled_from(["none", "drop-oldest", "audio-to-text"]))
+    if kind == "none":
         return None
+    if kind == "audio-to-text":
+        trigger = draw(st.sampled_from([0.0, 0.3, 0.8, 1.0]))
+        convert = AudioToText(keep=draw(st.sampled_from([1, 2, 4])), trigger=trigger)
+        if trigger > 0 and draw(st.booleans()):
+            return WhenCold(convert, early=draw(st.sampled_from([0.1, trigger / 2])))
+        return convert
     target = draw(st.sampled_from([0.2, 0.5, 0.7, 0.9]))
     trigger = draw(st.sampled_from([t for t in (0.3, 0.6, 0.8, 0.9, 1.0) if t >= target]))
     strategy = DropOldest(trigger=trigger, target=target)
@@ -84,7 +91,7 @@ def drop_oldest(draw: st.DrawFn) -> DropOldest | WhenCold | None:
 
 
 @settings(max_examples=int(os.environ.get("PATHS_EXAMPLES", "60")), deadline=None)
-@given(scenarios(), drop_oldest())
+@given(scenarios(), array_compaction())
 def test_both_paths_give_the_same_responses(scenario, compaction) -> None:
     profile, truncation, provider, rollover, spec, seed, instructions = scenario
     config = SessionConfig(
@@ -155,10 +162,11 @@ def test_a_chunk_with_fallback_equals_the_reference_call_by_call(scenario) -> No
 @pytest.mark.parametrize("spec_name", ["voice-agent", "support-call", "tool-heavy"])
 @pytest.mark.parametrize(
     "compaction",
-    [DropOldest(), DropOldest(trigger=0.5, target=0.3), WhenCold(DropOldest(), early=0.75)],
-    ids=["default", "early", "cold"],
-)
-def test_drop_oldest_on_full_windows_runs_on_the_arrays_and_agrees(spec_name, compaction) -> None:
+    [DropOldest(), DropOldest(trigger=0.5, target=0.3), WhenCold(DropOldest(), early=0.75),
+     AudioToText(), AudioToText(keep=1, trigger=0.3)],
+    ids=["drop", "drop-early", "drop-cold", "convert", "convert-early"],
+)  # fmt: skip
+def test_array_strategies_on_full_windows_agree(spec_name, compaction) -> None:
     """Hour-long calls with the real window: compaction fires, the arrays keep every call."""
     config = SessionConfig(instructions="Be brief. " * 30, truncation=Truncation.parse("auto"))
     batch = generate(workload(spec_name, minutes=70), 3, np.random.default_rng(11))
