@@ -28,3 +28,24 @@ def test_the_wheel_holds_every_module_and_data_file(tmp_path: Path) -> None:
         and "__pycache__" not in p.parts
     }
     assert expected - names == set()
+
+
+def test_the_command_line_needs_no_click_of_its_own() -> None:
+    """Recent Typer ships its own click: a fresh `[cli]` install has no `click` package."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['click'] = None\n"  # as if click were not installed
+        "from context_manager.cli import main\n"
+        "for args in ([], ['count', 'README.md', '--json']):\n"
+        "    try:\n"
+        "        main(args)\n"
+        "    except SystemExit as exc:\n"
+        "        print('exit', exc.code)\n"
+    )
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
+    assert out.returncode == 0, out.stderr
+    assert "exit 2" in out.stdout  # no arguments: the help, status 2
+    assert '"tokens"' in out.stdout and "needs the [cli] extra" not in out.stderr

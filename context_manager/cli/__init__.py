@@ -16,7 +16,6 @@ import sys
 import threading
 from typing import Any
 
-import click
 import typer
 
 from ..errors import ContextManagerError
@@ -24,6 +23,20 @@ from . import bench, db, inspect, replay, simulate
 from .options import _fail
 
 __all__ = ["app", "main"]
+
+
+def _no_args_errors() -> tuple[type[BaseException], ...]:
+    """The "no arguments, help shown" exception: Typer's own click (0.2x), or click's."""
+    found: list[type[BaseException]] = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(__import__(module, fromlist=["NoArgsIsHelpError"]).NoArgsIsHelpError)
+        except (ImportError, AttributeError):
+            continue  # recent Typer does not need click installed at all
+    return tuple(found)
+
+
+_NO_ARGS = _no_args_errors()
 
 app = typer.Typer(
     name="context-manager",
@@ -62,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(status)
     except ContextManagerError as exc:
         _fail(str(exc))
-    except click.exceptions.NoArgsIsHelpError:
+    except _NO_ARGS:
         raise SystemExit(2) from None  # the help is printed: nothing to add
     except typer.TyperException as exc:  # usage errors: unknown option, bad value, ...
         message = exc.format_message()

@@ -233,6 +233,8 @@ def _executor(
     SIGKILL leaves no orphan).
     """
     cores = os.cpu_count() or 1
+    if dask_scheduler is not None and not dask_scheduler.strip():
+        raise ConfigurationError("--dask-scheduler is empty: give the scheduler's HOST:PORT")
     if workers is None:
         tasks, seconds = work
         auto = min(cores, tasks) if seconds >= POOL_PAYS_SECONDS and not dask_scheduler else 1

@@ -105,5 +105,7 @@ def parse_compaction(text: str) -> CompactionStrategy | None:
         except ValueError:
             raise ConfigurationError(f"{name}: {key}={raw!r} is not a number") from None
     cold = values.pop("cold", None)
+    if cold is not None and not 0.0 < cold <= 1.0:
+        raise ConfigurationError(f"{name}: cold must be in (0, 1], got {cold}")
     strategy: CompactionStrategy = cls(**values)
     return WhenCold(strategy, early=cold) if cold is not None else strategy

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, func, insert, literal, select, text, update
+from sqlalchemy import Connection, CursorResult, delete, func, insert, literal, select, text, update
 
 from ..errors import StoreError
 from ..items import Item, Message, item_to_dict
@@ -35,6 +35,7 @@ from .models import (
     ConversationRow,
     ItemRow,
     ItemStatus,
+    SeedSummaryRow,
     ServerItemRow,
     SessionRow,
     SummaryItemRow,
@@ -49,6 +50,11 @@ _APPEND_LOCK = 0x636D  # the first key of a conversation's PostgreSQL advisory l
 _ID = column_length(ConversationRow.__table__.c.id)
 _UID = column_length(ItemRow.__table__.c.uid)
 _SERVER_ID = column_length(ServerItemRow.__table__.c.server_item_id)
+
+
+def _forget_seed_summaries(c: Connection, cid: str) -> None:
+    """Drop the seed summaries kept for `cid` (`store.seeding`): its history changed."""
+    c.execute(delete(SeedSummaryRow).where(SeedSummaryRow.conversation_id == cid))
 
 
 def _now() -> datetime:
@@ -290,6 +296,7 @@ class WriteCalls:
             self._need_conversation(c, cid)
             (row_id,) = _item_ids(c, cid, [key])
             c.execute(update(ItemRow).where(ItemRow.id == row_id).values(**values))
+            _forget_seed_summaries(c, cid)  # it may have folded the old content
 
         return Call(f"update item {key!r} of {cid!r}", work)
 
@@ -325,7 +332,16 @@ class WriteCalls:
         def work(c: Connection) -> None:
             self._need_conversation(c, cid)
             ids = _item_ids(c, cid, keys)
+            # What a seed carries changes when an item leaves or comes back (a truncated item
+            # is still the client's): a kept seed summary may hold a deleted item's words.
+            gone = ("deleted", "compacted")
+            changes = status in gone or bool(c.scalar(
+                select(func.count()).select_from(ItemRow)
+                .where(ItemRow.id.in_(ids), ItemRow.status.in_(gone))
+            ))  # fmt: skip
             c.execute(update(ItemRow).where(ItemRow.id.in_(ids)).values(status=status))
+            if changes:
+                _forget_seed_summaries(c, cid)
 
         return Call(f"mark {_plural(len(keys), 'item')} of {cid!r} {status}", work)
 
@@ -372,6 +388,7 @@ class WriteCalls:
                               [{"summary_id": summary_id, "item_id": i} for i in ids])  # fmt: skip
             if ids:
                 c.execute(update(ItemRow).where(ItemRow.id.in_(ids)).values(status="compacted"))
+                _forget_seed_summaries(c, cid)
             row = insert(CompactionRow).values(
                 session_id=sid, summary_id=summary_id, items_removed=len(ids), **event
             )

@@ -104,3 +104,36 @@ def test_a_failed_keep_loses_nothing_but_the_shortcut(
         assert c.execute(models.SeedSummaryRow.__table__.select()).all() == []
     assert store.seed(cid, SUMMARY) == seed  # folded again, the same
     store.close()
+
+
+def test_a_deleted_items_words_never_come_back_through_a_kept_summary(db_url: str) -> None:
+    """The helper's case: delete one item, bring it back, delete another (the same count)."""
+    store = Store(db_url)
+    cid = store.create_conversation()
+    card = Message(role="user", text="My card number is 4111 1111 1111 1111.")
+    uids = store.append(cid, [card, *_call(30)[:200]])
+    assert "4111" in store.seed(cid, SUMMARY)[0].text  # the summary carries it
+    store.mark(cid, uids[5:6], "deleted")
+    store.seed(cid, SUMMARY)
+    store.mark(cid, uids[5:6], "live")  # back: the count of live items is what it was
+    store.mark(cid, uids[:1], "deleted")
+    seed = store.seed(cid, SUMMARY)
+    assert all("4111" not in getattr(i, "text", "") for i in seed)
+    assert seed == SUMMARY.seed(store.load(cid).items, store.counter)
+    # A changed item's content is not carried in its old form either.
+    store.seed(cid, SUMMARY)
+    store.update_item(cid, uids[2], Message(role="user", text="Call me Ana Ruiz."))
+    assert store.seed(cid, SUMMARY) == SUMMARY.seed(store.load(cid).items, store.counter)
+    store.close()
+
+
+def test_the_servers_truncation_keeps_the_kept_summary(db_url: str) -> None:
+    store = Store(db_url)
+    cid = store.create_conversation()
+    uids = store.append(cid, _call(30)[:200])
+    first = store.seed(cid, SUMMARY)
+    store.mark(cid, uids[:40], "truncated")  # the client still has them: nothing changes
+    with store.engine.connect() as c:
+        assert len(c.execute(models.SeedSummaryRow.__table__.select()).all()) == 1
+    assert store.seed(cid, SUMMARY) == first
+    store.close()
