@@ -181,3 +181,16 @@ def test_the_module_entry_point_runs_in_a_real_process() -> None:
     assert (
         bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
     )
+
+
+def test_the_sweep_table_shows_compactions_and_marks_in_their_own_columns(capsys) -> None:
+    code, out, _ = run(capsys, "sweep", "--workload", "tool-heavy", "--minutes", "30",
+                           "--calls", "40", "--compaction", "none", "--compaction", "drop-oldest",
+                           "--truncation", "auto", "--workers", "1")  # fmt: skip
+    assert code == 0
+    header = next(line for line in out.splitlines() if "USD/call" in line)
+    assert "compactions" in header
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("none", "drop"))]
+    assert [r[0] for r in rows] == ["none", "drop-oldest"]
+    assert rows[0][1] == "auto" and rows[1][1] == "auto"  # the mark is not glued to it
+    assert float(rows[0][-1]) == 0.0 and float(rows[1][-1]) > 0  # compactions per call

@@ -113,8 +113,10 @@ def _print_run(totals: dict[str, Any]) -> None:
     table.add_row("rollovers", f"{totals['rollovers']:,}", f"{per['rollovers']:.2f}")
     table.add_row("rollover re-send cost", f"${totals['rollover_cost_usd']:,.2f}", "")
     table.add_row("cost", f"${totals['cost_usd']:,.2f}", f"${per['cost_usd']:.4f}")
-    if totals.get("compactions"):
-        table.add_row("compactions", f"{totals['compactions']:,}", "")
+    if totals.get("compaction", "none") != "none" or totals.get("compactions"):
+        per_call = totals["compactions"] / max(totals["calls"], 1)
+        table.add_row(f"compactions ({totals.get('compaction', '?')})",
+                      f"{totals['compactions']:,}", f"{per_call:.2f}")  # fmt: skip
     if "fact_presence" in totals:
         table.add_row("planted facts present", f"{totals['fact_presence']:.1%}", "")
         table.add_row("stale values present", f"{totals['stale_values']:,}", "")
@@ -219,16 +221,17 @@ def _print_sweep(
     )
     title = f"{calls:,} x {spec.name} ({spec.minutes:g} min), seed {seed}; " + ", ".join(fixed)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left", title=title)
-    for col in (*varying, "truncation"):
-        table.add_column(col, no_wrap=True)
+    # On a narrow terminal a cell wraps rather than losing its digits to an ellipsis.
+    names = (*varying, "truncation")
     measured = bool(facts and rows)
     rolled = any(r["rollovers_per_call"] for r in rows)
+    compacted = any(r["compactions_per_call"] for r in rows)
     numbers = ["USD/call (95% CI)", "p95", "total USD", "hits", "trunc",
-               *(["rollovers"] if rolled else []), *(["facts"] if measured else [])]  # fmt: skip
-    for col in numbers:
-        table.add_column(col, justify="right", no_wrap=True)
+               *(["compactions"] if compacted else []), *(["rollovers"] if rolled else []),
+               *(["facts"] if measured else [])]  # fmt: skip
+    body: list[list[str]] = []
     for row in rows:
-        mark = " *" if row["cheapest"] else (" =" if row["tied_with_cheapest"] else "")
+        mark = "*" if row["cheapest"] else ("=" if row["tied_with_cheapest"] else "")
         low, high = row["cost_usd_per_call_ci95"]
         cells = [
             f"{row['cost_usd_per_call']:.4f} ±{(high - low) / 2:.4f}",
@@ -237,11 +240,21 @@ def _print_sweep(
             f"{row['cache_hit_ratio']:.1%}",
             f"{row['truncations_per_call']:.2f}",
         ]
+        if compacted:
+            cells.append(f"{row['compactions_per_call']:.2f}")
         if rolled:
             cells.append(f"{row['rollovers_per_call']:.2f}")
         if measured:
             cells.append(f"{row['fact_presence']:.1%}")
-        table.add_row(*(row[k] for k in varying), row["truncation"] + mark, *cells)
+        body.append([*(row[k] for k in varying), row["truncation"], mark, *cells])
+    # On a terminal too narrow for the table a cell wraps rather than losing its digits.
+    for col in names:
+        table.add_column(col, overflow="fold")
+    table.add_column("", no_wrap=True)  # the cheapest (*) and tied (=) marks
+    for col in numbers:
+        table.add_column(col, justify="right", overflow="fold")
+    for cells_row in body:
+        table.add_row(*cells_row)
     _console().print(table)
     name = " / ".join
     best = [r for r in rows if r["cheapest"]]

@@ -142,6 +142,7 @@ def simulate(
             executor=executor,
         )  # fmt: skip
     out = run.totals()
+    out["compaction"] = compaction.strip()
     if run.first is not None and plot is not None:
         with _writing(plot, "--plot"):
             plot_session(run.first, plot)
