@@ -18,9 +18,10 @@ lowered trigger applies when the request is cold):
 * past ``floor(trigger x limit)`` retained tokens (the latest-assistant-audio rule applied), the
   oldest whole turns go until at most ``floor(target x limit)`` remain, never the newest turn;
 * a turn starts at a user item that follows a non-user item, or at the first item (what is
-  left of a turn the server cut is the oldest turn);
-* asked before a response when its request is cold (the session's first, or its cached prefix
-  expired), and after every response, with the response's output in the conversation.
+  left of a turn the server cut is the oldest turn).
+
+`AudioToText.plan`'s: past its trigger, the audio messages before the keep-th last turn start
+(turns begin at user items) convert, if any is left to convert.
 
 A window is one range of items before and after: the turns go from its start. Strategies that
 write summaries are not modelled here (`vector_rule` gives ``None``) and run on the reference
