@@ -1,7 +1,7 @@
 """Client compaction on the vectorized path: the strategies the arrays can run exactly.
 
 The vectorized path advances every server session one response rank at a time
-(`vectorized._truncate`), and asks the strategy there: before a response whose request is cold
+(`ranks.advance`), and asks the strategy there: before a response whose request is cold
 (the session's first, or its cached prefix expired) and after every response, with its output
 in the conversation. Two strategies need no text to do so (each also inside `WhenCold`, whose
 lowered trigger applies when the request is cold):
@@ -36,9 +36,24 @@ from typing import Any
 
 import numpy as np
 
-from ..compaction.strategies import AudioToText, DropOldest, WhenCold
+from ..compaction.strategies import AudioToText, DropOldest, RollingSummary, WhenCold
+from ..compaction.summarizers import ExtractiveSummarizer
+from ..tokens import TokenCounter
+from .extractive import FillerStats, Summary
+from .layout import ItemTokens, Layout
+from .sessions import Units
+from .summarizing import Fronts
+from .workloads import ASSISTANT, SYSTEM, USER, CallBatch
 
-__all__ = ["ConvertRule", "DropRule", "RankCompaction", "drop_cut", "vector_rule"]
+__all__ = [
+    "ConvertRule",
+    "DropRule",
+    "RankCompaction",
+    "SummaryRule",
+    "drop_cut",
+    "rank_compaction",
+    "vector_rule",
+]
 
 I64 = np.int64
 
@@ -64,7 +79,18 @@ class ConvertRule:
     keep: int
 
 
-Rule = DropRule | ConvertRule
+@dataclass(frozen=True, slots=True)
+class SummaryRule:
+    """`RollingSummary` with the extractive summarizer, in integers (and its summarizer)."""
+
+    trigger: int
+    cold_trigger: int
+    keep: int
+    budget: int
+    summarizer: ExtractiveSummarizer
+
+
+Rule = DropRule | ConvertRule | SummaryRule
 
 
 def vector_rule(strategy: Any, limit: int) -> Rule | None:
@@ -72,7 +98,9 @@ def vector_rule(strategy: Any, limit: int) -> Rule | None:
     early = None
     if isinstance(strategy, WhenCold):
         early, strategy = strategy.early, strategy.strategy
-    if type(strategy) not in (DropOldest, AudioToText):
+    if type(strategy) is RollingSummary and type(strategy.summarizer) is ExtractiveSummarizer:
+        pass
+    elif type(strategy) not in (DropOldest, AudioToText):
         return None
     if type(strategy) is AudioToText and strategy.keep < 1:
         return None  # keep=0 converts the newest items too: the reference path follows it
@@ -84,6 +112,10 @@ def vector_rule(strategy: Any, limit: int) -> Rule | None:
         cold = math.floor(early * limit)
     if isinstance(strategy, AudioToText):
         return ConvertRule(trigger, cold, strategy.keep)
+    if isinstance(strategy, RollingSummary):
+        summarizer = strategy.summarizer
+        assert isinstance(summarizer, ExtractiveSummarizer)
+        return SummaryRule(trigger, cold, strategy.keep, strategy.budget, summarizer)
     return DropRule(trigger, cold, math.floor(strategy.target * limit))
 
 
@@ -151,6 +183,12 @@ class RankCompaction:
     out_end: np.ndarray
     now: np.ndarray
     ttl: float
+    fronts: Fronts | None = None  # a summarizing rule's texts and words
+
+    def begin(self, order: np.ndarray) -> None:
+        """A rank loop starts, its slot ``k`` being unit ``order[k]``."""
+        if self.fronts is not None:
+            self.fronts.begin(order)
 
     def cold(self, r: np.ndarray, rank: int) -> np.ndarray:
         """Whether each response's request misses the cache anyway (new session, or expired)."""
@@ -165,18 +203,21 @@ class RankCompaction:
         out: np.ndarray = pt[end] - pt[cc] + ptx[cc] - ptx[ss] + np.where(latest >= 0, add, 0)
         return out
 
-    def ask(self, ss: np.ndarray, conv: np.ndarray, end: np.ndarray, latest: np.ndarray,
-            add: np.ndarray, cold: np.ndarray, asked: np.ndarray,
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    def ask(self, ss: np.ndarray, conv: np.ndarray, front: np.ndarray, front_id: np.ndarray,
+            end: np.ndarray, latest: np.ndarray, add: np.ndarray, cold: np.ndarray,
+            asked: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
         """The rule on the windows ``[ss, end)`` where `asked`.
 
         Returns the windows' new starts, their conversion pointers, and which compacted.
         `latest` is each window's latest assistant audio item still with its audio (-1:
-        none), `add` what its audio adds.
+        none), `add` what its audio adds. A summarizing rule updates each window's summary
+        item (`front`, `front_id`) in place.
         """
         cc = np.maximum(conv, ss)
-        total = self.total(ss, cc, end, latest, add)
+        total = self.total(ss, cc, end, latest, add) + front
         rule = self.rule
+        if isinstance(rule, SummaryRule):
+            return self._summarize(rule, ss, conv, front, front_id, end, total, cold, asked)
         if isinstance(rule, DropRule):
             last = np.where(asked, self.prev_turn[np.maximum(end - 1, 0)], ss)
             new, fired = drop_cut(rule, self.pt, total, ss, latest, add, last, self.next_turn,
@@ -195,3 +236,68 @@ class RankCompaction:
         )
         fired = asked & (total > trigger) & (self.next_audio[cc] < old_end)
         return ss, np.where(fired, old_end, conv), fired
+
+    def _summarize(self, rule: SummaryRule, ss: np.ndarray, conv: np.ndarray,
+                   front: np.ndarray, front_id: np.ndarray, end: np.ndarray, total: np.ndarray,
+                   cold: np.ndarray, asked: np.ndarray,
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+        # `CompactionContext.folded`: past the trigger, with more than `keep` turns, the items
+        # before the keep-th last turn start fold (the summary item is no turn's).
+        trigger = np.where(cold, rule.cold_trigger, rule.trigger)
+        ends = np.searchsorted(self.turn_starts, end, side="left")
+        inner = ends - np.searchsorted(self.turn_starts, ss + 1, side="left")
+        turns = inner + self.is_user[np.minimum(ss, len(self.is_user) - 1)]
+        fired = asked & (total > trigger) & (turns > rule.keep)
+        if not fired.any():
+            return ss, conv, fired
+        assert self.fronts is not None
+        f = np.flatnonzero(fired)
+        cut = self.turn_starts[ends[f] - rule.keep]
+        self.fronts.fold(f, ss[f], cut, front, front_id)
+        new = ss.copy()
+        new[f] = cut
+        return new, conv, fired
+
+
+def rank_compaction(batch: CallBatch, units: Units, lay: Layout, tok: ItemTokens,
+                    rule: Rule | None, latest_only: bool, o: np.ndarray, now: np.ndarray,
+                    ttl: float, counter: TokenCounter, shared: bool,
+                    stats: FillerStats | None = None, notes: dict[int, str] | None = None,
+                    memo: dict[Any, Summary] | None = None,
+                    ) -> RankCompaction | None:  # fmt: skip
+    """The arrays a compaction in the rank loop reads (`compacting.RankCompaction`)."""
+    if rule is None:
+        return None
+    # Seeds' notes (their carried summaries) are system text items after the batch's items.
+    kinds = np.concatenate([batch.kind, np.full(len(units.notes), SYSTEM, dtype=batch.kind.dtype)])
+    audio_ms = np.concatenate([batch.audio_ms, np.full(len(units.notes), -1)])
+    kind = kinds if units.identity else kinds[units.src]
+    src = np.arange(len(kind), dtype=I64) if units.identity else units.src
+    seeded = np.zeros(len(kind), dtype=bool) if units.identity else units.seeded
+    is_user = kind == USER
+    n = len(is_user)
+    # A turn starts at a user item after a non-user one; a window's first item always
+    # begins one for drop-oldest (what is left of a turn the server cut counts as a turn).
+    inner = is_user & ~np.concatenate([[False], is_user[:-1]]) if n else is_user
+    positions = np.arange(n, dtype=I64)
+    next_turn = np.full(n + 1, n, dtype=I64)
+    prev_turn = np.full(max(n, 1), -1, dtype=I64)
+    audio = ((kind == USER) | (kind == ASSISTANT)) & (audio_ms[src] >= 0) & ~seeded
+    next_audio = np.full(n + 1, n, dtype=I64)
+    if n:
+        next_turn[:n] = np.minimum.accumulate(np.where(inner, positions, n)[::-1])[::-1]
+        prev_turn = np.maximum.accumulate(np.where(inner, positions, -1))
+        next_audio[:n] = np.minimum.accumulate(np.where(audio, positions, n)[::-1])[::-1]
+    ptx = np.zeros(n + 1, dtype=I64)
+    np.cumsum(tok.as_text[src], out=ptx[1:])
+    fronts = None
+    if isinstance(rule, SummaryRule):
+        assert stats is not None
+        fronts = Fronts(batch, stats, src, units.call, counter, rule.budget,
+                        rule.summarizer, shared, notes or {},
+                        memo if memo is not None else {})  # fmt: skip
+    return RankCompaction(
+        rule, lay.prefix_total, ptx, next_turn, prev_turn, np.flatnonzero(inner), is_user,
+        next_audio, lay.last_aa, lay.kept_total - lay.base_total, latest_only, o, now, ttl,
+        fronts,
+    )  # fmt: skip

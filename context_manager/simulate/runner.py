@@ -25,12 +25,13 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 
 from ..compaction.strategies import CompactionStrategy
+from ..compaction.summarizers import ExtractiveSummarizer
 from ..errors import ConfigurationError
 from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
 from ..rollover import DEFAULT_ROLLOVER, RolloverPolicy
 from ..server import SessionConfig
 from .batching import select, sub_batches
-from .compacting import vector_rule
+from .compacting import SummaryRule, vector_rule
 from .facts import fact_presence
 from .reference import SimulationResult, simulate_call
 from .vectorized import simulate_batch
@@ -204,12 +205,20 @@ def reference_bound(
 ) -> bool:
     """Whether calls run one by one on the reference path, not a chunk at once.
 
-    They do under a compaction the arrays cannot run (`compacting.vector_rule`), a summary
-    or ledger seed, fact presence, or when asked.
+    They do under a compaction the arrays cannot run (`compacting.vector_rule`), a ledger
+    seed or a seed summarized by anything but the extractive summarizer, fact presence, or
+    when asked. (A batch of calls from files that needs a summary also goes there, call by
+    call: `simulate_batch` hands it back.)
     """
-    plain_rollover = rollover is None or rollover.carry == "recent"
-    arrays = compaction is None or vector_rule(compaction, 1) is not None
-    return path == "reference" or not arrays or facts or not plain_rollover
+    rule = vector_rule(compaction, 1) if compaction is not None else None
+    arrays = compaction is None or rule is not None
+    # A seed summarizes with the summary carry, or with a compaction's summary to carry.
+    summarizes = rollover is not None and (
+        rollover.carry == "summary" or isinstance(rule, SummaryRule))  # fmt: skip
+    extractive = rollover is None or type(rollover.summarizer) in (type(None), ExtractiveSummarizer)
+    arrays_seed = rollover is None or rollover.carry in ("recent", "summary")
+    arrays_seed &= not summarizes or extractive
+    return path == "reference" or not arrays or facts or not arrays_seed
 
 
 def run_chunk(

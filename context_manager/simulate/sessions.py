@@ -7,14 +7,23 @@ responses of every unit are laid out for `simulate_batch`'s loop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..rollover import RolloverPolicy
 from .workloads import ASSISTANT, CALL, USER, CallBatch
 
-__all__ = ["Units", "first_per_segment", "plan_sessions", "prefix_sums", "ranges"]
+__all__ = [
+    "Carried",
+    "SeedTurns",
+    "Units",
+    "first_per_segment",
+    "plan_sessions",
+    "prefix_sums",
+    "ranges",
+]
 
 I64 = np.int64
 
@@ -53,6 +62,42 @@ def prefix_sums(values: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------- the engine
 
 
+@dataclass(frozen=True, slots=True)
+class SeedTurns:
+    """A batch's turn starts and its items' text forms, summed: where a seed's turns begin."""
+
+    ts_pos: np.ndarray  # every turn start (a user item after a non-user one, or a call's first)
+    ts_sum: np.ndarray  # the text forms' prefix sum at each turn start
+    as_text_sum: np.ndarray  # prefix sums of the items' text forms (with overheads)
+    first_turn: np.ndarray  # per call: its first turn start's index in `ts_pos`
+
+    @classmethod
+    def of(cls, batch: CallBatch, as_text: np.ndarray) -> SeedTurns:
+        """The seed turns of `batch`, whose items re-sent as text take `as_text` tokens."""
+        kind, offsets = batch.kind, batch.offsets
+        starts_call = np.zeros(len(kind), dtype=bool)
+        starts_call[offsets[:-1][np.diff(offsets) > 0]] = True
+        is_user = kind == USER
+        turn_start = is_user & (~np.concatenate([[False], is_user[:-1]]) | starts_call)
+        ts_pos = np.flatnonzero(turn_start)
+        as_text_sum = prefix_sums(as_text)
+        first_turn = np.searchsorted(ts_pos, offsets[:-1], side="left")
+        return cls(ts_pos, as_text_sum[ts_pos], as_text_sum, first_turn)
+
+    def first(self, call: int, seed_end: int, budget: int) -> int:
+        """Where the latest whole turns before `seed_end` within `budget` tokens begin.
+
+        `RolloverPolicy.first_seeded` on the arrays (`seed_end`: no turn fits).
+        """
+        threshold = self.as_text_sum[seed_end] - budget
+        k = max(
+            int(np.searchsorted(self.ts_sum, threshold, side="left")), int(self.first_turn[call])
+        )
+        if k < len(self.ts_pos) and self.ts_pos[k] < seed_end:
+            return int(self.ts_pos[k])
+        return seed_end
+
+
 @dataclass(slots=True)
 class Units:
     """The server sessions of a batch, as flat unit-item arrays."""
@@ -69,6 +114,18 @@ class Units:
     fallback: np.ndarray  # per call
     expired: np.ndarray  # per call: ended at a limit with no rollover
     identity: bool  # the unit items are the batch items in order (no rollover, no cut)
+    notes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=I64))
+    """Tokens of each carried summary a seed begins with (unit item ``len(batch) + j``)."""
+    note_keys: tuple[tuple[int, int], ...] = ()
+    """The (call, session) each note seeds."""
+    boundary: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=I64))
+    """Per unit: the batch item its own items begin at (where the session before it ended)."""
+    turns: SeedTurns | None = None
+
+
+Carried = Mapping[tuple[int, int], tuple[int, int]]
+"""Seeds that carry a summary: (call, session) -> (recent turns' budget, the note's tokens, 0
+for no note)."""
 
 
 def plan_sessions(
@@ -77,12 +134,15 @@ def plan_sessions(
     max_seconds: float,
     rollover: RolloverPolicy | None,
     shared_cache: bool,
+    carried: Carried | None = None,
 ) -> Units:
     """Where each call rolls over, what each new session is seeded with, and its responses.
 
     An operation (an input item's creation, or a response at its first output item) at or
     past the session's limit finds it expired; the call then goes on in a new session,
-    seeded with the most recent whole turns whose text fits the rollover budget.
+    seeded with the most recent whole turns whose text fits the rollover budget. A seed in
+    `carried` takes its recent turns within its own budget, after a note (a summary of what
+    came before) of the given tokens.
     """
     calls = len(batch)
     offsets = batch.offsets
@@ -96,12 +156,7 @@ def plan_sessions(
     is_op = ~is_out | run_start
     fallback = np.zeros(calls, dtype=bool)
     expired = np.zeros(calls, dtype=bool)
-    # Turn starts (a user item after a non-user item), for choosing seeds.
-    is_user = kind == USER
-    turn_start = is_user & (~np.concatenate([[False], is_user[:-1]]) | starts_call)
-    ts_pos = np.flatnonzero(turn_start)
-    as_text_sum = prefix_sums(as_text)
-    ts_sum = as_text_sum[ts_pos]
+    turns = SeedTurns.of(batch, as_text)
 
     # Rollover points, round by round: the first operation at or past the session's limit.
     t0 = np.zeros(calls)
@@ -134,30 +189,35 @@ def plan_sessions(
         u_seed_first_a, u_seed_end_a = lo, lo
         u_live_first_a, u_live_end_a = lo, offsets[1:].astype(I64)
         u_seed_tokens_a = np.zeros(calls, dtype=I64)
+        u_note_a = np.zeros(calls, dtype=I64)
     else:
         (u_call_a, u_index_a, u_seed_first_a, u_seed_end_a, u_live_first_a, u_live_end_a,
-         u_seed_tokens_a) = _units_with_rollovers(
-            batch, boundaries, rollover, shared_cache, ts_pos, ts_sum, as_text_sum, fallback
+         u_seed_tokens_a, u_note_a) = _units_with_rollovers(
+            batch, boundaries, rollover, shared_cache, turns, fallback, carried or {},
         )  # fmt: skip
+    # A seed's note, if any, is a unit item of its own, numbered after the batch's items.
+    has_note = u_note_a > 0
+    note_len = has_note.astype(I64)
+    note_start = len(kind) + np.cumsum(note_len) - note_len
     call_arr = u_call_a
     seed_first_a = u_seed_first_a
     seed_len = u_seed_end_a - seed_first_a
     live_first_a = u_live_first_a
     live_len = u_live_end_a - live_first_a
-    unit_len = seed_len + live_len
+    unit_len = note_len + seed_len + live_len
     unit_start = (
         np.concatenate([[0], np.cumsum(unit_len)[:-1]]).astype(I64)
         if len(unit_len)
         else np.zeros(0, I64)
     )
-    # Interleave each unit's seed range and live range.
-    starts = np.stack([seed_first_a, live_first_a], axis=1).ravel()
-    lengths = np.stack([seed_len, live_len], axis=1).ravel()
+    # Interleave each unit's note, seed range and live range.
+    starts = np.stack([note_start, seed_first_a, live_first_a], axis=1).ravel()
+    lengths = np.stack([note_len, seed_len, live_len], axis=1).ravel()
     src = ranges(starts, lengths)
-    seeded = np.repeat(np.tile([True, False], len(unit_len)), lengths)
+    seeded = np.repeat(np.tile([True, True, False], len(unit_len)), lengths)
     # Responses: the run starts among each unit's live items.
     position_of = np.full(len(kind), -1, dtype=I64)
-    live_positions = ranges(unit_start + seed_len, live_len)
+    live_positions = ranges(unit_start + note_len + seed_len, live_len)
     live_sources = ranges(live_first_a, live_len)
     position_of[live_sources] = live_positions
     unit_of_item = np.repeat(np.arange(len(unit_len), dtype=I64), live_len)
@@ -197,6 +257,12 @@ def plan_sessions(
         identity=bool(
             len(src) == len(kind) and not seeded.any() and np.array_equal(src, np.arange(len(kind)))
         ),
+        notes=u_note_a[has_note],
+        boundary=u_live_first_a,
+        turns=turns,
+        note_keys=tuple(
+            zip(u_call_a[has_note].tolist(), u_index_a[has_note].tolist(), strict=True)
+        ),  # fmt: skip
     )
 
 
@@ -205,10 +271,9 @@ def _units_with_rollovers(
     boundaries: list[list[int]],
     rollover: RolloverPolicy | None,
     shared_cache: bool,
-    ts_pos: np.ndarray,
-    ts_sum: np.ndarray,
-    as_text_sum: np.ndarray,
+    turns: SeedTurns,
     fallback: np.ndarray,
+    carried: Carried,
 ) -> tuple[np.ndarray, ...]:
     """Each call's sessions (units) when some call rolls over: their seed and live ranges."""
     calls = len(batch)
@@ -219,7 +284,7 @@ def _units_with_rollovers(
     u_seed_end: list[int] = []
     u_live_first: list[int] = []
     u_live_end: list[int] = []
-    first_turn = [int(x) for x in np.searchsorted(ts_pos, offsets[:-1], side="left")]
+    u_note: list[int] = []
     for c in range(calls):
         lo, hi = int(offsets[c]), int(offsets[c + 1])
         cuts = [int(x) for x in boundaries[c]]
@@ -231,16 +296,15 @@ def _units_with_rollovers(
             u_seed_end.append(lo)
             u_live_first.append(lo)
             u_live_end.append(cuts[0] if cuts else hi)
+            u_note.append(0)
             continue
         edges = [lo, *cuts, hi]
         for n in range(len(edges) - 1):
             seed_first = seed_end = edges[n]
+            budget, note = carried.get((c, n), (rollover.budget_tokens, 0))
             if n > 0:
                 # The most recent whole turns before the cut whose text fits the budget.
-                threshold = as_text_sum[seed_end] - rollover.budget_tokens
-                k = max(int(np.searchsorted(ts_sum, threshold, side="left")), int(first_turn[c]))
-                if k < len(ts_pos) and ts_pos[k] < seed_end:
-                    seed_first = int(ts_pos[k])
+                seed_first = turns.first(c, seed_end, budget)
                 # Under an organization-wide cache a new session can match more than the
                 # instructions when its seed repeats items the session before held with the
                 # same key: a text original, or a seed overlapping the one before. Rare (short
@@ -256,8 +320,10 @@ def _units_with_rollovers(
             u_seed_end.append(seed_end)
             u_live_first.append(edges[n])
             u_live_end.append(edges[n + 1])
+            u_note.append(note)
     u_seed_tokens = [
-        int(as_text_sum[b] - as_text_sum[a]) for a, b in zip(u_seed_first, u_seed_end, strict=True)
+        int(turns.as_text_sum[b] - turns.as_text_sum[a]) + note
+        for a, b, note in zip(u_seed_first, u_seed_end, u_note, strict=True)
     ]
     return (
         np.array(u_call, dtype=I64),
@@ -267,4 +333,5 @@ def _units_with_rollovers(
         np.array(u_live_first, dtype=I64),
         np.array(u_live_end, dtype=I64),
         np.array(u_seed_tokens, dtype=I64),
+        np.array(u_note, dtype=I64),
     )

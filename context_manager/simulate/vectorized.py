@@ -25,7 +25,6 @@ resampled batch), is run on the reference path instead (`VectorResult.fallback`)
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,16 +32,21 @@ import numpy as np
 
 from ..budget import compute_budget
 from ..compaction.strategies import CompactionStrategy
+from ..compaction.summarizers import ExtractiveSummarizer
 from ..errors import ConfigurationError
 from ..items import FunctionCall, FunctionCallOutput, Message
 from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
 from ..rollover import DEFAULT_ROLLOVER, RolloverPolicy
 from ..server import SessionConfig
 from ..server.pricing import seed_cost
-from ..tokens import keeps_assistant_audio
-from .compacting import ConvertRule, RankCompaction, Rule, vector_rule
-from .sessions import Units, plan_sessions
-from .workloads import ASSISTANT, CALL, OUTPUT, USER, CallBatch
+from ..tokens import TokenCounter, keeps_assistant_audio
+from .compacting import ConvertRule, RankCompaction, SummaryRule, rank_compaction, vector_rule
+from .extractive import Summary, filler_stats
+from .layout import Layout, build_layout, item_tokens, with_notes
+from .ranks import Windows, advance
+from .sessions import Carried, Units, plan_sessions
+from .summarizing import carried_seeds
+from .workloads import CallBatch
 
 __all__ = ["RESPONSE_FIELDS", "VectorResult", "simulate_batch"]
 
@@ -75,101 +79,6 @@ class VectorResult:
     """Per-response columns (`RESPONSE_FIELDS`), in call order then time order."""
     fallback: list[int] = field(default_factory=list)
     """Calls this path could not run exactly; their totals are zero here (see the module)."""
-
-
-# ------------------------------------------------------------------------- tokens per item
-
-
-@dataclass(slots=True)
-class _ItemTokens:
-    """Token arrays of items under a profile (rows: text, audio; batches hold no images)."""
-
-    kept: np.ndarray  # (2, n) with its audio kept
-    demoted: np.ndarray  # (2, n) when an assistant item's audio is not kept
-    as_text: np.ndarray  # (n,) total of the item re-sent as text (a rollover seed)
-    output: np.ndarray  # (2, n) text, audio as a response's output
-    is_aa: np.ndarray  # (n,) assistant audio
-
-
-def item_tokens(batch: CallBatch, profile: ModelProfile) -> _ItemTokens:
-    """The token counting rules of `TokenCounter.item`, for arrays of items."""
-    kind, ms, n = batch.kind, batch.audio_ms, batch.text_tokens.astype(I64)
-    p = profile
-    ov = p.item_overhead_tokens
-    audio = ms >= 0
-    user_audio = (kind == USER) & audio
-    assistant_audio = (kind == ASSISTANT) & audio
-    function = (kind == CALL) | (kind == OUTPUT)
-
-    # Text in context: text messages and function items as they are; audio items their
-    # overheads, plus their transcripts where the profile keeps those in context.
-    text = ov + n + np.where(function, p.function_overhead_tokens, 0)
-    user_text = ov + p.user_audio_overhead_tokens + (n if p.user_transcript_in_context else 0)
-    assistant_text = (
-        ov + p.assistant_audio_overhead_tokens + (n if p.assistant_transcript_in_context else 0)
-    )
-    text = np.where(user_audio, user_text, np.where(assistant_audio, assistant_text, text))
-    ratio = ms / np.where(kind == USER, p.audio_input_ms_per_token, p.audio_output_ms_per_token)
-    rounded = np.floor(ratio) if p.audio_rounding == "floor" else np.ceil(ratio)
-    audio_tokens = np.where(user_audio | assistant_audio, rounded, 0).astype(I64)
-    kept = np.stack([text, audio_tokens])
-    demoted = np.stack(
-        [np.where(assistant_audio, ov + n, text), np.where(assistant_audio, 0, audio_tokens)]
-    )
-    # Re-sent as text: messages become text messages; function items stay as they are.
-    as_text = np.where(function, text, ov + n)
-    output = np.stack([n, np.where(assistant_audio, audio_tokens, 0)])
-    return _ItemTokens(kept, demoted, as_text, output, assistant_audio)
-
-
-# ------------------------------------------------------------------------- helpers
-
-
-@dataclass(slots=True)
-class _Layout:
-    """The unit-item arrays: every session's items in request order, and prefix sums."""
-
-    kept: np.ndarray  # (2, n): an item with its audio kept (the latest assistant item)
-    base: np.ndarray  # (2, n): every other item in a request
-    prefix: np.ndarray  # (2, n + 1): prefix sums of `base`
-    prefix_total: np.ndarray  # (n + 1,)
-    out_prefix: np.ndarray  # (2, n + 1): prefix sums of output text and audio
-    last_aa: np.ndarray  # (n,): the latest assistant audio position at or before each one
-    next_aa: np.ndarray  # (n + 1,): the first assistant audio position at or after each one
-    kept_total: np.ndarray  # (n,)
-    base_total: np.ndarray  # (n,)
-
-
-def _layout(tok: _ItemTokens, units: Units, mode: str) -> _Layout:
-    # Every item's form in a request, but for the latest assistant item under "latest": with
-    # "all" each assistant item keeps its audio, with "none" or "latest" it does not.
-    base_src = tok.kept if keeps_assistant_audio(mode, is_latest_assistant=False) else tok.demoted
-    if units.identity:  # no session rolled over: the batch's own order, nothing to gather
-        kept, base, is_aa, out = tok.kept, base_src, tok.is_aa, tok.output
-    else:
-        src, seeded = units.src, units.seeded
-        kept = tok.kept[:, src]
-        base = base_src[:, src]
-        kept[:, seeded] = 0
-        kept[0, seeded] = tok.as_text[src[seeded]]
-        base[:, seeded] = kept[:, seeded]
-        is_aa = tok.is_aa[src] & ~seeded
-        out = tok.output[:, src]
-        out[:, seeded] = 0
-    n = kept.shape[1]
-    prefix = np.zeros((2, n + 1), dtype=I64)
-    np.cumsum(base, axis=1, out=prefix[:, 1:])
-    out_prefix = np.zeros((2, n + 1), dtype=I64)
-    np.cumsum(out, axis=1, out=out_prefix[:, 1:])
-    positions = np.arange(n, dtype=I64)
-    last_aa = np.maximum.accumulate(np.where(is_aa, positions, -1)) if n else positions
-    nxt = np.full(n + 1, n, dtype=I64)
-    if n:
-        nxt[:n] = np.minimum.accumulate(np.where(is_aa, positions, n)[::-1])[::-1]
-    return _Layout(
-        kept, base, prefix, prefix[0] + prefix[1], out_prefix, last_aa, nxt,
-        kept[0] + kept[1], base[0] + base[1],
-    )  # fmt: skip
 
 
 def simulate_batch(
@@ -205,46 +114,84 @@ def simulate_batch(
         post_instructions=config.truncation.post_instructions,
     )
     calls = len(batch)
-    tok = item_tokens(batch, profile)
     shared = profile.cache.scope == "organization"
-    units = plan_sessions(batch, tok.as_text, provider.max_session_seconds, rollover, shared)
-    fallback = units.fallback | _shared_keys(batch)
     mode = profile.assistant_audio_in_context
-    lay = _layout(tok, units, mode)
-
-    # Responses, unit by unit, in order: request end, output end, time.
-    r_unit, e, o, now = units.responses
-    n_units = len(units.start)
-    r_offsets = np.searchsorted(r_unit, np.arange(n_units + 1), side="left").astype(I64)
-    rank = np.arange(len(r_unit), dtype=I64) - r_offsets[r_unit]
-    unit_first = units.start[r_unit]
     latest_only = keeps_assistant_audio(
         mode, is_latest_assistant=True
     ) and not keeps_assistant_audio(mode, is_latest_assistant=False)
-    lat = lay.last_aa[np.maximum(e - 1, 0)] if len(e) else e
-    lat = np.where(latest_only & (e > unit_first) & (lat >= unit_first), lat, -1)
-
     rule = None
     if compaction is not None:
         rule = vector_rule(compaction, budget.history_limit)
         if rule is None:
             raise ConfigurationError(f"the vectorized path cannot run {compaction.name}")
-    rc = _rank_compaction(batch, units, lay, tok, rule, latest_only, o, now,
-                          profile.cache.ttl_seconds)  # fmt: skip
-    if isinstance(rule, ConvertRule) and batch.source_items is not None:
-        fallback[:] = True  # a file's audio may lack a transcript (then it is not converted)
+    generated = batch.source_items is None
+    summarizing = rollover is not None and (
+        rollover.carry != "recent" or isinstance(rule, SummaryRule))  # fmt: skip
+    if rollover is not None and (rollover.carry == "ledger" or summarizing and type(
+            rollover.summarizer) not in (type(None), ExtractiveSummarizer)):  # fmt: skip
+        raise ConfigurationError(
+            "the vectorized path seeds with recent turns or an extractive summary only"
+        )
+    handed_back = not generated and (isinstance(rule, SummaryRule) or summarizing)
+    if handed_back:  # the arrays summarize generated texts only: the reference path does
+        rule, summarizing = None, False
+    tok = item_tokens(batch, profile)
+    counter = TokenCounter(profile)
+    stats = filler_stats(batch) if isinstance(rule, SummaryRule) or summarizing else None
+    memo: dict[Any, Summary] = {}
+    seeds: Carried = {}
+    notes: dict[tuple[int, int], str] = {}
+    # A seed that carries a summary depends on the session before it: each pass settles the
+    # seeds of one more session of every call (summaries already made are kept in `memo`).
+    while True:
+        units = plan_sessions(batch, tok.as_text, provider.max_session_seconds, rollover,
+                              shared, seeds)  # fmt: skip
+        fallback = units.fallback | _shared_keys(batch)
+        full_tok = with_notes(tok, units.notes)
+        lay = build_layout(full_tok, units, mode)
 
-    # 1. Truncation (and compaction), the one sequential part: where each request's retained
-    # window starts, and (converting) up to where it holds text forms.
-    s, dropped, overflow, compactions, cc, lat = _truncate(
-        lay, r_offsets, e, lat, unit_first, budget.history_limit, config, rc
-    )
-    if overflow.any():
-        fallback[units.call[r_unit[overflow]]] = True
+        # Responses, unit by unit, in order: request end, output end, time.
+        r_unit, e, o, now = units.responses
+        n_units = len(units.start)
+        r_offsets = np.searchsorted(r_unit, np.arange(n_units + 1), side="left").astype(I64)
+        rank = np.arange(len(r_unit), dtype=I64) - r_offsets[r_unit]
+        unit_first = units.start[r_unit]
+        lat = lay.last_aa[np.maximum(e - 1, 0)] if len(e) else e
+        lat = np.where(latest_only & (e > unit_first) & (lat >= unit_first), lat, -1)
+        by_src = {len(batch.kind) + j: notes[key] for j, key in enumerate(units.note_keys)}
+        rc = rank_compaction(batch, units, lay, full_tok, rule, latest_only, o, now,
+                             profile.cache.ttl_seconds, counter, shared, stats, by_src,
+                             memo)  # fmt: skip
+        if isinstance(rule, ConvertRule) and not generated:
+            fallback[:] = True  # a file's audio may lack a transcript (then it is not converted)
+
+        # 1. Truncation (and compaction), the one sequential part: where each request's
+        # retained window starts, and (converting) up to where it holds text forms.
+        win = advance(lay, r_offsets, e, lat, unit_first, budget.history_limit, config, rc)
+        if not summarizing or rollover is None or stats is None:
+            break
+        fronts = rc.fronts if rc is not None else None
+        final = fronts.final(win.final_front) if fronts is not None else {}
+        settled, texts, clashes = carried_seeds(batch, stats, memo, units, final, rollover,
+                                                counter, fronts)  # fmt: skip
+        fallback[sorted(clashes)] = True
+        if settled == seeds and texts == notes:
+            break
+        seeds, notes = settled, texts
+    if rc is not None and rc.fronts is not None:
+        fallback[sorted(rc.fronts.clashes)] = True
+    if handed_back:
+        fallback[:] = True
+    s, dropped, compactions, cc, lat = (win.start, win.dropped, win.compactions, win.converted,
+                                        win.latest)  # fmt: skip
+    if win.overflow.any():
+        fallback[units.call[r_unit[win.overflow]]] = True
+    if cc is not None and shared and len(r_unit):
+        fallback[_converted_seed_heads(units, r_unit, s, cc)] = True
 
     # 2. Everything else, for all responses at once.
     head = budget.preamble_tokens + budget.instructions_tokens + budget.tools_tokens
-    fig = _figures(lay, profile, head, r_unit, rank, e, o, now, lat, s, units, cc, rc)
+    fig = _figures(lay, profile, head, r_unit, rank, e, o, now, lat, s, units, cc, rc, win)
     cost_text, cost_audio = fig["cost"]
     cost_image = np.zeros(len(e))
     sums = {
@@ -293,143 +240,15 @@ def simulate_batch(
             "input_image": np.zeros(len(e), dtype=I64), "cached_text": fig["cached"][0],
             "cached_audio": fig["cached"][1], "cached_image": np.zeros(len(e), dtype=I64),
             "output_text": fig["output"][0], "output_audio": fig["output"][1],
-            "retained_items": e - s, "dropped_items": dropped,
+            "retained_items": e - s + (win.front > 0), "dropped_items": dropped,
             "cost_usd": cost_text + cost_audio + cost_image,
         }  # fmt: skip
         responses = {name: np.asarray(v)[keep] for name, v in columns.items()}
     return VectorResult(calls, totals, responses, sorted(int(c) for c in np.flatnonzero(fallback)))
 
 
-def _rank_compaction(batch: CallBatch, units: Units, lay: _Layout, tok: _ItemTokens,
-                     rule: Rule | None, latest_only: bool, o: np.ndarray, now: np.ndarray,
-                     ttl: float) -> RankCompaction | None:  # fmt: skip
-    """The arrays a compaction in the rank loop reads (`compacting.RankCompaction`)."""
-    if rule is None:
-        return None
-    kind = batch.kind if units.identity else batch.kind[units.src]
-    src = np.arange(len(kind), dtype=I64) if units.identity else units.src
-    seeded = np.zeros(len(kind), dtype=bool) if units.identity else units.seeded
-    is_user = kind == USER
-    n = len(is_user)
-    # A turn starts at a user item after a non-user one; a window's first item always
-    # begins one for drop-oldest (what is left of a turn the server cut counts as a turn).
-    inner = is_user & ~np.concatenate([[False], is_user[:-1]]) if n else is_user
-    positions = np.arange(n, dtype=I64)
-    next_turn = np.full(n + 1, n, dtype=I64)
-    prev_turn = np.full(max(n, 1), -1, dtype=I64)
-    audio = ((kind == USER) | (kind == ASSISTANT)) & (batch.audio_ms[src] >= 0) & ~seeded
-    next_audio = np.full(n + 1, n, dtype=I64)
-    if n:
-        next_turn[:n] = np.minimum.accumulate(np.where(inner, positions, n)[::-1])[::-1]
-        prev_turn = np.maximum.accumulate(np.where(inner, positions, -1))
-        next_audio[:n] = np.minimum.accumulate(np.where(audio, positions, n)[::-1])[::-1]
-    ptx = np.zeros(n + 1, dtype=I64)
-    np.cumsum(tok.as_text[src], out=ptx[1:])
-    return RankCompaction(
-        rule, lay.prefix_total, ptx, next_turn, prev_turn, np.flatnonzero(inner), is_user,
-        next_audio, lay.last_aa, lay.kept_total - lay.base_total, latest_only, o, now, ttl,
-    )  # fmt: skip
-
-
-def _truncate(
-    lay: _Layout,
-    r_offsets: np.ndarray,
-    e: np.ndarray,
-    lat: np.ndarray,
-    unit_first: np.ndarray,
-    limit: int,
-    config: SessionConfig,
-    rc: RankCompaction | None = None,
-) -> tuple[Any, ...]:
-    """Each request's first retained position, the items it dropped, overflows, compactions.
-
-    One step per response rank, all sessions at once: the retained window of a session
-    depends on where its previous request (and a compaction after it) left it. Under a
-    converting strategy also each request's conversion end (items before it in text form;
-    ``None`` otherwise) and its latest assistant audio item still with its audio.
-    """
-    tr = config.truncation
-    disabled = tr.mode == "disabled"
-    target = math.floor(tr.retention_ratio * limit)
-    pt = lay.prefix_total
-    converting = rc is not None and isinstance(rc.rule, ConvertRule)
-    ptx = rc.ptx if rc is not None else pt
-    lat_safe = np.maximum(lat, 0)
-    # What the latest assistant item adds when it keeps its audio.
-    adj = np.where(lat >= 0, lay.kept_total[lat_safe] - lay.base_total[lat_safe], 0)
-    last = np.maximum(e - 1, 0)
-    newest = np.where(last == lat, lay.kept_total[last], lay.base_total[last])
-    s_out = np.empty(len(e), dtype=I64)
-    cc_out = np.empty(len(e), dtype=I64) if converting else None
-    lat_out = lat.copy() if converting else lat
-    dropped = np.zeros(len(e), dtype=I64)
-    overflow = np.zeros(len(e), dtype=bool)
-    compactions = np.zeros(len(e), dtype=I64)
-    per_unit = np.diff(r_offsets)
-    order = np.argsort(-per_unit, kind="stable")  # units with more responses first
-    counts = per_unit[order]
-    first_r = r_offsets[:-1][order]
-    start = unit_first[np.minimum(first_r, max(len(e) - 1, 0))] if len(e) else first_r
-    conv = start.copy()  # converting: each session's conversion end (nothing converted yet)
-    for rank in range(int(counts[0]) if len(counts) else 0):
-        k = int(np.searchsorted(-counts, -rank, side="left"))  # the units with > rank responses
-        r = first_r[:k] + rank
-        ss, cv = start[:k], conv[:k]
-        ee, ll = e[r], lat[r]
-        if rc is not None:  # a cold request: the strategy is asked first
-            cold = rc.cold(r, rank)
-            if cold.any():
-                still = np.where(ll >= np.maximum(cv, ss), ll, -1)
-                ss, cv, fired = rc.ask(ss, cv, ee, still, adj[r], cold, cold)
-                compactions[r[fired]] += 1
-        cc = np.maximum(cv, ss)
-        ll = np.where(ll >= cc, ll, -1)  # gone, or converted: no audio kept
-        with_l = ll >= 0
-        total = pt[ee] - pt[cc] + ptx[cc] - ptx[ss] + np.where(with_l, adj[r], 0)
-        over = total > limit
-        if over.any():
-            bad = over & (disabled | ((newest[r] > limit) & (ee > ss)))
-            overflow[r[bad]] = True
-            cut = np.flatnonzero(over & ~bad)
-            if len(cut):
-                ce, cs, cl, ca, ck = ee[cut], ss[cut], ll[cut], adj[r[cut]], cc[cut]
-                # The first position whose suffix fits the target, with the latest item kept...
-                low = np.maximum(cs, ck)
-                cand_a = np.maximum(np.searchsorted(pt, pt[ce] + ca - target, side="left"), low)
-                # ... or, past it, without.
-                cand_b = np.searchsorted(pt, pt[ce] - target, side="left")
-                cand_b = np.maximum(cand_b, np.maximum(low, cl + 1))
-                first = np.where((cl >= low) & (cand_a <= cl), cand_a, cand_b)
-                if converting:  # the converted items' suffix fits: the cut is among them
-                    rest = pt[ce] - pt[ck] + np.where(cl >= 0, ca, 0)
-                    fits = rest <= target
-                    in_text = np.searchsorted(ptx, ptx[ck] + rest - target, side="left")
-                    first = np.where(fits, np.maximum(in_text, cs), first)
-                new = np.minimum(first, ce - 1)  # never the newest item
-                dropped[r[cut]] = new - cs
-                ss = ss.copy()
-                ss[cut] = new
-        s_out[r] = ss
-        if converting:
-            assert cc_out is not None
-            cc = np.maximum(cv, ss)
-            cc_out[r] = cc
-            lat_out[r] = np.where(ll >= ss, ll, -1)
-        if rc is not None:  # after the response, its output in
-            oo = rc.out_end[r]
-            la = rc.last_aa[np.maximum(oo - 1, 0)]
-            la = np.where(rc.latest_only & (la >= np.maximum(cv, ss)), la, -1)
-            add = rc.adj_total[np.maximum(la, 0)]
-            warm = np.zeros(len(r), dtype=bool)
-            ss, cv, fired = rc.ask(ss, cv, oo, la, add, warm, np.ones(len(r), dtype=bool))
-            compactions[r[fired]] += 1
-        start[:k] = ss
-        conv[:k] = cv
-    return s_out, dropped, overflow, compactions, cc_out, lat_out
-
-
 def _figures(
-    lay: _Layout,
+    lay: Layout,
     profile: ModelProfile,
     head: int,
     r_unit: np.ndarray,
@@ -442,6 +261,7 @@ def _figures(
     units: Units,
     cc: np.ndarray | None = None,
     rc: RankCompaction | None = None,
+    win: Windows | None = None,
 ) -> dict[str, Any]:
     """Input, cached and output tokens and cost of every response, from the windows `s`.
 
@@ -474,6 +294,8 @@ def _figures(
     in_l = (s <= lat) & (lat >= 0)
     inputs = window(s, e) + np.where(in_l, extra, 0)
     inputs[0] += head + overhead
+    if win is not None:
+        inputs[0] += win.front  # the summary item, first after the instructions and tools
 
     # The previous response of the same session: its stored path is the longest live prefix.
     has_prev = rank > 0
@@ -496,12 +318,17 @@ def _figures(
         prev_c = shifted(cc)
         changed = rc.next_audio[np.maximum(prev_c, s)]
         m_end = np.where((cc > prev_c) & (changed < cc), np.minimum(m_end, changed), m_end)
+    if win is not None:
+        # The window's items match only after the previous request's own summary item.
+        same &= shifted(win.front_id) == win.front_id
     m_end = np.where(same, np.maximum(m_end, s), s)
     before = units.head_last_used[r_unit]
     head_live = np.where(has_prev, live, org & (now - before < ttl))
     in_lm = same & (s <= lat) & (lat < m_end) & (lat >= 0)
     matched = window(s, m_end) + np.where(in_lm, extra, 0)
     matched[0] += np.where(head_live, head, 0)
+    if win is not None:
+        matched[0] += np.where(win.front_cached, win.front, 0)
     matched_total = matched.sum(axis=0)
     cached_total = matched_total - matched_total % block
     cached_total = np.where(cached_total < minimum, 0, cached_total)
@@ -544,6 +371,26 @@ def _figures(
 
 
 # ------------------------------------------------------------------------- sessions
+
+
+def _converted_seed_heads(units: Units, r_unit: np.ndarray, s: np.ndarray,
+                          cc: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Calls a new session of which may match converted items of the session before.
+
+    Under an organization-wide cache a seed's text forms are the same cache keys as the
+    items the session before converted: when a request of that session began its window
+    at the seed's first item, already converted, the new session can match past the
+    instructions. Rare; such calls go to the reference path.
+    """
+    seed_head = np.full(len(units.call), -1, dtype=I64)  # per unit: its seed's first item
+    later = np.flatnonzero(units.index > 0)
+    seeded = units.seeded[np.minimum(units.start[later], len(units.seeded) - 1)]
+    seed_head[later[seeded]] = units.src[units.start[later[seeded]]]
+    nxt = np.minimum(r_unit + 1, len(units.call) - 1)
+    follows = (r_unit + 1 < len(units.call)) & (units.index[nxt] > 0)
+    hit = follows & (cc > s) & (units.src[s] == seed_head[nxt])
+    out: np.ndarray = np.unique(units.call[r_unit[hit]])
+    return out
 
 
 def _shared_keys(batch: CallBatch) -> np.ndarray:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
-from functools import partial
+from functools import cache, partial
 from typing import Any, Literal
 
 import numpy as np
@@ -41,7 +41,7 @@ from ..errors import ConfigurationError
 from ..items import FunctionCall, FunctionCallOutput, Item, Message, turn_starts
 from ..tokens import get_encoding
 from .limits import MOST_MINUTES, check_size
-from .texts import text_with_tokens
+from .texts import compose, filler_count, filler_counts, vocabulary
 
 __all__ = [
     "DEFAULT_FACTS",
@@ -257,48 +257,74 @@ class CallBatch:
         if self.source_items is not None:
             return list(self.source_items[call])
         span = self.call_slice(call)
-        rng = np.random.default_rng(int(self.text_seed[call]))
+        words = self.filler(call)
+        vocab = vocabulary()
         facts = {f.item: f.statement for f in (self.facts[call] if self.facts else ())}
         out: list[Item] = []
         call_ids = 0
-        for n, (kind, ms, tokens, t) in enumerate(
-            zip(
-                self.kind[span],
-                self.audio_ms[span],
-                self.text_tokens[span],
-                self.t[span],
-                strict=True,
-            )
+        for n, (kind, ms, t) in enumerate(
+            zip(self.kind[span], self.audio_ms[span], self.t[span], strict=True)
         ):
             when = float(t)
             audio = int(ms) if ms >= 0 else None
+            said = [vocab[w] for w in words[n]]
             if kind == USER:
-                text = text_with_tokens(int(tokens), rng, lead=facts.get(n, ""))
+                text = compose(said, lead=facts.get(n, ""))
                 out.append(Message(role="user", text=text, audio_ms=audio, t=when))
             elif kind == ASSISTANT:
+                out.append(Message(role="assistant", text=compose(said), audio_ms=audio, t=when))
+            elif kind == CALL:
+                call_ids += 1
                 out.append(
-                    Message(
-                        role="assistant",
-                        text=text_with_tokens(int(tokens), rng),
-                        audio_ms=audio,
+                    FunctionCall(
+                        name=_TOOL_NAME,
+                        call_id=f"call_{call}_{call_ids}",
+                        arguments=compose(said, wrap=_FRAMES[CALL]),
                         t=when,
                     )
                 )
-            elif kind == CALL:
-                call_ids += 1
-                name_tokens = len(get_encoding().encode_ordinary(_TOOL_NAME))
-                args = text_with_tokens(int(tokens) - name_tokens, rng, wrap=('{"query": "', '"}'))
-                out.append(
-                    FunctionCall(
-                        name=_TOOL_NAME, call_id=f"call_{call}_{call_ids}", arguments=args, t=when
-                    )
-                )
             else:
-                output = text_with_tokens(int(tokens), rng, wrap=('{"results": "', '"}'))
+                output = compose(said, wrap=_FRAMES[OUTPUT])
                 out.append(
                     FunctionCallOutput(call_id=f"call_{call}_{call_ids}", output=output, t=when)
                 )
         return out
+
+    def filler(self, call: int) -> list[np.ndarray]:
+        """Each item's filler words (indices into `texts.vocabulary`), drawn at once per call.
+
+        Item texts are `texts.compose` of these words around the item's lead or frame.
+        """
+        drawn, counts = self.filler_draw(call)
+        return np.split(drawn, np.cumsum(counts)[:-1]) if len(counts) else []
+
+    def filler_draw(self, call: int) -> tuple[np.ndarray, np.ndarray]:
+        """The call's filler words, all items' in a row, and how many each item has."""
+        span = self.call_slice(call)
+        facts = {f.item: f.statement for f in (self.facts[call] if self.facts else ())}
+        kind, tokens = self.kind[span], self.text_tokens[span]
+        counts = np.empty(len(kind), dtype=np.int64)
+        # Most texts hold filler only (or a frame): their counts follow from arrays.
+        plain = (kind == USER) | (kind == ASSISTANT)
+        counts[plain] = tokens[plain]
+        for k, size in ((CALL, tokens - _name_tokens()), (OUTPUT, tokens)):
+            framed = kind == k
+            if framed.any():
+                counts[framed] = filler_counts(size[framed], _FRAMES[k])
+        for n, lead in facts.items():
+            counts[n] = filler_count(int(tokens[n]), lead)
+        rng = np.random.default_rng(int(self.text_seed[call]))
+        drawn = rng.integers(0, len(vocabulary()), size=int(counts.sum()), dtype=np.uint8)
+        return drawn, counts
+
+
+_TOOL_NAME = "search_flights"
+_FRAMES = {CALL: ('{"query": "', '"}'), OUTPUT: ('{"results": "', '"}')}
+
+
+@cache
+def _name_tokens() -> int:
+    return len(get_encoding().encode_ordinary(_TOOL_NAME))
 
 
 _TOOL_NAME = "search_flights"

@@ -396,7 +396,7 @@ def test_the_simulator_offers_the_cold_moment_after_a_pause() -> None:
 
 def test_pricing_compact_now_against_later_with_the_server_model() -> None:
     from context_manager.compaction import price_compaction
-    from context_manager.simulate.texts import _single_token_words
+    from context_manager.simulate.texts import vocabulary as _single_token_words
 
     # tiny: limit 700 after 100 instruction tokens; a 600-token history near the limit, of
     # distinct words (equal texts would share cache keys).

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from context_manager.compaction import summarizers as s
-from context_manager.simulate.texts import _frame_tokens, text_with_tokens
+from context_manager.simulate.texts import frame_tokens, text_with_tokens
 from context_manager.tokens import get_encoding
 
 TEXT = st.text(alphabet="aZ Qb1 9.,;:-'Iu\nx", max_size=40)
@@ -50,4 +50,4 @@ def test_filler_needs_no_verifying_encode(n: int, seed: int) -> None:
     assert len(get_encoding().encode_ordinary(text)) == n
     framed = text_with_tokens(n + 12, np.random.default_rng(seed), wrap=('{"q": "', '"}'))
     assert len(get_encoding().encode_ordinary(framed)) == n + 12
-    assert _frame_tokens("", '{"q": "', '"}') == len(get_encoding().encode_ordinary('{"q": ""}'))
+    assert frame_tokens("", '{"q": "', '"}') == len(get_encoding().encode_ordinary('{"q": "')) + 1

@@ -1,0 +1,345 @@
+"""`ExtractiveSummarizer` on a generated call's arrays: the same summary, few texts built.
+
+A generated text is filler words around a planted lead or inside a JSON frame
+(`texts.compose`). What the extractive summarizer reads of a filler-only sentence follows from
+its words alone: it carries no feature (no digit, capital or keyword: `texts.vocabulary`), so
+its worth is the speaker's weight, times the filler or short-sentence rule; its estimated
+tokens are its characters over 4. Those come from the word draw (`CallBatch.filler_draw`) as
+arrays, and only the sentences the summary keeps are written out, to count the result
+exactly. Texts with a lead, and the previous summary's lines, are read for real.
+
+`FillerStats` holds, per batch item, what that takes; `summarize` gives, for a run of a call's
+items, exactly ``ExtractiveSummarizer().summarize(items, budget_tokens=..., previous=...)``
+(``tests/simulate/test_extractive.py`` checks it on random calls, ranges, budgets and
+previous summaries), as a `Summary` that remembers which of its lines are filler items, so
+the next summary need not read them again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from typing import Any
+
+import numpy as np
+
+from ..compaction.summarizers import (
+    _FILLER,
+    ExtractiveSummarizer,
+    SentenceMemo,
+    sentence_features,
+    sentence_values,
+)
+from ..errors import ConfigurationError
+from ..items import Message
+from ..tokens import get_encoding
+from .texts import compose, vocabulary
+from .workloads import _FRAMES, _TOOL_NAME, ASSISTANT, CALL, OUTPUT, USER, CallBatch
+
+__all__ = ["FillerStats", "Summary", "filler_stats", "summarize"]
+
+_LABELS = {USER: "User", ASSISTANT: "Assistant", CALL: f"Tool call {_TOOL_NAME}",
+           OUTPUT: "Tool result"}  # fmt: skip
+# A filler sentence's worth before the recency term: 0.1 (no feature) times the speaker's
+# weight, in `sentence_values`' order of operations (so the floats are the same).
+_BASE = {USER: 0.1 * 1.5, ASSISTANT: 0.1 * 0.5, CALL: 0.1, OUTPUT: 0.1}
+_LABEL_CHARS = np.array([len(_LABELS[k]) + 2 for k in (USER, ASSISTANT, CALL, OUTPUT)])
+_FRAME_CHARS = np.array([0, 0, *(sum(map(len, _FRAMES[k])) for k in (CALL, OUTPUT)), 0])
+
+
+@dataclass(frozen=True, slots=True)
+class FillerStats:
+    """Per item of a batch: what the extractive summarizer reads of its filler sentence."""
+
+    words: np.ndarray  # filler words
+    chars: np.ndarray  # characters of the sentence as said (no speaker label)
+    said_words: np.ndarray  # its whitespace-separated words (a frame adds two)
+    filler: np.ndarray  # it starts with a filler word ("okay", "sure"...) and is short
+    key: np.ndarray  # kind, words, characters and first word: equal sentences, equal keys
+    draw: np.ndarray  # where its words start in `drawn`
+    lead: np.ndarray  # it has a planted lead: read for real
+    drawn: np.ndarray  # every item's words in a row (indices into `texts.vocabulary`)
+
+    def ids(self, item: int) -> np.ndarray:
+        """Item `item`'s words."""
+        start = int(self.draw[item])
+        out: np.ndarray = self.drawn[start : start + int(self.words[item])]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """A summary's text, its tokens, and its lines: a filler item's index, or the line."""
+
+    text: str
+    tokens: int
+    lines: tuple[int | str, ...] = ()
+
+
+def filler_stats(batch: CallBatch) -> FillerStats:
+    """`FillerStats` of every item of a generated `batch`."""
+    if batch.source_items is not None:
+        raise ConfigurationError("filler statistics need a generated batch, not files")
+    lengths, starts_filler = _word_facts()
+    n = len(batch.kind)
+    draws = [batch.filler_draw(call) for call in range(len(batch))]
+    drawn = np.concatenate([d for d, _ in draws]) if draws else np.zeros(0, dtype=np.uint8)
+    words = np.concatenate([c for _, c in draws]) if draws else np.zeros(0, dtype=np.int64)
+    draw = np.zeros(n, dtype=np.int64)
+    np.cumsum(words[:-1], out=draw[1:])
+    chars = np.zeros(n, dtype=np.int64)
+    first = np.full(n, -1, dtype=np.int64)
+    has = words > 0
+    if drawn.size:
+        at = draw[has]
+        chars[has] = np.add.reduceat(lengths[drawn], at)
+        first[has] = drawn[at]
+    lead = np.zeros(n, dtype=bool)
+    for call, facts in enumerate(batch.facts):
+        lead[[int(batch.offsets[call]) + f.item for f in facts]] = True
+    kind = batch.kind.astype(np.int64)
+    framed = (kind == CALL) | (kind == OUTPUT)
+    said_chars = np.where(framed, _FRAME_CHARS[kind] + chars + words,
+                          np.where(has, chars + words - 1, 0))  # fmt: skip
+    said_words = np.where(framed, words + 2, words)
+    filler = ~framed & has & starts_filler[np.maximum(first, 0)] & (words <= 4)
+    key = _key(kind, words, said_chars, first)
+    return FillerStats(words, said_chars, said_words, filler, key, draw, lead, drawn)
+
+
+@cache
+def _word_facts() -> tuple[np.ndarray, np.ndarray]:
+    """Each vocabulary word's length, and whether a sentence starting with it is filler."""
+    vocab = vocabulary()
+    lengths = np.array([len(w) for w in vocab], dtype=np.int64)
+    return lengths, np.array([bool(_FILLER.match(w)) for w in vocab])
+
+
+def _key(kind: Any, words: Any, chars: Any, first: Any) -> np.ndarray:
+    """Kind (3 bits), words (24), characters (30) and first word (7) in 64 bits."""
+    parts = [np.asarray(x, dtype=np.uint64) for x in (kind, words, chars, np.add(first, 1))]
+    out: np.ndarray = parts[0] | parts[1] << np.uint64(3) | parts[2] << np.uint64(27)
+    out |= parts[3] << np.uint64(57)
+    return out
+
+
+def _sentence(kind: int, ids: np.ndarray) -> str:
+    """The labelled filler sentence of an item of `kind` with words `ids`."""
+    vocab = vocabulary()
+    said = [vocab[w] for w in ids.tolist()]
+    text = compose(said, wrap=_FRAMES[kind]) if kind in _FRAMES else compose(said)
+    return f"{_LABELS[kind]}: {text}"
+
+
+@cache
+def _vocab_index() -> dict[str, int]:
+    return {w: n for n, w in enumerate(vocabulary())}
+
+
+@lru_cache(maxsize=1 << 16)
+def _parse(sentence: str) -> tuple[int, np.ndarray] | None:
+    """The (key, words) of a labelled sentence in filler form (`_sentence`), or ``None``."""
+    kind = next((k for k, label in _LABELS.items() if sentence.startswith(label + ": ")), None)
+    if kind is None:
+        return None
+    body = sentence[len(_LABELS[kind]) + 2 :]
+    if kind in _FRAMES:
+        prefix, suffix = _FRAMES[kind]
+        if not (body.startswith(prefix) and body.endswith(suffix)):
+            return None
+        body = body[len(prefix) : len(body) - len(suffix)]
+        if body and not body.startswith(" "):
+            return None
+        body = body[1:]
+    index = _vocab_index()
+    words = body.split(" ") if body else []
+    if not all(w in index for w in words) or (not words and kind not in _FRAMES):
+        return None
+    ids = np.array([index[w] for w in words], dtype=np.int64)
+    if _sentence(kind, ids) != sentence:
+        return None
+    said = len(sentence) - len(_LABELS[kind]) - 2
+    return int(_key(kind, len(ids), said, ids[0] if len(ids) else -1)), ids
+
+
+@lru_cache(maxsize=1 << 16)
+def _features(sentence: str) -> np.ndarray:
+    row: np.ndarray = sentence_features([sentence])[0]
+    return row
+
+
+@dataclass(slots=True)
+class _Sentences:
+    """A summary's input sentences in order: real texts and filler items (see `add`)."""
+
+    real: list[str] = field(default_factory=list)
+    speakers: list[str | None] = field(default_factory=list)
+    item: list[int] = field(default_factory=list)  # per entry: a filler item, or -1
+    text: list[int] = field(default_factory=list)  # per entry: a real sentence, or -1
+    prev: list[bool] = field(default_factory=list)  # per entry: a previous summary's line
+
+    def add(self, text: str, speaker: str | None) -> None:
+        """A real sentence (`speaker` ``None``: a line of the previous summary)."""
+        self.item.append(-1)
+        self.text.append(len(self.real))
+        self.prev.append(speaker is None)
+        self.real.append(text)
+        self.speakers.append(speaker)
+
+    def add_items(self, items: np.ndarray, previous: bool = False) -> None:
+        """Filler items (`previous`: as lines of the previous summary)."""
+        self.item.extend(items.tolist())
+        self.text.extend([-1] * len(items))
+        self.prev.extend([previous] * len(items))
+
+    def add_message(self, item: Message, label: str, memo: SentenceMemo) -> None:
+        said, _ = memo.rows(item)
+        for x in said:
+            self.add(x if x.startswith(label + ": ") else f"{label}: {x}", label)
+
+
+def summarize(
+    batch: CallBatch,
+    stats: FillerStats,
+    call: int,
+    items: np.ndarray,
+    *,
+    budget_tokens: int,
+    previous: Summary | str | None = None,
+    summarizer: ExtractiveSummarizer | None = None,
+    note: str | None = None,
+) -> Summary:
+    """``summarizer.summarize`` of the call's `items` (batch positions, in order).
+
+    `summarizer` is the default `ExtractiveSummarizer` when not given (its `recency` and
+    `encoding` are what this reads of it). `note` is the text of a system item before the
+    items (a seed's carried summary).
+    """
+    summarizer = summarizer or ExtractiveSummarizer()
+    if budget_tokens < 0:
+        raise ConfigurationError(f"budget_tokens must be >= 0, got {budget_tokens}")
+    found = _Sentences()
+    lines = previous.lines if isinstance(previous, Summary) else (previous or "").split("\n")
+    for line in lines:
+        if isinstance(line, int):
+            found.add_items(np.array([line]), previous=True)
+        elif line.strip():
+            found.add(line, None)
+    memo = SentenceMemo()
+    if note is not None:
+        found.add_message(Message(role="system", text=note), "Note", memo)
+    items = np.asarray(items, dtype=np.int64)
+    kind = batch.kind[items]
+    has_sentence = (stats.words[items] > 0) | (kind == CALL) | (kind == OUTPUT)
+    done = 0
+    for at in np.flatnonzero(stats.lead[items]).tolist():  # planted statements: read for real
+        found.add_items(items[done:at][has_sentence[done:at]])
+        item = int(items[at])
+        statement = next(f.statement for f in batch.facts[call]
+                         if f.item == item - int(batch.offsets[call]))  # fmt: skip
+        text = compose([vocabulary()[w] for w in stats.ids(item).tolist()], lead=statement)
+        found.add_message(Message(role="user", text=text), "User", memo)
+        done = at + 1
+    found.add_items(items[done:][has_sentence[done:]])
+    if not found.item or budget_tokens == 0:
+        return Summary("", 0)
+    return _choose(batch, stats, found, budget_tokens, summarizer)
+
+
+def _unique(batch: CallBatch, stats: FillerStats, found: _Sentences) -> np.ndarray:
+    """The entries of `found` that are each sentence's first, in order.
+
+    Sentences in filler form have keys (`FillerStats.key`) and then words to compare;
+    others their text.
+    """
+    item = np.asarray(found.item, dtype=np.int64)
+    key = stats.key[np.maximum(item, 0)].copy()
+    words: dict[int, np.ndarray] = {}
+    texts: dict[str, int] = {}
+    for n in np.flatnonzero(item < 0).tolist():
+        sentence = found.real[found.text[n]]
+        parsed = _parse(sentence)
+        if parsed is None:  # not filler: its text is its identity (kind 7: no item's)
+            key[n] = _key(7, texts.setdefault(sentence, len(texts)), 0, -1)
+        else:
+            key[n], words[n] = parsed
+    _, first, inverse, counts = np.unique(key, return_index=True, return_inverse=True,
+                                          return_counts=True)  # fmt: skip
+    keep = first[inverse] == np.arange(len(key))
+    shared = counts[inverse] > 1
+    if shared.any():
+        # Equal keys: equal sentences when the words are (the kind is in the key).
+        seen: dict[tuple[int, bytes], int] = {}
+        for n in np.flatnonzero(shared).tolist():
+            ids = stats.ids(int(item[n])) if item[n] >= 0 else words.get(n)
+            if ids is None:  # an equal text (kind 7)
+                keep[n] = bool(first[inverse[n]] == n)
+                continue
+            keep[n] = seen.setdefault((int(key[n]), ids.astype(np.int64).tobytes()), n) == n
+    out: np.ndarray = np.flatnonzero(keep)
+    return out
+
+
+def _choose(batch: CallBatch, stats: FillerStats, found: _Sentences, budget: int,
+            summarizer: ExtractiveSummarizer) -> Summary:  # fmt: skip
+    """`ExtractiveSummarizer.summarize`'s choice over the unique sentences of `found`."""
+    keep = _unique(batch, stats, found)
+    item = np.asarray(found.item, dtype=np.int64)[keep]
+    real = np.asarray(found.text, dtype=np.int64)[keep]
+    prev = np.asarray(found.prev, dtype=bool)[keep]
+    n = len(keep)
+    is_real = real >= 0
+    value = np.empty(n, dtype=np.float64)
+    tokens = np.empty(n, dtype=np.float64)
+    if is_real.any():
+        texts = [found.real[e] for e in real[is_real].tolist()]
+        rows = np.stack([_features(t) for t in texts])
+        speakers = [found.speakers[e] for e in real[is_real].tolist()]
+        value[is_real] = sentence_values(texts, rows, speakers)
+        tokens[is_real] = [len(t) for t in texts]
+    if (~is_real).any():
+        fill = item[~is_real]
+        fk = batch.kind[fill]
+        # `sentence_values` for a sentence with no feature: 0.1, times the speaker's weight
+        # (a previous summary's line has none), the filler's or a short sentence's.
+        base = np.select([fk == USER, fk == ASSISTANT], [_BASE[USER], _BASE[ASSISTANT]], 0.1)
+        base = np.where(prev[~is_real], 0.1, base)
+        filler = stats.filler[fill] & ~prev[~is_real]
+        short = (stats.said_words[fill] <= 3) & ~filler
+        value[~is_real] = np.where(filler, base * 0.2, np.where(short, base * 0.3, base))
+        tokens[~is_real] = _LABEL_CHARS[fk] + stats.chars[fill]
+    tokens = tokens / 4.0 + 1.0
+    position = np.arange(n, dtype=np.float64) / max(n - 1, 1)
+    value = value + summarizer.recency * position
+    ranking = np.argsort(-(value / np.sqrt(tokens)), kind="stable")
+    chosen = np.zeros(n, dtype=bool)
+    used = 0.0
+    costs = tokens.tolist()
+    for k in ranking.tolist():
+        if used + costs[k] <= budget:
+            chosen[k] = True
+            used += costs[k]
+    written: dict[int, str] = {}
+
+    def line(k: int) -> str:
+        if real[k] >= 0:
+            return found.real[int(real[k])]
+        if k not in written:
+            written[k] = _sentence(int(batch.kind[item[k]]), stats.ids(int(item[k])))
+        return written[k]
+
+    enc = get_encoding(summarizer.encoding)
+    while True:
+        kept = np.flatnonzero(chosen).tolist()
+        text = "\n".join(line(k) for k in kept)
+        count = len(enc.encode_ordinary(text)) if text else 0
+        if count <= budget:
+            break
+        chosen[kept[int(np.argmin(value[kept]))]] = False
+    lines: list[int | str] = []
+    for k in kept:
+        if real[k] < 0:
+            lines.append(int(item[k]))
+        else:  # a real sentence may hold line breaks: the next summary reads it by lines
+            lines.extend(x for x in found.real[int(real[k])].split("\n"))
+    return Summary(text, count, tuple(lines))
