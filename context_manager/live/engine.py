@@ -143,6 +143,7 @@ class ContextEngine(CompactionSteps):
         self.mirror = SessionMirror(
             self.profile, self.provider, clock=self.clock, audio_bytes=False
         )
+        self._handled = self.mirror.handled
         self._fit = OverheadFit(self.profile.item_overhead_tokens)
         self.audio = AudioKeeper(keep_user_audio_seconds)
         self.transcription = transcription
@@ -275,7 +276,14 @@ class ContextEngine(CompactionSteps):
         Raises:
             InputFormatError: `event` is neither.
         """
-        changes = self.mirror.feed(as_event(event))
+        if type(event) is dict:
+            # Most events of a call (deltas) are read by nobody: one look-up and they pass.
+            kind = event.get("type")
+            if type(kind) is str and kind not in self._handled:
+                return []
+            changes = self.mirror.feed(event)
+        else:
+            changes = self.mirror.feed(as_event(event))
         if not changes:
             return []  # deltas and the like: nothing to keep (most events of a call)
         out: list[dict[str, Any]] = []

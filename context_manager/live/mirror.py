@@ -97,6 +97,8 @@ class SessionMirror:
         """How many notes were taken in all."""
         self._touched = False
         self._handlers = HANDLERS if audio_bytes else NO_DELTAS
+        self.handled = frozenset(self._handlers)
+        """The event types `feed` reads: any other changes nothing."""
         self._set_profile(profile, cache, counter)
         self._new_server()
 
@@ -336,17 +338,34 @@ class SessionMirror:
             if audio:
                 self.incomplete = True
             return (ItemAdded(unplaced, modelled=False),)
-        self._pending_tokens = None
         if waiting is not None:
             # `.done` after `.added`: the finished content (a transcript, say) replaces it.
             before = self._pending[waiting][0]
             self._pending[waiting] = (item, self._pending[waiting][1])
+            if item != before:
+                self._recount(before, item)
             if isinstance(item, Message) and item != before and item.text:
                 return (TranscriptArrived(item_id, item.text),)
             return NOTHING
         self._known.add(item_id)
         self._pending.append((item, previous))
+        self._recount(None, item)
         return (ItemAdded(item),)
+
+    def _recount(self, before: Item | None, after: Item) -> None:
+        """Keep the waiting items' tokens as one of them changes, not counting all again."""
+        if self._pending_tokens is None:
+            return
+        # Only assistant audio looks at the other items (the latest keeps its audio): with
+        # it all are counted again; any other item counts in full wherever it stands.
+        added = self.counter.item(after)
+        removed = self.counter.item(before) if before is not None else None
+        if added.is_assistant_audio or (removed is not None and removed.is_assistant_audio):
+            self._pending_tokens = None
+            return
+        self._pending_tokens += added.text + added.audio + added.image
+        if removed is not None:
+            self._pending_tokens -= removed.text + removed.audio + removed.image
 
     def flush(self) -> None:
         """Move the waiting input items into the model (a response is about to read them)."""
@@ -462,20 +481,22 @@ class SessionMirror:
             self.note(f"response.done: could not follow ({why})")
             number = self.server.responses_created if in_band else -1
             return unpredicted_as(number, in_band=in_band)
-        modelled = replace(
-            base,
-            in_band=in_band,
-            modelled=result.ok,
-            predicted=result.usage,
-            predicted_cost=result.cost,
-            compared=result.ok
+        compared = (
+            result.ok
             and base.status == "completed"
             and observed.input_tokens > 0
-            and not self.incomplete,
-            items=result.retained_items,
+            and not self.incomplete
         )
-        if not in_band:
-            return modelled  # its outputs joined nothing
+        if not in_band:  # its outputs joined nothing
+            return replace(
+                base,
+                in_band=in_band,
+                modelled=result.ok,
+                predicted=result.usage,
+                predicted_cost=result.cost,
+                compared=compared,
+                items=result.retained_items,
+            )
         if not result.ok:
             # The model predicted an overflow the server did not have (the server answered):
             # follow the server, whose outputs joined its conversation.
@@ -485,11 +506,22 @@ class SessionMirror:
                     self.server.create_item(item)
             with_ids = tuple(outputs)
         else:
+            # An output read with its server id keeps it: copied only when it had none.
             with_ids = tuple(
-                replace(o, id=i) for o, i in zip(outputs, result.output_item_ids, strict=True)
+                o if o.id == i else replace(o, id=i)
+                for o, i in zip(outputs, result.output_item_ids, strict=True)
             )
         return replace(
-            modelled, response=result.index, outputs=with_ids, dropped=result.dropped_items
+            base,
+            in_band=in_band,
+            modelled=result.ok,
+            predicted=result.usage,
+            predicted_cost=result.cost,
+            compared=compared,
+            items=result.retained_items,
+            response=result.index,
+            outputs=with_ids,
+            dropped=result.dropped_items,
         )
 
 

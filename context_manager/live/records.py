@@ -16,6 +16,7 @@ from ..errors import InputFormatError
 from ..items import Item
 from ..profiles import Prices
 from ..server import Cost, Usage, price
+from ..tokens import ModalityTokens
 
 __all__ = [
     "Compacted",
@@ -77,6 +78,10 @@ class ResponseOutcome:
         return self.observed.input_tokens - self.predicted.input_tokens
 
 
+_ZERO = Usage(input=ModalityTokens(), cached=ModalityTokens(), output=ModalityTokens())
+"""No tokens (`Usage.from_dict` of an empty usage): immutable, so made once."""
+
+
 def unpredicted(
     response: Mapping[str, Any], *, session: int, prices: Prices
 ) -> tuple[ResponseOutcome, bool]:
@@ -88,8 +93,8 @@ def unpredicted(
     try:
         observed = Usage.from_dict(response.get("usage") or {})
     except InputFormatError:
-        observed, readable = Usage.from_dict({}), False
-    zero = Usage.from_dict({})
+        observed, readable = _ZERO, False
+    zero = _ZERO
     response_id = response.get("id")
     tags = response.get("metadata")
     outcome = ResponseOutcome(
