@@ -67,13 +67,41 @@ class FillerStats:
         return out
 
 
-@dataclass(frozen=True, slots=True)
 class Summary:
-    """A summary's text, its tokens, and its lines: a filler item's index, or the line."""
+    """A summary made on the arrays: its tokens, its lines, and its text when asked for.
 
-    text: str
-    tokens: int
-    lines: tuple[int | str, ...] = ()
+    A line is a filler item's index (its sentence) or the line's text. `ident` is the same
+    for equal texts (a filler sentence by its kind and words), so it serves as the cache key
+    of the summary item without writing the text.
+    """
+
+    __slots__ = ("_kinds", "_stats", "_text", "ident", "lines", "tokens")
+
+    def __init__(self, tokens: int, lines: tuple[int | str, ...] = (),
+                 ident: tuple[Any, ...] = (), kinds: np.ndarray | None = None,
+                 stats: FillerStats | None = None) -> None:  # fmt: skip
+        self.tokens = tokens
+        self.lines = lines
+        self.ident = ident
+        self._kinds = kinds
+        self._stats = stats
+        self._text: str | None = None if lines else ""
+
+    @property
+    def text(self) -> str:
+        """The summary's text (written on first use)."""
+        if self._text is None:
+            assert self._kinds is not None
+            assert self._stats is not None
+            stats, kinds = self._stats, self._kinds
+            self._text = "\n".join(
+                x if isinstance(x, str) else _sentence(int(kinds[x]), stats.ids(x))
+                for x in self.lines
+            )
+        return self._text
+
+    def __repr__(self) -> str:
+        return f"Summary(tokens={self.tokens}, lines={len(self.lines)})"  # no text in a repr
 
 
 def filler_stats(batch: CallBatch) -> FillerStats:
@@ -155,11 +183,40 @@ def _parse(sentence: str) -> tuple[int, np.ndarray] | None:
     words = body.split(" ") if body else []
     if not all(w in index for w in words) or (not words and kind not in _FRAMES):
         return None
-    ids = np.array([index[w] for w in words], dtype=np.int64)
+    ids = np.array([index[w] for w in words], dtype=np.uint8)
     if _sentence(kind, ids) != sentence:
         return None
     said = len(sentence) - len(_LABELS[kind]) - 2
-    return int(_key(kind, len(ids), said, ids[0] if len(ids) else -1)), ids
+    return int(_key(kind, len(ids), said, int(ids[0]) if len(ids) else -1)), ids
+
+
+@cache
+def _line_tokens(encoding: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Tokens of a filler line by kind: alone, before a line break, and with no word.
+
+    The first two are plus one per word. ``None`` for an encoding the filler words are not
+    single tokens in. A line break never joins the next line's first token, so a summary's
+    tokens are its lines' own (`tests/simulate/test_extractive.py` checks the sums).
+    """
+    if encoding != "o200k_base":
+        return None
+    enc = get_encoding(encoding)
+    alone = np.zeros(4, dtype=np.int64)
+    broken = np.zeros(4, dtype=np.int64)
+    empty = np.zeros(4, dtype=np.int64)
+    for kind in (USER, ASSISTANT, CALL, OUTPUT):
+        one = _sentence(kind, np.zeros(1, dtype=np.uint8))
+        alone[kind] = len(enc.encode_ordinary(one)) - 1
+        broken[kind] = len(enc.encode_ordinary(one + "\n")) - 1
+        if kind in _FRAMES:
+            empty[kind] = len(enc.encode_ordinary(_sentence(kind, np.zeros(0, dtype=np.uint8))))
+    return alone, broken, empty
+
+
+@lru_cache(maxsize=1 << 16)
+def _real_tokens(line: str, encoding: str) -> tuple[int, int]:
+    enc = get_encoding(encoding)
+    return len(enc.encode_ordinary(line)), len(enc.encode_ordinary(line + "\n"))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -242,7 +299,7 @@ def summarize(
         done = at + 1
     found.add_items(items[done:][has_sentence[done:]])
     if not found.item or budget_tokens == 0:
-        return Summary("", 0)
+        return Summary(0)
     return _choose(batch, stats, found, budget_tokens, summarizer)
 
 
@@ -319,27 +376,42 @@ def _choose(batch: CallBatch, stats: FillerStats, found: _Sentences, budget: int
         if used + costs[k] <= budget:
             chosen[k] = True
             used += costs[k]
+    # The chosen lines' tokens, each alone and before a line break: the text's are their sum.
+    filler_tokens = _line_tokens(summarizer.encoding)
+    alone = np.zeros(n, dtype=np.int64)
+    broken = np.zeros(n, dtype=np.int64)
+    for k in np.flatnonzero(is_real & chosen).tolist():
+        alone[k], broken[k] = _real_tokens(found.real[int(real[k])], summarizer.encoding)
     written: dict[int, str] = {}
-
-    def line(k: int) -> str:
-        if real[k] >= 0:
-            return found.real[int(real[k])]
-        if k not in written:
+    if filler_tokens is not None and (~is_real).any():
+        a, b, empty = filler_tokens
+        fk = batch.kind[item[~is_real]]
+        words = stats.words[item[~is_real]]
+        alone[~is_real] = np.where(words > 0, a[fk] + words, empty[fk])
+        broken[~is_real] = np.where(words > 0, b[fk] + words, -1)
+        for k in np.flatnonzero(~is_real & (broken < 0)).tolist():  # an empty frame: count it
             written[k] = _sentence(int(batch.kind[item[k]]), stats.ids(int(item[k])))
-        return written[k]
-
-    enc = get_encoding(summarizer.encoding)
+            alone[k], broken[k] = _real_tokens(written[k], summarizer.encoding)
+    elif (~is_real).any():
+        for k in np.flatnonzero(~is_real & chosen).tolist():
+            written[k] = _sentence(int(batch.kind[item[k]]), stats.ids(int(item[k])))
+            alone[k], broken[k] = _real_tokens(written[k], summarizer.encoding)
     while True:
-        kept = np.flatnonzero(chosen).tolist()
-        text = "\n".join(line(k) for k in kept)
-        count = len(enc.encode_ordinary(text)) if text else 0
+        kept = np.flatnonzero(chosen)
+        count = int(broken[kept[:-1]].sum() + alone[kept[-1]]) if len(kept) else 0
         if count <= budget:
             break
         chosen[kept[int(np.argmin(value[kept]))]] = False
     lines: list[int | str] = []
-    for k in kept:
+    ident: list[Any] = []
+    for k in kept.tolist():
         if real[k] < 0:
             lines.append(int(item[k]))
-        else:  # a real sentence may hold line breaks: the next summary reads it by lines
-            lines.extend(x for x in found.real[int(real[k])].split("\n"))
-    return Summary(text, count, tuple(lines))
+            ident.append((int(batch.kind[item[k]]), stats.ids(int(item[k])).tobytes()))
+            continue
+        # A real sentence may hold line breaks: the next summary reads it by lines.
+        for part in found.real[int(real[k])].split("\n"):
+            lines.append(part)
+            parsed = _parse(part)
+            ident.append(part if parsed is None else (parsed[0] & 7, parsed[1].tobytes()))
+    return Summary(count, tuple(lines), tuple(ident), batch.kind, stats)

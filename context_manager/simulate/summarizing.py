@@ -47,7 +47,7 @@ class Fronts:
     memo: dict[Any, Summary] = field(default_factory=dict)  # summaries made, in all passes
     order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=I64))
     texts: dict[int, Summary] = field(default_factory=dict)
-    _ids: dict[str, int] = field(default_factory=dict)  # equal texts, equal ids (cache keys)
+    _ids: dict[Any, int] = field(default_factory=dict)  # equal texts, equal ids (cache keys)
     _used: dict[tuple[int, int], float] = field(default_factory=dict)
     _holders: dict[tuple[int, int], int] = field(default_factory=dict)  # (call, id) -> unit
     _held: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=I64))
@@ -61,8 +61,8 @@ class Fronts:
         return {int(self.order[slot]): text for slot, text in self.texts.items()
                 if front[self.order[slot]] > 0}  # fmt: skip
 
-    def held(self, call: int, text: str) -> bool:
-        """Whether a session of `call` held a summary of `text` (under a shared cache)."""
+    def held(self, call: int, text: Any) -> bool:
+        """Whether a session of `call` held a summary of `text` (its `Summary.ident`)."""
         ident = self._ids.get(text)
         return ident is not None and (call, ident) in self._holders
 
@@ -93,7 +93,7 @@ class Fronts:
         held = self._held[slots]
         has = front_id >= 0
         same = has & (front_id == held)
-        out = same & (now - self._last[slots] < ttl)
+        out: np.ndarray = same & (now - self._last[slots] < ttl)
         for n in np.flatnonzero(has & ~same).tolist():  # a new summary (rare)
             slot = int(slots[n])
             unit = int(self.order[slot])
@@ -117,10 +117,9 @@ class Fronts:
             call = int(self.unit_call[self.order[slot]])
             previous = self.texts.get(slot) if front[slot] > 0 else None
             made = self.summary(call, self.src[a:b], self.budget, previous, self.summarizer)
-            text = made.text
-            if text:
-                front[slot] = item_tokens(self.counter, text, made.tokens, self.summarizer)
-                front_id[slot] = self._ids.setdefault(text, len(self._ids))
+            if made.tokens:
+                front[slot] = item_tokens(self.counter, made, self.summarizer)
+                front_id[slot] = self._ids.setdefault(made.ident, len(self._ids))
                 self.texts[slot] = made
             else:  # nothing fit the budget: the turns go, and no item takes their place
                 front[slot] = 0
@@ -135,7 +134,7 @@ def summary(batch: CallBatch, stats: FillerStats, memo: dict[Any, Summary], call
     # A folded window is a run of the batch's items (a seed's and then the session's own).
     run = len(items) and int(items[-1]) - int(items[0]) + 1 == len(items)
     span = (int(items[0]), len(items)) if run else items.tobytes()
-    prior = previous.text if previous is not None else None
+    prior = previous.ident if previous is not None else None
     key = (call, span, note, prior, budget, summarizer.recency, summarizer.encoding)
     made = memo.get(key)
     if made is None:
@@ -145,12 +144,11 @@ def summary(batch: CallBatch, stats: FillerStats, memo: dict[Any, Summary], call
     return made
 
 
-def item_tokens(counter: TokenCounter, text: str, tokens: int,
-                summarizer: ExtractiveSummarizer) -> int:  # fmt: skip
-    """Tokens of a system item of `text` (`tokens` of it counted in the summarizer's encoding)."""
+def item_tokens(counter: TokenCounter, made: Summary, summarizer: ExtractiveSummarizer) -> int:
+    """Tokens of a system item holding summary `made`."""
     if summarizer.encoding == counter.profile.encoding:
-        return counter.profile.item_overhead_tokens + tokens
-    return counter.item(Message(role="system", text=text)).full.total
+        return counter.profile.item_overhead_tokens + made.tokens
+    return counter.item(Message(role="system", text=made.text)).full.total
 
 
 def carried_seeds(
@@ -187,16 +185,17 @@ def carried_seeds(
         first = units.turns.first(call, int(units.boundary[unit + 1]),
                                   rollover.budget_tokens - reserve)  # fmt: skip
         older = np.arange(int(batch.offsets[call]), first, dtype=I64)
-        text = ""
+        note: Summary | None = None
         if reserve and (len(older) or previous):
             if not len(older) and previous is not None and counter.text(previous.text) <= room:
-                text = previous.text  # nothing new to fold, and the summary fits
+                note = previous  # nothing new to fold, and the summary fits
             else:
-                text = summary(batch, stats, memo, call, older, room, previous, summarizer).text
+                note = summary(batch, stats, memo, call, older, room, previous, summarizer)
+        text = note.text if note is not None else ""
         tokens = counter.item(Message(role="system", text=text)).full.total if text else 0
         seeds[(call, session)] = (rollover.budget_tokens - reserve, tokens)
-        if text:
+        if note is not None and text:
             notes[(call, session)] = text
-            if fronts is not None and fronts.shared and fronts.held(call, text):
+            if fronts is not None and fronts.shared and fronts.held(call, note.ident):
                 clashes.add(call)
     return seeds, notes, clashes

@@ -40,7 +40,14 @@ from ..rollover import DEFAULT_ROLLOVER, RolloverPolicy
 from ..server import SessionConfig
 from ..server.pricing import seed_cost
 from ..tokens import TokenCounter, keeps_assistant_audio
-from .compacting import ConvertRule, RankCompaction, SummaryRule, rank_compaction, vector_rule
+from .compacting import (
+    ConvertRule,
+    RankCompaction,
+    Rule,
+    SummaryRule,
+    rank_compaction,
+    vector_rule,
+)
 from .extractive import Summary, filler_stats
 from .layout import Layout, build_layout, item_tokens, with_notes
 from .ranks import Windows, advance
@@ -119,22 +126,9 @@ def simulate_batch(
     latest_only = keeps_assistant_audio(
         mode, is_latest_assistant=True
     ) and not keeps_assistant_audio(mode, is_latest_assistant=False)
-    rule = None
-    if compaction is not None:
-        rule = vector_rule(compaction, budget.history_limit)
-        if rule is None:
-            raise ConfigurationError(f"the vectorized path cannot run {compaction.name}")
     generated = batch.source_items is None
-    summarizing = rollover is not None and (
-        rollover.carry != "recent" or isinstance(rule, SummaryRule))  # fmt: skip
-    if rollover is not None and (rollover.carry == "ledger" or summarizing and type(
-            rollover.summarizer) not in (type(None), ExtractiveSummarizer)):  # fmt: skip
-        raise ConfigurationError(
-            "the vectorized path seeds with recent turns or an extractive summary only"
-        )
-    handed_back = not generated and (isinstance(rule, SummaryRule) or summarizing)
-    if handed_back:  # the arrays summarize generated texts only: the reference path does
-        rule, summarizing = None, False
+    rule, summarizing, handed_back = _rules(compaction, rollover, budget.history_limit,
+                                            generated)  # fmt: skip
     tok = item_tokens(batch, profile)
     counter = TokenCounter(profile)
     stats = filler_stats(batch) if isinstance(rule, SummaryRule) or summarizing else None
@@ -245,6 +239,31 @@ def simulate_batch(
         }  # fmt: skip
         responses = {name: np.asarray(v)[keep] for name, v in columns.items()}
     return VectorResult(calls, totals, responses, sorted(int(c) for c in np.flatnonzero(fallback)))
+
+
+def _rules(compaction: CompactionStrategy | None, rollover: RolloverPolicy | None, limit: int,
+           generated: bool) -> tuple[Rule | None, bool, bool]:  # fmt: skip
+    """The compaction's rule, whether seeds summarize, and whether the calls go back whole.
+
+    Raises:
+        ConfigurationError: a compaction or a seed the arrays cannot run.
+    """
+    rule = None
+    if compaction is not None:
+        rule = vector_rule(compaction, limit)
+        if rule is None:
+            raise ConfigurationError(f"the vectorized path cannot run {compaction.name}")
+    summarizing = rollover is not None and (
+        rollover.carry != "recent" or isinstance(rule, SummaryRule))  # fmt: skip
+    if rollover is not None and (rollover.carry == "ledger" or summarizing and type(
+            rollover.summarizer) not in (type(None), ExtractiveSummarizer)):  # fmt: skip
+        raise ConfigurationError(
+            "the vectorized path seeds with recent turns or an extractive summary only"
+        )
+    handed_back = not generated and (isinstance(rule, SummaryRule) or summarizing)
+    if handed_back:  # the arrays summarize generated texts only: the reference path does
+        return None, False, True
+    return rule, summarizing, False
 
 
 def _figures(

@@ -76,7 +76,7 @@ def test_the_arrays_give_the_summarizers_text(
         assert own.text == previous
         again = summarize(batch, stats, call, np.arange(first + b, first + c),
                           budget_tokens=budget, previous=own, summarizer=summarizer)  # fmt: skip
-        assert (again.text, again.tokens) == (got.text, got.tokens)
+        assert (again.text, again.tokens, again.ident) == (got.text, got.tokens, got.ident)
 
 
 @settings(max_examples=60, deadline=None)
