@@ -232,16 +232,19 @@ def plan_sessions(
     r_out_end = r_end + (run_end_src - run_starts)
     r_t = t[run_starts]
     head_last = np.full(len(unit_len), -np.inf)
-    # Under org scope the head stays warm from the session before: its last response's time.
+    # Under org scope the head stays warm from the sessions before: the last response of any
+    # of them (a session with no response leaves the one before it warm).
     has_before = u_index_a > 0
-    if has_before.any():
-        before = np.flatnonzero(has_before) - 1
+    if has_before.any() and len(run_unit):
         last_resp = np.full(len(unit_len), -np.inf)
-        if len(run_unit):
-            last_resp_unit = np.full(len(unit_len), -np.inf)
-            np.maximum.at(last_resp_unit, run_unit, r_t)
-            last_resp = last_resp_unit
-        head_last[has_before] = last_resp[before]
+        np.maximum.at(last_resp, run_unit, r_t)
+        warm = -np.inf
+        for unit, (later, last) in enumerate(zip(has_before.tolist(), last_resp.tolist(),
+                                                 strict=True)):  # fmt: skip
+            if not later:
+                warm = -np.inf  # a call's first session: nothing before it
+            head_last[unit] = warm
+            warm = max(warm, last)
     return Units(
         call=call_arr,
         index=u_index_a,
