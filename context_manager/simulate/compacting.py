@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..compaction.strategies import AudioToText, DropOldest, RollingSummary, WhenCold
+from ..compaction.strategies import AudioToText, DropOldest, Ledger, RollingSummary, WhenCold
 from ..compaction.summarizers import ExtractiveSummarizer
 from ..tokens import TokenCounter
 from .extractive import FillerStats, Summary
@@ -81,13 +81,17 @@ class ConvertRule:
 
 @dataclass(frozen=True, slots=True)
 class SummaryRule:
-    """`RollingSummary` with the extractive summarizer, in integers (and its summarizer)."""
+    """`RollingSummary` or `Ledger` with the extractive summarizer, in integers."""
 
     trigger: int
     cold_trigger: int
     keep: int
     budget: int
     summarizer: ExtractiveSummarizer
+    ledger: Ledger | None = None
+    """The ledger strategy (its facts and text): ``None`` for a rolling summary."""
+    summary_budget: int = 0
+    """A ledger's summary after it (0: none)."""
 
 
 Rule = DropRule | ConvertRule | SummaryRule
@@ -98,8 +102,11 @@ def vector_rule(strategy: Any, limit: int) -> Rule | None:
     early = None
     if isinstance(strategy, WhenCold):
         early, strategy = strategy.early, strategy.strategy
-    if type(strategy) is RollingSummary and type(strategy.summarizer) is ExtractiveSummarizer:
-        pass
+    if type(strategy) in (RollingSummary, Ledger):
+        # A summary by the extractive summarizer only (a ledger with no summary needs none).
+        needed = type(strategy) is RollingSummary or strategy.summary_budget > 0
+        if needed and type(strategy.summarizer) is not ExtractiveSummarizer:
+            return None
     elif type(strategy) not in (DropOldest, AudioToText):
         return None
     if type(strategy) is AudioToText and strategy.keep < 1:
@@ -112,9 +119,13 @@ def vector_rule(strategy: Any, limit: int) -> Rule | None:
         cold = math.floor(early * limit)
     if isinstance(strategy, AudioToText):
         return ConvertRule(trigger, cold, strategy.keep)
-    if isinstance(strategy, RollingSummary):
+    if isinstance(strategy, RollingSummary | Ledger):
         summarizer = strategy.summarizer
-        assert isinstance(summarizer, ExtractiveSummarizer)
+        if not isinstance(summarizer, ExtractiveSummarizer):
+            summarizer = ExtractiveSummarizer()  # a ledger with no summary: never asked
+        if isinstance(strategy, Ledger):
+            return SummaryRule(trigger, cold, strategy.keep, strategy.budget, summarizer,
+                               strategy, strategy.summary_budget)  # fmt: skip
         return SummaryRule(trigger, cold, strategy.keep, strategy.budget, summarizer)
     return DropRule(trigger, cold, math.floor(strategy.target * limit))
 
@@ -253,7 +264,7 @@ class RankCompaction:
         assert self.fronts is not None
         f = np.flatnonzero(fired)
         cut = self.turn_starts[ends[f] - rule.keep]
-        self.fronts.fold(f, ss[f], cut, front, front_id)
+        self.fronts.fold(rule, f, ss[f], cut, front, front_id)
         new = ss.copy()
         new[f] = cut
         return new, conv, fired
@@ -293,8 +304,7 @@ def rank_compaction(batch: CallBatch, units: Units, lay: Layout, tok: ItemTokens
     fronts = None
     if isinstance(rule, SummaryRule):
         assert stats is not None
-        fronts = Fronts(batch, stats, src, units.call, counter, rule.budget,
-                        rule.summarizer, shared, notes or {},
+        fronts = Fronts(batch, stats, src, units.call, counter, shared, notes or {},
                         memo if memo is not None else {})  # fmt: skip
     return RankCompaction(
         rule, lay.prefix_total, ptx, next_turn, prev_turn, np.flatnonzero(inner), is_user,

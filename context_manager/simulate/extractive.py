@@ -17,6 +17,7 @@ the next summary need not read them again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
@@ -36,7 +37,15 @@ from ..tokens import get_encoding
 from .texts import compose, vocabulary
 from .workloads import _FRAMES, _TOOL_NAME, ASSISTANT, CALL, OUTPUT, USER, CallBatch
 
-__all__ = ["FillerStats", "Summary", "filler_stats", "summarize"]
+__all__ = [
+    "FillerStats",
+    "Summary",
+    "filler_stats",
+    "from_text",
+    "joined",
+    "messages",
+    "summarize",
+]
 
 _LABELS = {USER: "User", ASSISTANT: "Assistant", CALL: f"Tool call {_TOOL_NAME}",
            OUTPUT: "Tool result"}  # fmt: skip
@@ -79,13 +88,13 @@ class Summary:
 
     def __init__(self, tokens: int, lines: tuple[int | str, ...] = (),
                  ident: tuple[Any, ...] = (), kinds: np.ndarray | None = None,
-                 stats: FillerStats | None = None) -> None:  # fmt: skip
+                 stats: FillerStats | None = None, text: str | None = None) -> None:  # fmt: skip
         self.tokens = tokens
         self.lines = lines
         self.ident = ident
         self._kinds = kinds
         self._stats = stats
-        self._text: str | None = None if lines else ""
+        self._text: str | None = text if text is not None or lines else ""
 
     @property
     def text(self) -> str:
@@ -412,6 +421,49 @@ def _choose(batch: CallBatch, stats: FillerStats, found: _Sentences, budget: int
         # A real sentence may hold line breaks: the next summary reads it by lines.
         for part in found.real[int(real[k])].split("\n"):
             lines.append(part)
-            parsed = _parse(part)
-            ident.append(part if parsed is None else (parsed[0] & 7, parsed[1].tobytes()))
+            ident.append(_canonical(part))
     return Summary(count, tuple(lines), tuple(ident), batch.kind, stats)
+
+
+def from_text(text: str, tokens: int = 0) -> Summary:
+    """A `Summary` of a text made elsewhere (a ledger, say): its lines are text."""
+    lines = tuple(text.split("\n")) if text else ()
+    return Summary(tokens, lines, tuple(_canonical(line) for line in lines), text=text)
+
+
+def joined(parts: Sequence[Summary]) -> Summary:
+    """Summaries one after the other, as their items' texts join (one per line)."""
+    first = next((p for p in parts if p._stats is not None), None)
+    if first is None:  # text lines only
+        return from_text("\n".join(p.text for p in parts))
+    return Summary(
+        0,
+        tuple(x for p in parts for x in p.lines),
+        tuple(x for p in parts for x in p.ident),
+        first._kinds,
+        first._stats,
+    )
+
+
+def messages(batch: CallBatch, stats: FillerStats, call: int, src: np.ndarray,
+             notes: Mapping[int, str]) -> list[Message]:  # fmt: skip
+    """The messages among unit items `src` that hold more than filler: notes, planted leads.
+
+    (Batch items are below ``len(batch.kind)``; a seed's note is `notes`' key above.)
+    """
+    out: list[Message] = []
+    statements = {int(batch.offsets[call]) + f.item: f.statement
+                  for f in (batch.facts[call] if batch.facts else ())}  # fmt: skip
+    for item in src.tolist():
+        if item >= len(batch.kind):
+            out.append(Message(role="system", text=notes[item]))
+        elif stats.lead[item]:
+            said = [vocabulary()[w] for w in stats.ids(item).tolist()]
+            out.append(Message(role="user", text=compose(said, lead=statements[item])))
+    return out
+
+
+def _canonical(line: str) -> Any:
+    """A line's identity: a filler sentence's kind and words, any other line itself."""
+    parsed = _parse(line)
+    return line if parsed is None else (parsed[0] & 7, parsed[1].tobytes())

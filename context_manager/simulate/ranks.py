@@ -34,7 +34,8 @@ class Windows:
     latest: np.ndarray  # the latest assistant audio item still with its audio (-1: none)
     front: np.ndarray  # tokens of the summary item first in the request (0: none)
     front_id: np.ndarray  # which summary that is (-1: none): equal texts, equal ids
-    front_cached: np.ndarray  # that summary is in a live cached path (its text was stored)
+    front_matched: np.ndarray  # tokens of its first items in a live cached path
+    front_items: np.ndarray  # how many items the front has
     final_front: np.ndarray  # per unit: the summary tokens after its last response
 
 
@@ -74,7 +75,8 @@ def advance(
     compactions = np.zeros(len(e), dtype=I64)
     f_out = np.zeros(len(e), dtype=I64)
     fid_out = np.full(len(e), -1, dtype=I64)
-    fc_out = np.zeros(len(e), dtype=bool)
+    fc_out = np.zeros(len(e), dtype=I64)
+    fn_out = np.zeros(len(e), dtype=I64)
     per_unit = np.diff(r_offsets)
     order = np.argsort(-per_unit, kind="stable")  # units with more responses first
     counts = per_unit[order]
@@ -121,16 +123,24 @@ def advance(
                     in_text = np.searchsorted(ptx, ptx[ck] + rest - target, side="left")
                     first = np.where(fits, np.maximum(in_text, cs), first)
                 new = np.minimum(first, ce - 1)  # never the newest item
-                dropped[r[cut]] = new - cs + (ft[cut] > 0)
+                if rc is not None and rc.fronts is not None and ft[cut].any():
+                    # The front items go first, oldest first: where the window alone fits,
+                    # only as many as needed; elsewhere all, and then the window is cut.
+                    window = total[cut] - ft[cut]
+                    alone = window <= target
+                    room = np.where(alone, target - window, -1)
+                    gone = rc.fronts.drop(cut, room, ft, fi)
+                    new = np.where(alone, cs, new)
+                    dropped[r[cut]] = gone
+                dropped[r[cut]] += new - cs
                 ss = ss.copy()
                 ss[cut] = new
-                ft[cut] = 0
-                fi[cut] = -1
         s_out[r] = ss
         f_out[r] = ft
         fid_out[r] = fi
         if rc is not None and rc.fronts is not None:
             fc_out[r] = rc.fronts.cached(np.arange(k), fi, rc.now[r], rc.ttl)
+            fn_out[r] = rc.fronts.count[:k]
         if converting:
             assert cc_out is not None
             cc = np.maximum(cv, ss)
@@ -149,4 +159,4 @@ def advance(
     final = np.zeros(len(order), dtype=I64)
     final[order] = front
     return Windows(s_out, dropped, overflow, compactions, cc_out, lat_out, f_out, fid_out,
-                   fc_out, final)  # fmt: skip
+                   fc_out, fn_out, final)  # fmt: skip

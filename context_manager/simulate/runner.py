@@ -205,10 +205,10 @@ def reference_bound(
 ) -> bool:
     """Whether calls run one by one on the reference path, not a chunk at once.
 
-    They do under a compaction the arrays cannot run (`compacting.vector_rule`), a ledger
-    seed or a seed summarized by anything but the extractive summarizer, fact presence, or
-    when asked. (A batch of calls from files that needs a summary also goes there, call by
-    call: `simulate_batch` hands it back.)
+    They do under a compaction the arrays cannot run (`compacting.vector_rule`), a seed
+    summarized by anything but the extractive summarizer, fact presence, or when asked. (A
+    batch of calls from files that needs a summary goes there too, call by call:
+    `simulate_batch` hands it back.)
     """
     rule = vector_rule(compaction, 1) if compaction is not None else None
     arrays = compaction is None or rule is not None
@@ -216,8 +216,7 @@ def reference_bound(
     summarizes = rollover is not None and (
         rollover.carry == "summary" or isinstance(rule, SummaryRule))  # fmt: skip
     extractive = rollover is None or type(rollover.summarizer) in (type(None), ExtractiveSummarizer)
-    arrays_seed = rollover is None or rollover.carry in ("recent", "summary")
-    arrays_seed &= not summarizes or extractive
+    arrays_seed = rollover is None or rollover.carry == "ledger" or not summarizes or extractive
     return path == "reference" or not arrays or facts or not arrays_seed
 
 

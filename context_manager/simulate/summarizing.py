@@ -1,10 +1,14 @@
-"""Summarizing compaction in the rank loop: each session's summary item, folded at events.
+"""Summarizing compaction in the rank loop: each session's summary and ledger items.
 
-`RollingSummary` with the extractive summarizer keeps one summary item first in a session
-(the *front*). In the rank loop its trigger, its turns and its cut are arrays; when it fires,
-the folded window ``[start, cut)`` and the previous summary go through `extractive.summarize`
-(a generated call's arrays, few texts built), one session at a time: compactions are rare,
-responses are not.
+`RollingSummary` and `Ledger` with the extractive summarizer keep their items first in a
+session (the *front*: a summary, or a ledger and a summary after it). In the rank loop their
+trigger, turns and cut are arrays; when one fires, the folded window ``[start, cut)`` goes
+through `extractive.summarize` (a generated call's arrays, few texts built) or the ledger's
+own `Ledger.facts` (only planted statements and notes hold facts), one session at a time:
+compactions are rare, responses are not.
+
+A front item is a cache key by its text; the server's truncation drops front items first,
+oldest first.
 """
 
 from __future__ import annotations
@@ -15,24 +19,35 @@ from typing import Any
 
 import numpy as np
 
+from ..compaction.strategies import Ledger
 from ..compaction.summarizers import ExtractiveSummarizer
 from ..items import Message
 from ..rollover import RolloverPolicy
 from ..tokens import TokenCounter
-from .extractive import FillerStats, Summary, summarize
+from .extractive import FillerStats, Summary, from_text, joined, messages, summarize
 from .sessions import Units
 from .workloads import CallBatch
 
-__all__ = ["Fronts", "carried_seeds", "summary"]
+__all__ = ["Fronts", "Front", "carried_seeds", "summary"]
 
 I64 = np.int64
 
 
+@dataclass(frozen=True, slots=True)
+class Front:
+    """An item first in a session: a summary or a ledger, its tokens as an item."""
+
+    summary: Summary
+    tokens: int
+    ledger: bool = False
+
+
 @dataclass(slots=True)
 class Fronts:
-    """What summarizing needs beyond the arrays: the calls' words and each summary's text.
+    """What summarizing needs beyond the arrays: the calls' words and each session's front.
 
-    Slots are the rank loop's unit order (`begin`).
+    Slots are the rank loop's unit order (`begin`). The rank loop keeps per slot the front's
+    tokens and an id of its items' texts (`front`, `front_id`); this keeps the items.
     """
 
     batch: CallBatch
@@ -40,91 +55,149 @@ class Fronts:
     src: np.ndarray  # per unit item: its batch item
     unit_call: np.ndarray  # per unit: its call
     counter: TokenCounter
-    budget: int
-    summarizer: ExtractiveSummarizer
     shared: bool = False  # the prompt cache is the organization's: sessions share entries
     notes: dict[int, str] = field(default_factory=dict)  # a seed's note: its unit item's text
     memo: dict[Any, Summary] = field(default_factory=dict)  # summaries made, in all passes
     order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=I64))
-    texts: dict[int, Summary] = field(default_factory=dict)
+    items: dict[int, list[Front]] = field(default_factory=dict)
     _ids: dict[Any, int] = field(default_factory=dict)  # equal texts, equal ids (cache keys)
-    _used: dict[tuple[int, int], float] = field(default_factory=dict)
-    _holders: dict[tuple[int, int], int] = field(default_factory=dict)  # (call, id) -> unit
-    _held: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=I64))
-    _last: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    _used: dict[tuple[int, Any], float] = field(default_factory=dict)
+    _holders: dict[tuple[int, Any], int] = field(default_factory=dict)  # (call, key) -> unit
+    _held: list[tuple[Any, ...]] = field(default_factory=list)  # per slot: the front stored
+    _last: np.ndarray = field(default_factory=lambda: np.zeros(0))  # and when
+    count: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=I64))
+    """Per slot: how many front items it has."""
     clashes: set[int] = field(default_factory=set)
-    """Calls where two sessions held equal summaries under an organization-wide cache: the
+    """Calls where two sessions held equal front items under an organization-wide cache: the
     rank loop does not step sessions in time order, so such calls go to the reference path."""
-
-    def final(self, front: np.ndarray) -> dict[int, Summary]:
-        """Each unit's summary text after its last response (`front`: per unit, its tokens)."""
-        return {int(self.order[slot]): text for slot, text in self.texts.items()
-                if front[self.order[slot]] > 0}  # fmt: skip
-
-    def held(self, call: int, text: Any) -> bool:
-        """Whether a session of `call` held a summary of `text` (its `Summary.ident`)."""
-        ident = self._ids.get(text)
-        return ident is not None and (call, ident) in self._holders
 
     def begin(self, order: np.ndarray) -> None:
         """Start a rank loop whose slot ``k`` is unit ``order[k]``."""
         self.order = order
-        self.texts = {}
-        self._held = np.full(len(order), -1, dtype=I64)  # the summary each slot stored last
-        self._last = np.zeros(len(order))  # and when
+        self.items = {}
+        self._held = [()] * len(order)
+        self._last = np.zeros(len(order))
+        self.count = np.zeros(len(order), dtype=I64)
+
+    def final(self) -> dict[int, Summary]:
+        """Each unit's memory after its last response: its front items' text, in order."""
+        out = {}
+        for slot, front in self.items.items():
+            if front:
+                out[int(self.order[slot])] = joined([f.summary for f in front])
+        return out
+
+    def held(self, call: int, ident: Any) -> bool:
+        """Whether a session of `call` began a stored path with an item of `ident`."""
+        return (call, (ident,)) in self._holders
 
     def summary(self, call: int, src: np.ndarray, budget: int, previous: Summary | None,
                 summarizer: ExtractiveSummarizer) -> Summary:  # fmt: skip
-        """The summary of a call's unit items `src`, and its tokens (a note comes first)."""
+        """The summary of a call's unit items `src` (a seed's note may come first)."""
         note = self.notes.get(int(src[0])) if len(src) and src[0] >= len(self.batch.kind) else None
         items = src[1:] if note is not None else src
         return summary(self.batch, self.stats, self.memo, call, items, budget, previous,
                        summarizer, note)  # fmt: skip
 
+    def _set(self, slot: int, front: list[Front], tokens: np.ndarray, ids: np.ndarray) -> None:
+        self.items[slot] = front
+        self.count[slot] = len(front)
+        tokens[slot] = sum(f.tokens for f in front)
+        key = tuple(f.summary.ident for f in front)
+        ids[slot] = self._ids.setdefault(key, len(self._ids)) if front else -1
+
+    def drop(self, slots: np.ndarray, room: np.ndarray, tokens: np.ndarray,
+             ids: np.ndarray) -> np.ndarray:  # fmt: skip
+        """Truncation: each slot's oldest front items go until the rest fit `room` tokens.
+
+        Returns how many went.
+        """
+        out = np.zeros(len(slots), dtype=I64)
+        for n, (slot, fits) in enumerate(zip(slots.tolist(), room.tolist(), strict=True)):
+            front = self.items.get(slot, [])
+            left = sum(f.tokens for f in front)
+            while front and left > fits:
+                left -= front[0].tokens
+                front = front[1:]
+                out[n] += 1
+            self._set(slot, front, tokens, ids)
+        return out
+
     def cached(self, slots: np.ndarray, front_id: np.ndarray, now: np.ndarray,
                ttl: float) -> np.ndarray:  # fmt: skip
-        """Whether each request's summary item is in a live cached path, and store it.
+        """Tokens of each request's front in a live cached path; then store the front.
 
-        A summary is a cache key by its text: a request matches it when any earlier response
-        (of the session, or of the call under an organization-wide cache) stored a path that
-        began with it, within the time to live. Each slot keeps the summary it stored last
-        and when; the others wait in `_used` until one comes back.
+        A front item is a cache key by its text: a request matches its front's first items
+        as far as an earlier response (of the session, or of the call under an
+        organization-wide cache) stored a path that began with them, within the time to
+        live. Each slot keeps the front it stored last and when; the others wait in `_used`
+        until one comes back.
         """
-        held = self._held[slots]
-        has = front_id >= 0
-        same = has & (front_id == held)
-        out: np.ndarray = same & (now - self._last[slots] < ttl)
-        for n in np.flatnonzero(has & ~same).tolist():  # a new summary (rare)
+        last = self._last[slots]
+        out = np.zeros(len(slots), dtype=I64)
+        for n in np.flatnonzero(front_id >= 0).tolist():
             slot = int(slots[n])
+            front = self.items[slot]
+            key = tuple(f.summary.ident for f in front)
+            if key == self._held[slot]:  # the same front as the slot's last request
+                out[n] = sum(f.tokens for f in front) if now[n] - last[n] < ttl else 0
+                continue
             unit = int(self.order[slot])
             call = int(self.unit_call[unit])
             scope = call if self.shared else -1 - unit
-            if held[n] >= 0:
-                self._used[(scope, int(held[n]))] = float(self._last[slot])
-            key = (scope, int(front_id[n]))
-            if self.shared and self._holders.setdefault(key, unit) != unit:
-                self.clashes.add(call)
-            last = self._used.get(key)
-            out[n] = last is not None and now[n] - last < ttl
-            self._held[slot] = front_id[n]
-        self._last[slots[has]] = now[has]
+            for k in range(1, len(self._held[slot]) + 1):  # what the slot held waits
+                self._used[(scope, self._held[slot][:k])] = float(last[n])
+            for k in range(1, len(key) + 1):
+                if self.shared and self._holders.setdefault((call, key[:k]), unit) != unit:
+                    self.clashes.add(call)
+                seen = self._used.get((scope, key[:k]))
+                if seen is None or now[n] - seen >= ttl:
+                    break
+                out[n] += front[k - 1].tokens
+            self._held[slot] = key
+        self._last[slots[front_id >= 0]] = now[front_id >= 0]
         return out
 
-    def fold(self, slots: np.ndarray, start: np.ndarray, cut: np.ndarray, front: np.ndarray,
-             front_id: np.ndarray) -> None:  # fmt: skip
-        """Fold each slot's ``[start, cut)`` and its summary into a new summary, in place."""
+    def fold(self, rule: Any, slots: np.ndarray, start: np.ndarray, cut: np.ndarray,
+             tokens: np.ndarray, ids: np.ndarray) -> None:  # fmt: skip
+        """Fold each slot's ``[start, cut)`` into its front under `rule`, in place.
+
+        `RollingSummary`: one summary of the folded items and the summaries before, first.
+        `Ledger`: the ledger of their facts first, then (with a summary budget) a summary.
+        """
         for slot, a, b in zip(slots.tolist(), start.tolist(), cut.tolist(), strict=True):
             call = int(self.unit_call[self.order[slot]])
-            previous = self.texts.get(slot) if front[slot] > 0 else None
-            made = self.summary(call, self.src[a:b], self.budget, previous, self.summarizer)
-            if made.tokens:
-                front[slot] = item_tokens(self.counter, made, self.summarizer)
-                front_id[slot] = self._ids.setdefault(made.ident, len(self._ids))
-                self.texts[slot] = made
-            else:  # nothing fit the budget: the turns go, and no item takes their place
-                front[slot] = 0
-                front_id[slot] = -1
-                self.texts.pop(slot, None)
+            front = self.items.get(slot, [])
+            summaries = [f.summary for f in front if not f.ledger]
+            prior = joined(summaries) if summaries else None
+            folded = self.src[a:b]
+            if rule.ledger is None:
+                made = self.summary(call, folded, rule.budget, prior, rule.summarizer)
+                kept = [f for f in front if f.ledger]
+                self._set(slot, [*self._item(made, rule.summarizer), *kept], tokens, ids)
+                continue
+            ledger: Ledger = rule.ledger
+            ledgers = [f.summary.text for f in front if f.ledger]
+            said = messages(self.batch, self.stats, call, folded, self.notes)
+            text = ledger.text(ledger.facts(said, ledgers[-1] if ledgers else None),
+                               self.counter, rule.budget)  # fmt: skip
+            new = [Front(from_text(text), self._tokens(text), True)] if text else []
+            if rule.summary_budget:
+                made = self.summary(call, folded, rule.summary_budget, prior, rule.summarizer)
+                new += self._item(made, rule.summarizer)
+            else:
+                new += [f for f in front if not f.ledger]
+            self._set(slot, new, tokens, ids)
+
+    def _item(self, made: Summary, summarizer: ExtractiveSummarizer) -> list[Front]:
+        if not made.tokens:  # nothing fit the budget: no item takes the turns' place
+            return []
+        if summarizer.encoding == self.counter.profile.encoding:
+            return [Front(made, self.counter.profile.item_overhead_tokens + made.tokens)]
+        return [Front(made, self._tokens(made.text))]
+
+    def _tokens(self, text: str) -> int:
+        return self.counter.item(Message(role="system", text=text)).full.total
 
 
 def summary(batch: CallBatch, stats: FillerStats, memo: dict[Any, Summary], call: int,
@@ -144,13 +217,6 @@ def summary(batch: CallBatch, stats: FillerStats, memo: dict[Any, Summary], call
     return made
 
 
-def item_tokens(counter: TokenCounter, made: Summary, summarizer: ExtractiveSummarizer) -> int:
-    """Tokens of a system item holding summary `made`."""
-    if summarizer.encoding == counter.profile.encoding:
-        return counter.profile.item_overhead_tokens + made.tokens
-    return counter.item(Message(role="system", text=made.text)).full.total
-
-
 def carried_seeds(
     batch: CallBatch,
     stats: FillerStats,
@@ -161,13 +227,14 @@ def carried_seeds(
     counter: TokenCounter,
     fronts: Fronts | None,
 ) -> tuple[dict[tuple[int, int], tuple[int, int]], dict[tuple[int, int], str], set[int]]:
-    """The seeds that carry a summary, given each session's last summary (`final`, by unit).
+    """The seeds that carry a summary or a ledger, given each session's memory (by unit).
 
-    `RolloverPolicy.draft` on the arrays: with ``carry="summary"``, or ``recent`` after a
-    session that kept a summary, the recent turns get the budget less the summary's reserve,
-    and a note first carries the older history folded into that summary. Returns the seeds
-    (for `plan_sessions`), the notes' texts, and the calls whose note repeats a summary a
-    session held under a shared cache (the reference path takes those).
+    `RolloverPolicy.draft` on the arrays: with ``carry="summary"`` or ``"ledger"``, or
+    ``recent`` after a session that kept a summary or a ledger, the recent turns get the
+    budget less the reserve, and a note first carries the older history folded into that
+    memory. Returns the seeds (for `plan_sessions`), the notes' texts, and the calls whose
+    note repeats an item a session began a stored path with under a shared cache (the
+    reference path takes those).
     """
     seeds: dict[tuple[int, int], tuple[int, int]] = {}
     notes: dict[tuple[int, int], str] = {}
@@ -188,7 +255,12 @@ def carried_seeds(
         note: Summary | None = None
         if reserve and (len(older) or previous):
             if not len(older) and previous is not None and counter.text(previous.text) <= room:
-                note = previous  # nothing new to fold, and the summary fits
+                note = previous  # nothing new to fold, and the memory fits
+            elif rollover.carry == "ledger":
+                ledger = Ledger()
+                said = messages(batch, stats, call, older, {})
+                lines = ledger.facts(said, previous.text if previous is not None else None)
+                note = from_text(ledger.text(lines, counter, room))
             else:
                 note = summary(batch, stats, memo, call, older, room, previous, summarizer)
         text = note.text if note is not None else ""

@@ -165,7 +165,7 @@ def simulate_batch(
         if not summarizing or rollover is None or stats is None:
             break
         fronts = rc.fronts if rc is not None else None
-        final = fronts.final(win.final_front) if fronts is not None else {}
+        final = fronts.final() if fronts is not None else {}
         settled, texts, clashes = carried_seeds(batch, stats, memo, units, final, rollover,
                                                 counter, fronts)  # fmt: skip
         fallback[sorted(clashes)] = True
@@ -234,7 +234,7 @@ def simulate_batch(
             "input_image": np.zeros(len(e), dtype=I64), "cached_text": fig["cached"][0],
             "cached_audio": fig["cached"][1], "cached_image": np.zeros(len(e), dtype=I64),
             "output_text": fig["output"][0], "output_audio": fig["output"][1],
-            "retained_items": e - s + (win.front > 0), "dropped_items": dropped,
+            "retained_items": e - s + win.front_items, "dropped_items": dropped,
             "cost_usd": cost_text + cost_audio + cost_image,
         }  # fmt: skip
         responses = {name: np.asarray(v)[keep] for name, v in columns.items()}
@@ -255,11 +255,9 @@ def _rules(compaction: CompactionStrategy | None, rollover: RolloverPolicy | Non
             raise ConfigurationError(f"the vectorized path cannot run {compaction.name}")
     summarizing = rollover is not None and (
         rollover.carry != "recent" or isinstance(rule, SummaryRule))  # fmt: skip
-    if rollover is not None and (rollover.carry == "ledger" or summarizing and type(
-            rollover.summarizer) not in (type(None), ExtractiveSummarizer)):  # fmt: skip
-        raise ConfigurationError(
-            "the vectorized path seeds with recent turns or an extractive summary only"
-        )
+    if rollover is not None and summarizing and rollover.carry != "ledger" and type(
+            rollover.summarizer) not in (type(None), ExtractiveSummarizer):  # fmt: skip
+        raise ConfigurationError("the vectorized path summarizes seeds extractively only")
     handed_back = not generated and (isinstance(rule, SummaryRule) or summarizing)
     if handed_back:  # the arrays summarize generated texts only: the reference path does
         return None, False, True
@@ -347,7 +345,7 @@ def _figures(
     matched = window(s, m_end) + np.where(in_lm, extra, 0)
     matched[0] += np.where(head_live, head, 0)
     if win is not None:
-        matched[0] += np.where(win.front_cached, win.front, 0)
+        matched[0] += win.front_matched
     matched_total = matched.sum(axis=0)
     cached_total = matched_total - matched_total % block
     cached_total = np.where(cached_total < minimum, 0, cached_total)

@@ -10,14 +10,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from context_manager import ProviderProfile, get_model_profile
-from context_manager.compaction.strategies import AudioToText, DropOldest, RollingSummary, WhenCold
+from context_manager.compaction.strategies import (
+    AudioToText,
+    DropOldest,
+    Ledger,
+    RollingSummary,
+    WhenCold,
+)
 from context_manager.compaction.summarizers import ExtractiveSummarizer
 from context_manager.rollover import RolloverPolicy
 from context_manager.server import SessionConfig, Truncation
 from context_manager.simulate import simulate_call
 from context_manager.simulate.runner import run_chunk
 from context_manager.simulate.vectorized import simulate_batch
-from context_manager.simulate.workloads import generate, workload
+from context_manager.simulate.workloads import DEFAULT_FACTS, generate, workload
 
 GPT = get_model_profile("gpt-realtime")
 # A small window, so truncation happens within minutes of simulated speech.
@@ -70,12 +76,15 @@ def scenarios(draw: st.DrawFn):
                 RolloverPolicy(4096, carry="summary"),
                 RolloverPolicy(200, summary_tokens=0),
                 RolloverPolicy(600, summary_tokens=9),
+                RolloverPolicy(900, carry="ledger"),
+                RolloverPolicy(300, carry="ledger", summary_tokens=40),
             ]
         )  # fmt: skip
     )
     spec = workload(
         draw(st.sampled_from(["voice-agent", "support-call", "tool-heavy"])),
         minutes=draw(st.sampled_from([2.0, 5.0])),
+        facts=DEFAULT_FACTS if draw(st.booleans()) else (),  # planted statements: real text
     )
     seed = draw(st.integers(0, 2**32 - 1))
     instructions = "Be brief. " * draw(st.integers(0, 40))
@@ -85,9 +94,21 @@ def scenarios(draw: st.DrawFn):
 @st.composite
 def array_compaction(draw: st.DrawFn) -> DropOldest | AudioToText | WhenCold | None:
     """No compaction, or a strategy the arrays run, with random settings, cache-aware or not."""
-    kind = draw(st.sampled_from(["none", "drop-oldest", "audio-to-text", "rolling-summary"]))
+    kind = draw(st.sampled_from(["none", "drop-oldest", "audio-to-text", "rolling-summary",
+                                 "ledger"]))  # fmt: skip
     if kind == "none":
         return None
+    if kind == "ledger":
+        trigger = draw(st.sampled_from([0.2, 0.5, 0.85]))
+        ledger = Ledger(
+            trigger=trigger,
+            keep=draw(st.sampled_from([1, 2, 6])),
+            budget=draw(st.sampled_from([8, 64, 256])),
+            summary_budget=draw(st.sampled_from([0, 0, 40, 384])),
+        )
+        if draw(st.booleans()):
+            return WhenCold(ledger, early=draw(st.sampled_from([0.1, trigger / 2])))
+        return ledger
     if kind == "rolling-summary":
         trigger = draw(st.sampled_from([0.2, 0.5, 0.85, 1.0]))
         summary = RollingSummary(
@@ -187,9 +208,10 @@ def test_a_chunk_with_fallback_equals_the_reference_call_by_call(scenario) -> No
     "compaction",
     [DropOldest(), DropOldest(trigger=0.5, target=0.3), WhenCold(DropOldest(), early=0.75),
      AudioToText(), AudioToText(keep=1, trigger=0.3), RollingSummary(),
-     WhenCold(RollingSummary(trigger=0.7, keep=3, budget=300), early=0.4)],
+     WhenCold(RollingSummary(trigger=0.7, keep=3, budget=300), early=0.4),
+     Ledger(summary_budget=384)],
     ids=["drop", "drop-early", "drop-cold", "convert", "convert-early", "summary",
-         "summary-cold"],
+         "summary-cold", "ledger"],
 )  # fmt: skip
 @pytest.mark.parametrize("provider", ["openai", "azure"])
 def test_array_strategies_on_full_windows_agree(spec_name, compaction, provider) -> None:
@@ -199,7 +221,8 @@ def test_array_strategies_on_full_windows_agree(spec_name, compaction, provider)
     seeds.
     """
     config = SessionConfig(instructions="Be brief. " * 30, truncation=Truncation.parse("auto"))
-    batch = generate(workload(spec_name, minutes=70), 3, np.random.default_rng(11))
+    spec = workload(spec_name, minutes=70, facts=DEFAULT_FACTS)  # the ledger has facts to keep
+    batch = generate(spec, 3, np.random.default_rng(11))
     fast = simulate_batch(batch, GPT, provider, config=config, compaction=compaction)
     assert fast.fallback == []
     for call in range(3):
