@@ -36,7 +36,14 @@ from typing import Any
 
 import numpy as np
 
-from ..compaction.strategies import AudioToText, DropOldest, Ledger, RollingSummary, WhenCold
+from ..compaction.strategies import (
+    AudioToText,
+    DropOldest,
+    Hierarchical,
+    Ledger,
+    RollingSummary,
+    WhenCold,
+)
 from ..compaction.summarizers import ExtractiveSummarizer
 from ..tokens import TokenCounter
 from .extractive import FillerStats, Summary
@@ -92,6 +99,10 @@ class SummaryRule:
     """The ledger strategy (its facts and text): ``None`` for a rolling summary."""
     summary_budget: int = 0
     """A ledger's summary after it (0: none)."""
+    chunk: int = 0
+    """`Hierarchical`: turns per chunk summary (0: not hierarchical)."""
+    max_summaries: int = 0
+    """`Hierarchical`: chunk summaries kept before they are merged."""
 
 
 Rule = DropRule | ConvertRule | SummaryRule
@@ -102,9 +113,9 @@ def vector_rule(strategy: Any, limit: int) -> Rule | None:
     early = None
     if isinstance(strategy, WhenCold):
         early, strategy = strategy.early, strategy.strategy
-    if type(strategy) in (RollingSummary, Ledger):
+    if type(strategy) in (RollingSummary, Ledger, Hierarchical):
         # A summary by the extractive summarizer only (a ledger with no summary needs none).
-        needed = type(strategy) is RollingSummary or strategy.summary_budget > 0
+        needed = type(strategy) is not Ledger or strategy.summary_budget > 0
         if needed and type(strategy.summarizer) is not ExtractiveSummarizer:
             return None
     elif type(strategy) not in (DropOldest, AudioToText):
@@ -119,6 +130,10 @@ def vector_rule(strategy: Any, limit: int) -> Rule | None:
         cold = math.floor(early * limit)
     if isinstance(strategy, AudioToText):
         return ConvertRule(trigger, cold, strategy.keep)
+    if isinstance(strategy, Hierarchical):
+        assert isinstance(strategy.summarizer, ExtractiveSummarizer)
+        return SummaryRule(trigger, cold, strategy.keep, strategy.budget, strategy.summarizer,
+                           chunk=strategy.chunk, max_summaries=strategy.max_summaries)  # fmt: skip
     if isinstance(strategy, RollingSummary | Ledger):
         summarizer = strategy.summarizer
         if not isinstance(summarizer, ExtractiveSummarizer):
@@ -256,16 +271,37 @@ class RankCompaction:
         # before the keep-th last turn start fold (the summary item is no turn's).
         trigger = np.where(cold, rule.cold_trigger, rule.trigger)
         ends = np.searchsorted(self.turn_starts, end, side="left")
-        inner = ends - np.searchsorted(self.turn_starts, ss + 1, side="left")
-        turns = inner + self.is_user[np.minimum(ss, len(self.is_user) - 1)]
-        fired = asked & (total > trigger) & (turns > rule.keep)
+        after = np.searchsorted(self.turn_starts, ss + 1, side="left")
+        user_first = self.is_user[np.minimum(ss, len(self.is_user) - 1)]
+        turns = ends - after + user_first
+        past = asked & (total > trigger)
+        assert self.fronts is not None
+        new = ss.copy()
+        if rule.chunk:
+            # `Hierarchical`: past the trigger, merge the chunk summaries when there are too
+            # many; else fold the oldest `chunk` turns (before the last `keep`) into one.
+            merge = past & (self.fronts.summaries[: len(ss)] > rule.max_summaries)
+            fold = past & ~merge & (turns > rule.keep)
+            if merge.any():
+                self.fronts.merge(rule, np.flatnonzero(merge), front, front_id)
+            f = np.flatnonzero(fold)
+            if len(f):
+                m = np.minimum(rule.chunk, turns[f] - rule.keep)
+                # The window's turn starts: its first item when a user's, then the inner ones.
+                nth = after[f] + m - user_first[f]
+                first = np.where(user_first[f], ss[f], self.turn_starts[after[f]])
+                cut = self.turn_starts[nth]
+                self.fronts.fold(rule, f, first, cut, front, front_id, ss[f])
+                new[f] = cut
+            return new, conv, merge | fold
+        # `CompactionContext.folded`: past the trigger, with more than `keep` turns, the items
+        # before the keep-th last turn start fold (a front item is no turn's).
+        fired = past & (turns > rule.keep)
         if not fired.any():
             return ss, conv, fired
-        assert self.fronts is not None
         f = np.flatnonzero(fired)
         cut = self.turn_starts[ends[f] - rule.keep]
         self.fronts.fold(rule, f, ss[f], cut, front, front_id)
-        new = ss.copy()
         new[f] = cut
         return new, conv, fired
 

@@ -239,17 +239,19 @@ class _Sentences:
     """A summary's input sentences in order: real texts and filler items (see `add`)."""
 
     real: list[str] = field(default_factory=list)
+    rows: list[np.ndarray] = field(default_factory=list)  # features of what was said
     speakers: list[str | None] = field(default_factory=list)
     item: list[int] = field(default_factory=list)  # per entry: a filler item, or -1
     text: list[int] = field(default_factory=list)  # per entry: a real sentence, or -1
     prev: list[bool] = field(default_factory=list)  # per entry: a previous summary's line
 
-    def add(self, text: str, speaker: str | None) -> None:
-        """A real sentence (`speaker` ``None``: a line of the previous summary)."""
+    def add(self, text: str, speaker: str | None, row: np.ndarray | None = None) -> None:
+        """A real sentence (`speaker` ``None``: a line of the previous summary, read as is)."""
         self.item.append(-1)
         self.text.append(len(self.real))
         self.prev.append(speaker is None)
         self.real.append(text)
+        self.rows.append(_features(text) if row is None else row)
         self.speakers.append(speaker)
 
     def add_items(self, items: np.ndarray, previous: bool = False) -> None:
@@ -259,9 +261,9 @@ class _Sentences:
         self.prev.extend([previous] * len(items))
 
     def add_message(self, item: Message, label: str, memo: SentenceMemo) -> None:
-        said, _ = memo.rows(item)
-        for x in said:
-            self.add(x if x.startswith(label + ": ") else f"{label}: {x}", label)
+        said, rows = memo.rows(item)
+        for x, row in zip(said, rows, strict=True):  # features of the sentence as said
+            self.add(x if x.startswith(label + ": ") else f"{label}: {x}", label, row)
 
 
 def summarize(
@@ -359,7 +361,7 @@ def _choose(batch: CallBatch, stats: FillerStats, found: _Sentences, budget: int
     tokens = np.empty(n, dtype=np.float64)
     if is_real.any():
         texts = [found.real[e] for e in real[is_real].tolist()]
-        rows = np.stack([_features(t) for t in texts])
+        rows = np.stack([found.rows[e] for e in real[is_real].tolist()])
         speakers = [found.speakers[e] for e in real[is_real].tolist()]
         value[is_real] = sentence_values(texts, rows, speakers)
         tokens[is_real] = [len(t) for t in texts]

@@ -139,7 +139,7 @@ def advance(
         f_out[r] = ft
         fid_out[r] = fi
         if rc is not None and rc.fronts is not None:
-            fc_out[r] = rc.fronts.cached(np.arange(k), fi, rc.now[r], rc.ttl)
+            fc_out[r] = rc.fronts.cached(np.arange(k), fi, ft, ss, rc.now[r], rc.ttl)
             fn_out[r] = rc.fronts.count[:k]
         if converting:
             assert cc_out is not None

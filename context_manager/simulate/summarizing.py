@@ -40,6 +40,8 @@ class Front:
     summary: Summary
     tokens: int
     ledger: bool = False
+    kept: bool = False
+    """A seed's note a hierarchical fold left first (it begins no turn, so none folds it)."""
 
 
 @dataclass(slots=True)
@@ -62,11 +64,14 @@ class Fronts:
     items: dict[int, list[Front]] = field(default_factory=dict)
     _ids: dict[Any, int] = field(default_factory=dict)  # equal texts, equal ids (cache keys)
     _used: dict[tuple[int, Any], float] = field(default_factory=dict)
-    _holders: dict[tuple[int, Any], int] = field(default_factory=dict)  # (call, key) -> unit
+    _holders: dict[tuple[int, Any], set[int]] = field(default_factory=dict)  # -> units
     _held: list[tuple[Any, ...]] = field(default_factory=list)  # per slot: the front stored
     _last: np.ndarray = field(default_factory=lambda: np.zeros(0))  # and when
+    _state: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=I64))
     count: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=I64))
     """Per slot: how many front items it has."""
+    summaries: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=I64))
+    """Per slot: how many of them are summaries."""
     clashes: set[int] = field(default_factory=set)
     """Calls where two sessions held equal front items under an organization-wide cache: the
     rank loop does not step sessions in time order, so such calls go to the reference path."""
@@ -77,19 +82,22 @@ class Fronts:
         self.items = {}
         self._held = [()] * len(order)
         self._last = np.zeros(len(order))
+        self._state = np.full(len(order), -1, dtype=I64)
         self.count = np.zeros(len(order), dtype=I64)
+        self.summaries = np.zeros(len(order), dtype=I64)
 
     def final(self) -> dict[int, Summary]:
         """Each unit's memory after its last response: its front items' text, in order."""
         out = {}
         for slot, front in self.items.items():
-            if front:
-                out[int(self.order[slot])] = joined([f.summary for f in front])
+            memory = [f.summary for f in front if not f.kept]
+            if memory:
+                out[int(self.order[slot])] = joined(memory)
         return out
 
-    def held(self, call: int, ident: Any) -> bool:
-        """Whether a session of `call` began a stored path with an item of `ident`."""
-        return (call, (ident,)) in self._holders
+    def held(self, call: int, ident: Any, other_than: int) -> bool:
+        """Whether a session of `call` but unit `other_than` began a path with `ident`."""
+        return bool(self._holders.get((call, (ident,)), set()) - {other_than})
 
     def summary(self, call: int, src: np.ndarray, budget: int, previous: Summary | None,
                 summarizer: ExtractiveSummarizer) -> Summary:  # fmt: skip
@@ -102,6 +110,7 @@ class Fronts:
     def _set(self, slot: int, front: list[Front], tokens: np.ndarray, ids: np.ndarray) -> None:
         self.items[slot] = front
         self.count[slot] = len(front)
+        self.summaries[slot] = sum(not (f.ledger or f.kept) for f in front)
         tokens[slot] = sum(f.tokens for f in front)
         key = tuple(f.summary.ident for f in front)
         ids[slot] = self._ids.setdefault(key, len(self._ids)) if front else -1
@@ -123,48 +132,76 @@ class Fronts:
             self._set(slot, front, tokens, ids)
         return out
 
-    def cached(self, slots: np.ndarray, front_id: np.ndarray, now: np.ndarray,
-               ttl: float) -> np.ndarray:  # fmt: skip
+    def cached(self, slots: np.ndarray, front_id: np.ndarray, front: np.ndarray,
+               start: np.ndarray, now: np.ndarray, ttl: float) -> np.ndarray:  # fmt: skip
         """Tokens of each request's front in a live cached path; then store the front.
 
-        A front item is a cache key by its text: a request matches its front's first items
-        as far as an earlier response (of the session, or of the call under an
+        An item first after the instructions is a cache key by its text (a front item, or
+        a seed's note beginning the window): a request matches its front's first items as
+        far as an earlier response (of the session, or of the call under an
         organization-wide cache) stored a path that began with them, within the time to
-        live. Each slot keeps the front it stored last and when; the others wait in `_used`
-        until one comes back.
+        live. Each slot keeps what it stored first last, and when; the others wait in
+        `_used` until one comes back.
         """
-        last = self._last[slots]
-        out = np.zeros(len(slots), dtype=I64)
-        for n in np.flatnonzero(front_id >= 0).tolist():
+        first = self.src[np.minimum(start, len(self.src) - 1)]
+        note = first >= len(self.batch.kind)
+        state = np.where(front_id >= 0, front_id, np.where(note, -2 - first, -1))
+        same = state == self._state[slots]
+        live = now - self._last[slots] < ttl
+        out: np.ndarray = np.where(same & (front_id >= 0) & live, front, 0).astype(I64)
+        for n in np.flatnonzero(~same).tolist():  # a new front, or a note first (rare)
             slot = int(slots[n])
-            front = self.items[slot]
-            key = tuple(f.summary.ident for f in front)
-            if key == self._held[slot]:  # the same front as the slot's last request
-                out[n] = sum(f.tokens for f in front) if now[n] - last[n] < ttl else 0
-                continue
             unit = int(self.order[slot])
             call = int(self.unit_call[unit])
             scope = call if self.shared else -1 - unit
-            for k in range(1, len(self._held[slot]) + 1):  # what the slot held waits
-                self._used[(scope, self._held[slot][:k])] = float(last[n])
+            held = self._held[slot]
+            for k in range(1, len(held) + 1):  # what the slot held waits
+                self._used[(scope, held[:k])] = float(self._last[slot])
+            items = self.items.get(slot, []) if front_id[n] >= 0 else []
+            key: tuple[Any, ...] = tuple(f.summary.ident for f in items)
+            if not items and note[n]:
+                key = (from_text(self.notes[int(first[n])]).ident,)
             for k in range(1, len(key) + 1):
-                if self.shared and self._holders.setdefault((call, key[:k]), unit) != unit:
-                    self.clashes.add(call)
+                if self.shared:
+                    holders = self._holders.setdefault((call, key[:k]), set())
+                    holders.add(unit)
+                    if len(holders) > 1:
+                        self.clashes.add(call)
                 seen = self._used.get((scope, key[:k]))
-                if seen is None or now[n] - seen >= ttl:
+                if not items or seen is None or now[n] - seen >= ttl:
                     break
-                out[n] += front[k - 1].tokens
+                out[n] += items[k - 1].tokens
             self._held[slot] = key
-        self._last[slots[front_id >= 0]] = now[front_id >= 0]
+        self._state[slots] = state
+        stored = state != -1
+        self._last[slots[stored]] = now[stored]
         return out
 
+    def merge(self, rule: Any, slots: np.ndarray, tokens: np.ndarray, ids: np.ndarray) -> None:
+        """`Hierarchical`: each slot's summaries merged into one, first."""
+        for slot in slots.tolist():
+            call = int(self.unit_call[self.order[slot]])
+            front = self.items.get(slot, [])
+            previous = joined([f.summary for f in front if not f.kept])
+            made = self.summary(call, np.zeros(0, dtype=I64), rule.budget, previous,
+                                rule.summarizer)  # fmt: skip
+            kept = [f for f in front if f.kept]
+            self._set(slot, [*self._item(made, rule.summarizer), *kept], tokens, ids)
+
     def fold(self, rule: Any, slots: np.ndarray, start: np.ndarray, cut: np.ndarray,
-             tokens: np.ndarray, ids: np.ndarray) -> None:  # fmt: skip
+             tokens: np.ndarray, ids: np.ndarray, window: np.ndarray | None = None,
+             ) -> None:  # fmt: skip
         """Fold each slot's ``[start, cut)`` into its front under `rule`, in place.
 
         `RollingSummary`: one summary of the folded items and the summaries before, first.
         `Ledger`: the ledger of their facts first, then (with a summary budget) a summary.
+        `Hierarchical`: a summary of the folded turns after the summaries before; what came
+        before the first turn (from `window`, a seed's note) stays, first after them.
         """
+        if rule.chunk:
+            assert window is not None
+            self._fold_chunk(rule, slots, start, cut, tokens, ids, window)
+            return
         for slot, a, b in zip(slots.tolist(), start.tolist(), cut.tolist(), strict=True):
             call = int(self.unit_call[self.order[slot]])
             front = self.items.get(slot, [])
@@ -187,6 +224,26 @@ class Fronts:
                 new += self._item(made, rule.summarizer)
             else:
                 new += [f for f in front if not f.ledger]
+            self._set(slot, new, tokens, ids)
+
+    def _fold_chunk(self, rule: Any, slots: np.ndarray, start: np.ndarray, cut: np.ndarray,
+                    tokens: np.ndarray, ids: np.ndarray, window: np.ndarray) -> None:  # fmt: skip
+        for slot, w, a, b in zip(slots.tolist(), window.tolist(), start.tolist(), cut.tolist(),
+                                 strict=True):  # fmt: skip
+            unit = int(self.order[slot])
+            call = int(self.unit_call[unit])
+            front = self.items.get(slot, [])
+            left = [int(x) for x in self.src[w:a]]
+            if any(x < len(self.batch.kind) for x in left):
+                # Items of a turn the server cut stay between the summaries and the turns:
+                # the arrays keep no such middle (the reference path takes the call).
+                self.clashes.add(call)
+            notes = [Front(from_text(self.notes[x]), self._tokens(self.notes[x]), kept=True)
+                     for x in left if x in self.notes]  # fmt: skip
+            made = self.summary(call, self.src[a:b], rule.budget, None, rule.summarizer)
+            summaries = [f for f in front if not f.kept]
+            kept = [f for f in front if f.kept]
+            new = [*summaries, *self._item(made, rule.summarizer), *kept, *notes]
             self._set(slot, new, tokens, ids)
 
     def _item(self, made: Summary, summarizer: ExtractiveSummarizer) -> list[Front]:
@@ -226,6 +283,7 @@ def carried_seeds(
     rollover: RolloverPolicy,
     counter: TokenCounter,
     fronts: Fronts | None,
+    shared: bool,
 ) -> tuple[dict[tuple[int, int], tuple[int, int]], dict[tuple[int, int], str], set[int]]:
     """The seeds that carry a summary or a ledger, given each session's memory (by unit).
 
@@ -244,6 +302,7 @@ def carried_seeds(
     room = max(reserve - counter.profile.item_overhead_tokens, 0)
     chosen = rollover.summarizer
     summarizer = chosen if isinstance(chosen, ExtractiveSummarizer) else ExtractiveSummarizer()
+    earlier: dict[int, set[str]] = {}  # each call's notes so far
     for unit in np.flatnonzero(units.index[1:] > 0).tolist():
         call, session = int(units.call[unit]), int(units.index[unit + 1])
         previous = final.get(unit)
@@ -268,6 +327,11 @@ def carried_seeds(
         seeds[(call, session)] = (rollover.budget_tokens - reserve, tokens)
         if note is not None and text:
             notes[(call, session)] = text
-            if fronts is not None and fronts.shared and fronts.held(call, note.ident):
+            # Under a shared cache a note the same as one a session before began with (or
+            # held first) can match that session's path: not modelled.
+            known = earlier.setdefault(call, set())
+            held = fronts is not None and fronts.held(call, note.ident, unit + 1)
+            if shared and (text in known or held):
                 clashes.add(call)
+            known.add(text)
     return seeds, notes, clashes

@@ -167,7 +167,7 @@ def simulate_batch(
         fronts = rc.fronts if rc is not None else None
         final = fronts.final() if fronts is not None else {}
         settled, texts, clashes = carried_seeds(batch, stats, memo, units, final, rollover,
-                                                counter, fronts)  # fmt: skip
+                                                counter, fronts, shared)  # fmt: skip
         fallback[sorted(clashes)] = True
         if settled == seeds and texts == notes:
             break

@@ -13,6 +13,7 @@ from context_manager import ProviderProfile, get_model_profile
 from context_manager.compaction.strategies import (
     AudioToText,
     DropOldest,
+    Hierarchical,
     Ledger,
     RollingSummary,
     WhenCold,
@@ -95,9 +96,21 @@ def scenarios(draw: st.DrawFn):
 def array_compaction(draw: st.DrawFn) -> DropOldest | AudioToText | WhenCold | None:
     """No compaction, or a strategy the arrays run, with random settings, cache-aware or not."""
     kind = draw(st.sampled_from(["none", "drop-oldest", "audio-to-text", "rolling-summary",
-                                 "ledger"]))  # fmt: skip
+                                 "ledger", "hierarchical"]))  # fmt: skip
     if kind == "none":
         return None
+    if kind == "hierarchical":
+        trigger = draw(st.sampled_from([0.2, 0.5, 0.85]))
+        tree = Hierarchical(
+            trigger=trigger,
+            keep=draw(st.sampled_from([1, 2, 6])),
+            chunk=draw(st.sampled_from([1, 2, 64])),
+            budget=draw(st.sampled_from([1, 24, 256])),
+            max_summaries=draw(st.sampled_from([1, 3])),
+        )
+        if draw(st.booleans()):
+            return WhenCold(tree, early=draw(st.sampled_from([0.1, trigger / 2])))
+        return tree
     if kind == "ledger":
         trigger = draw(st.sampled_from([0.2, 0.5, 0.85]))
         ledger = Ledger(
@@ -154,7 +167,13 @@ def test_both_paths_give_the_same_responses(scenario, compaction) -> None:
             # Handed back only for what the arrays do not model: an overflowing conversation,
             # or a rollover seed that may hit an organization-wide cache beyond the head.
             reseeded = profile.cache.scope == "organization" and ref.rollovers
-            assert ref.totals()["overflows"] > 0 or reseeded
+            # A hierarchical fold after the server cut a turn (or in a session whose seed held
+            # no whole turn) leaves that turn's items between the summaries and the turns:
+            # not modelled.
+            inner = compaction.strategy if isinstance(compaction, WhenCold) else compaction
+            cut = ref.rollovers or ref.totals()["truncations"]
+            middle = isinstance(inner, Hierarchical) and cut
+            assert ref.totals()["overflows"] > 0 or reseeded or middle
             continue
         mine = np.flatnonzero(rows["call"] == call)
         assert len(mine) == len(ref.responses)
@@ -209,9 +228,9 @@ def test_a_chunk_with_fallback_equals_the_reference_call_by_call(scenario) -> No
     [DropOldest(), DropOldest(trigger=0.5, target=0.3), WhenCold(DropOldest(), early=0.75),
      AudioToText(), AudioToText(keep=1, trigger=0.3), RollingSummary(),
      WhenCold(RollingSummary(trigger=0.7, keep=3, budget=300), early=0.4),
-     Ledger(summary_budget=384)],
+     Ledger(summary_budget=384), Hierarchical(chunk=8, max_summaries=2)],
     ids=["drop", "drop-early", "drop-cold", "convert", "convert-early", "summary",
-         "summary-cold", "ledger"],
+         "summary-cold", "ledger", "hierarchical"],
 )  # fmt: skip
 @pytest.mark.parametrize("provider", ["openai", "azure"])
 def test_array_strategies_on_full_windows_agree(spec_name, compaction, provider) -> None:
