@@ -318,7 +318,7 @@ FLEET_COMPACTION = ("sweep", "--workload", "tool-heavy", "--minutes", "60", "--c
                     "--provider", "openai,azure", "--truncation", "auto,retention_ratio:0.8",
                     "--compaction", "none", "--compaction", "drop-oldest",
                     "--compaction", "drop-oldest:trigger=0.8,target=0.5",
-                    "--compaction", "audio-to-text")  # fmt: skip
+                    "--compaction", "audio-to-text", "--compaction", "rolling-summary")  # fmt: skip
 
 
 def fleet_compaction() -> str:

@@ -24,8 +24,10 @@ lowered trigger applies when the request is cold):
 (turns begin at user items) convert, if any is left to convert.
 
 A window is one range of items before and after: the turns go from its start. Strategies that
-write summaries are not modelled here (`vector_rule` gives ``None``) and run on the reference
-path.
+write summaries (`RollingSummary`, `Ledger`, `Hierarchical` with the extractive summarizer)
+keep their items first in the session, ahead of the window: `SummaryRule` here, the items and
+the folding in `summarizing`. `vector_rule` gives ``None`` for any other strategy (another
+summarizer, ``keep=0`` conversion), which runs on the reference path.
 """
 
 from __future__ import annotations

@@ -129,7 +129,8 @@ def filler_stats(batch: CallBatch) -> FillerStats:
     has = words > 0
     if drawn.size:
         at = draw[has]
-        chars[has] = np.add.reduceat(lengths[drawn], at)
+        # One byte a word (the words are short): a batch holds tens of millions of them.
+        chars[has] = np.add.reduceat(lengths[drawn], at, dtype=np.int64)
         first[has] = drawn[at]
     lead = np.zeros(n, dtype=bool)
     for call, facts in enumerate(batch.facts):
@@ -148,7 +149,7 @@ def filler_stats(batch: CallBatch) -> FillerStats:
 def _word_facts() -> tuple[np.ndarray, np.ndarray]:
     """Each vocabulary word's length, and whether a sentence starting with it is filler."""
     vocab = vocabulary()
-    lengths = np.array([len(w) for w in vocab], dtype=np.int64)
+    lengths = np.array([len(w) for w in vocab], dtype=np.uint8)
     return lengths, np.array([bool(_FILLER.match(w)) for w in vocab])
 
 
@@ -314,6 +315,28 @@ def summarize(
     return _choose(batch, stats, found, budget_tokens, summarizer)
 
 
+def _fill(ranking: np.ndarray, tokens: np.ndarray, budget: float) -> np.ndarray:
+    """Take each sentence in `ranking` order that still fits `budget` (the summarizer's loop).
+
+    The leading run that fits is found by a running sum; after it only sentences no larger
+    than what is left can fit, so the loop looks at those alone.
+    """
+    chosen = np.zeros(len(tokens), dtype=bool)
+    ranked = tokens[ranking]
+    # The summarizer adds in float, one by one: so does the running sum (`np.cumsum` does too).
+    run = np.cumsum(ranked)
+    lead = int(np.searchsorted(run > budget, True))  # the first that does not fit
+    chosen[ranking[:lead]] = True
+    used = float(run[lead - 1]) if lead else 0.0
+    rest = ranking[lead:]
+    for k in rest[ranked[lead:] <= budget - used + 1e-6].tolist():  # (the loop decides)
+        cost = float(tokens[k])
+        if used + cost <= budget:
+            chosen[k] = True
+            used += cost
+    return chosen
+
+
 def _unique(batch: CallBatch, stats: FillerStats, found: _Sentences) -> np.ndarray:
     """The entries of `found` that are each sentence's first, in order.
 
@@ -380,13 +403,7 @@ def _choose(batch: CallBatch, stats: FillerStats, found: _Sentences, budget: int
     position = np.arange(n, dtype=np.float64) / max(n - 1, 1)
     value = value + summarizer.recency * position
     ranking = np.argsort(-(value / np.sqrt(tokens)), kind="stable")
-    chosen = np.zeros(n, dtype=bool)
-    used = 0.0
-    costs = tokens.tolist()
-    for k in ranking.tolist():
-        if used + costs[k] <= budget:
-            chosen[k] = True
-            used += costs[k]
+    chosen = _fill(ranking, tokens, budget)
     # The chosen lines' tokens, each alone and before a line break: the text's are their sum.
     filler_tokens = _line_tokens(summarizer.encoding)
     alone = np.zeros(n, dtype=np.int64)

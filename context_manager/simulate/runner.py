@@ -235,10 +235,10 @@ def run_chunk(
 ) -> dict[str, np.ndarray]:
     """Simulate one chunk of calls (or the calls `part` of it); per-call columns.
 
-    A top-level function, so it pickles. A compaction that writes summaries or rewrites items,
-    summary or ledger rollover seeds and fact presence run on the reference path
-    (`reference_bound`); the vectorized path takes the calls in sub-batches
-    (`SUB_BATCH_ITEMS`), so memory does not grow with the calls' length.
+    A top-level function, so it pickles. What the arrays cannot run (`reference_bound`: fact
+    presence, a summarizer other than the extractive one) goes to the reference path; the
+    vectorized path takes the calls in sub-batches (`SUB_BATCH_ITEMS`), so memory does not grow
+    with the calls' length.
     """
     tune_allocator()  # in a Dask worker: large arrays reused, not faulted in again
     if batch is None:
@@ -352,8 +352,8 @@ def run_calls(
         progress: called as ``progress(chunks_done, chunks)``.
         batch: run these calls instead of drawing `calls` new ones.
         keep_first: also run the first session on the reference path, response by response.
-        compaction: a client-side compaction strategy (``drop-oldest`` runs on the vectorized
-            path, the others on the reference path).
+        compaction: a client-side compaction strategy (built-in ones with the extractive
+            summarizer run on the vectorized path, `reference_bound`).
     """
     if calls < 0:
         raise ConfigurationError(f"the number of calls must be >= 0, got {calls}")

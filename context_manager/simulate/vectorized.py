@@ -16,11 +16,16 @@ sessions. It applies the same rules, written for arrays:
   tools, while they are live (``scope = "organization"``);
 * block rounding, the minimum prefix, the positional modality split, and the price rule.
 
+Client compaction runs in the same loop (`compacting`, `summarizing`); seeds that carry a
+summary or a ledger depend on the session before them, so those calls are run in passes, each
+settling one more session's seed (the summaries already made are kept).
+
 The property test ``tests/simulate/test_paths_agree.py`` checks that both paths give identical
 per-response figures on random workloads and policies. What this path does not cover, it
 hands back: a call whose conversation overflows (``disabled`` truncation over the limit, or one
-item larger than the limit), or whose items could share cache keys (repeated texts in a
-resampled batch), is run on the reference path instead (`VectorResult.fallback`).
+item larger than the limit), whose items could share cache keys (repeated texts in a resampled
+batch), or whose sessions could match each other's items under an organization-wide cache in
+ways the arrays do not follow, is run on the reference path instead (`VectorResult.fallback`).
 """
 
 from __future__ import annotations

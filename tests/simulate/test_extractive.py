@@ -101,3 +101,23 @@ def test_equal_short_sentences_are_kept_once(seed: int, budget: int, split: int)
     got = summarize(batch, filler_stats(batch), 0, np.arange(split, n), budget_tokens=budget,
                     previous=previous)  # fmt: skip
     assert got.text == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tokens=st.lists(st.floats(1.0, 60.0, allow_nan=False), min_size=0, max_size=80),
+    budget=st.floats(0, 700),
+    seed=st.integers(0, 2**32),
+)
+def test_the_fill_takes_what_the_summarizers_loop_takes(tokens, budget, seed) -> None:
+    from context_manager.simulate.extractive import _fill
+
+    cost = np.array(tokens)
+    ranking = np.random.default_rng(seed).permutation(len(cost))
+    expected = np.zeros(len(cost), dtype=bool)
+    used = 0.0
+    for k in ranking:  # `ExtractiveSummarizer.summarize`'s loop
+        if used + cost[k] <= budget:
+            expected[k] = True
+            used += cost[k]
+    assert np.array_equal(_fill(ranking, cost, budget), expected)
