@@ -19,9 +19,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..items import FunctionCall, Item, Message
-from .workloads import PlantedFact
+from .texts import vocabulary
+from .workloads import CallBatch, PlantedFact, WorkloadSpec
 
-__all__ = ["fact_presence", "item_text", "normalize"]
+__all__ = ["fact_presence", "item_text", "normalize", "outside_filler"]
 
 _NOT_WORD = re.compile(r"[^0-9a-z]+")
 
@@ -65,3 +66,18 @@ def fact_presence(facts: Sequence[PlantedFact], items: Sequence[Item]) -> dict[s
         kind["present"] += verbatim
         kind["present_normalized"] += loose
     return out
+
+
+def outside_filler(source: CallBatch | WorkloadSpec) -> bool:
+    """Whether filler text can never hold any of the facts of `source` (a batch or a spec).
+
+    Each value (probe or stale) has a word the filler vocabulary lacks, so a generated call's
+    facts are found only in its statements and what was made from them: the vectorized path
+    then looks at those alone (`vectorized.VectorResult.final`).
+    """
+    vocab = set(vocabulary())
+    if isinstance(source, WorkloadSpec):
+        values = [v for spec in source.facts for v in spec.values]
+    else:
+        values = [v for facts in source.facts for f in facts for v in (*f.probes, *f.stale)]
+    return all(any(w not in vocab for w in normalize(v).split()) for v in values)

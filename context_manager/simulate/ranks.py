@@ -37,6 +37,7 @@ class Windows:
     front_matched: np.ndarray  # tokens of its first items in a live cached path
     front_items: np.ndarray  # how many items the front has
     final_front: np.ndarray  # per unit: the summary tokens after its last response
+    final_start: np.ndarray  # per unit: its window's first position after its last response
 
 
 def advance(
@@ -158,5 +159,7 @@ def advance(
         conv[:k] = cv
     final = np.zeros(len(order), dtype=I64)
     final[order] = front
+    final_start = np.zeros(len(order), dtype=I64)
+    final_start[order] = start
     return Windows(s_out, dropped, overflow, compactions, cc_out, lat_out, f_out, fid_out,
-                   fc_out, fn_out, final)  # fmt: skip
+                   fc_out, fn_out, final, final_start)  # fmt: skip

@@ -27,12 +27,13 @@ import numpy as np
 from ..compaction.strategies import CompactionStrategy
 from ..compaction.summarizers import ExtractiveSummarizer
 from ..errors import ConfigurationError
+from ..items import Message
 from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
 from ..rollover import DEFAULT_ROLLOVER, RolloverPolicy
 from ..server import SessionConfig
 from .batching import select, sub_batches
 from .compacting import SummaryRule, vector_rule
-from .facts import fact_presence
+from .facts import fact_presence, outside_filler
 from .reference import SimulationResult, simulate_call
 from .vectorized import simulate_batch
 from .worker import tune_allocator
@@ -206,7 +207,8 @@ def reference_bound(
     """Whether calls run one by one on the reference path, not a chunk at once.
 
     They do under a compaction the arrays cannot run (`compacting.vector_rule`), a seed
-    summarized by anything but the extractive summarizer, fact presence, or when asked. (A
+    summarized by anything but the extractive summarizer, `facts` whose values filler words
+    could spell (`facts.outside_filler`), or when asked. (A
     batch of calls from files that needs a summary goes there too, call by call:
     `simulate_batch` hands it back.)
     """
@@ -255,13 +257,19 @@ def run_chunk(
     columns = {name: np.zeros(n) for name in (*_SUMMED, "overflows", "cost_usd", "cost_text",
                                                "cost_audio", "rollover_cost")}  # fmt: skip
     todo: list[int] = list(range(n))
-    if not reference_bound(path, rollover, compaction, bool(batch.facts)):
+    facts = bool(batch.facts) and not (batch.source_items is None and outside_filler(batch))
+    if not reference_bound(path, rollover, compaction, facts):
         todo = []
         for start, stop in sub_batches(batch):
+            sub = select(batch, start, stop)
             result = simulate_batch(
-                select(batch, start, stop), profile, provider, config=config, rollover=rollover,
-                compaction=compaction,
+                sub, profile, provider, config=config, rollover=rollover,
+                compaction=compaction, final=bool(batch.facts),
             )  # fmt: skip
+            for call, held in enumerate(result.final or ()):
+                if call not in result.fallback:  # what the session holds that holds facts
+                    said = [Message(role="system", text=text) for text in held]
+                    _presence(columns, start + call, fact_presence(sub.facts[call], said))
             t = result.totals
             for name in _SUMMED:
                 if name in t:
@@ -279,12 +287,15 @@ def run_chunk(
         for name, value in _from_reference(ref).items():
             columns[name][call] = value
         if batch.facts:
-            presence = fact_presence(batch.facts[call], ref.final_items)
-            columns["facts"][call] = presence["facts"]
-            columns["facts_present"][call] = presence["present"]
-            columns["facts_present_normalized"][call] = presence["present_normalized"]
-            columns["stale_values"][call] = presence["stale"]
+            _presence(columns, call, fact_presence(batch.facts[call], ref.final_items))
     return columns
+
+
+def _presence(columns: dict[str, np.ndarray], call: int, presence: dict[str, Any]) -> None:
+    columns["facts"][call] = presence["facts"]
+    columns["facts_present"][call] = presence["present"]
+    columns["facts_present_normalized"][call] = presence["present_normalized"]
+    columns["stale_values"][call] = presence["stale"]
 
 
 REFERENCE_TASK_CALLS = 25
@@ -366,8 +377,9 @@ def run_calls(
         tasks.append((spec, len(batch), np.random.SeedSequence(seed), profile, provider, config,
                       rollover, path, batch, compaction))  # fmt: skip
     else:
+        facts = bool(spec.facts) and not outside_filler(spec)
         split = executor is not None and reference_bound(path, rollover, compaction,
-                                                          bool(spec.facts))  # fmt: skip
+                                                          facts)  # fmt: skip
         for size, child, part in chunk_tasks(spec, calls, seed, split):
             tasks.append((spec, size, child, profile, provider, config, rollover, path, None,
                           compaction, part))  # fmt: skip

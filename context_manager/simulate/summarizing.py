@@ -26,9 +26,10 @@ from ..rollover import RolloverPolicy
 from ..tokens import TokenCounter
 from .extractive import FillerStats, Summary, from_text, joined, messages, summarize
 from .sessions import Units
+from .texts import compose, vocabulary
 from .workloads import CallBatch
 
-__all__ = ["Fronts", "Front", "carried_seeds", "summary"]
+__all__ = ["Front", "Fronts", "carried_seeds", "final_texts", "summary"]
 
 I64 = np.int64
 
@@ -94,6 +95,12 @@ class Fronts:
             if memory:
                 out[int(self.order[slot])] = joined(memory)
         return out
+
+    def texts(self, unit: int) -> list[str]:
+        """The texts of unit `unit`'s front items after its last response, in order."""
+        slot = np.flatnonzero(self.order == unit)
+        front = self.items.get(int(slot[0]), []) if len(slot) else []
+        return [f.summary.text for f in front]
 
     def held(self, call: int, ident: Any, other_than: int) -> bool:
         """Whether a session of `call` but unit `other_than` began a path with `ident`."""
@@ -335,3 +342,36 @@ def carried_seeds(
                 clashes.add(call)
             known.add(text)
     return seeds, notes, clashes
+
+
+def final_texts(batch: CallBatch, stats: FillerStats, units: Units, win: Any,
+                r_offsets: np.ndarray, notes: Mapping[tuple[int, int], str],
+                fronts: Fronts | None) -> list[list[str]]:  # fmt: skip
+    """Per call, what its last session holds at the end that can hold a planted fact.
+
+    Its front items' texts, then the window's notes and statements in order; ``""`` marks
+    filler items between them (filler holds no fact: `texts.vocabulary`), so a text that
+    reads across two of them in the call reads across them here too, and no other.
+    """
+    by_src = {len(batch.kind) + j: notes[key] for j, key in enumerate(units.note_keys)}
+    responded = np.diff(r_offsets) > 0
+    starts = np.where(responded, win.final_start, units.start)
+    last = np.searchsorted(units.call, np.arange(len(batch)), side="right") - 1
+    out: list[list[str]] = []
+    for call, unit in enumerate(last.tolist()):
+        held = fronts.texts(unit) if fronts is not None and unit >= 0 else []
+        if unit < 0 or units.call[unit] != call:
+            out.append(held)
+            continue
+        statements = {int(batch.offsets[call]) + f.item: f.statement
+                      for f in (batch.facts[call] if batch.facts else ())}  # fmt: skip
+        for item in units.src[int(starts[unit]) : int(units.end[unit])].tolist():
+            if item in by_src:
+                held.append(by_src[item])
+            elif item < len(batch.kind) and stats.lead[item]:
+                words = [vocabulary()[w] for w in stats.ids(item).tolist()]
+                held.append(compose(words, lead=statements[item]))
+            elif not held or held[-1]:
+                held.append("")  # filler between
+        out.append(held)
+    return out

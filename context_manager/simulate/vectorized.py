@@ -57,7 +57,7 @@ from .extractive import Summary, filler_stats
 from .layout import Layout, build_layout, item_tokens, with_notes
 from .ranks import Windows, advance
 from .sessions import Carried, Units, plan_sessions
-from .summarizing import carried_seeds
+from .summarizing import carried_seeds, final_texts
 from .workloads import CallBatch
 
 __all__ = ["RESPONSE_FIELDS", "VectorResult", "simulate_batch"]
@@ -91,6 +91,10 @@ class VectorResult:
     """Per-response columns (`RESPONSE_FIELDS`), in call order then time order."""
     fallback: list[int] = field(default_factory=list)
     """Calls this path could not run exactly; their totals are zero here (see the module)."""
+    final: list[list[str]] | None = None
+    """With `final`: per call, the texts its last session holds at the end that can hold a
+    planted fact (summaries, ledgers, notes, statements), in order, with ``""`` where filler
+    items lie between them (for `facts.fact_presence`)."""
 
 
 def simulate_batch(
@@ -102,6 +106,7 @@ def simulate_batch(
     rollover: RolloverPolicy | None = DEFAULT_ROLLOVER,
     keep_responses: bool = False,
     compaction: CompactionStrategy | None = None,
+    final: bool = False,
 ) -> VectorResult:
     """Simulate every call of `batch` at once (see the module docstring).
 
@@ -113,6 +118,8 @@ def simulate_batch(
         rollover: how a new session is seeded; ``None`` ends a call at its first limit.
         keep_responses: also return every response's figures.
         compaction: a client strategy the arrays run (`compacting.vector_rule`).
+        final: also return what each call's last session holds that can hold a fact
+            (`VectorResult.final`; a generated batch).
 
     Raises:
         ConfigurationError: a `compaction` the arrays cannot run.
@@ -170,8 +177,8 @@ def simulate_batch(
         if not summarizing or rollover is None or stats is None:
             break
         fronts = rc.fronts if rc is not None else None
-        final = fronts.final() if fronts is not None else {}
-        settled, texts, clashes = carried_seeds(batch, stats, memo, units, final, rollover,
+        memory = fronts.final() if fronts is not None else {}
+        settled, texts, clashes = carried_seeds(batch, stats, memo, units, memory, rollover,
                                                 counter, fronts, shared)  # fmt: skip
         fallback[sorted(clashes)] = True
         if settled == seeds and texts == notes:
@@ -243,7 +250,13 @@ def simulate_batch(
             "cost_usd": cost_text + cost_audio + cost_image,
         }  # fmt: skip
         responses = {name: np.asarray(v)[keep] for name, v in columns.items()}
-    return VectorResult(calls, totals, responses, sorted(int(c) for c in np.flatnonzero(fallback)))
+    held = None
+    if final:
+        fronts = rc.fronts if rc is not None else None
+        held = final_texts(batch, stats or filler_stats(batch), units, win, r_offsets, notes,
+                           fronts)  # fmt: skip
+    return VectorResult(calls, totals, responses, sorted(int(c) for c in np.flatnonzero(fallback)),
+                        held)  # fmt: skip
 
 
 def _rules(compaction: CompactionStrategy | None, rollover: RolloverPolicy | None, limit: int,

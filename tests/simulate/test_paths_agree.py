@@ -22,9 +22,10 @@ from context_manager.compaction.summarizers import ExtractiveSummarizer
 from context_manager.rollover import RolloverPolicy
 from context_manager.server import SessionConfig, Truncation
 from context_manager.simulate import simulate_call
+from context_manager.simulate.facts import fact_presence, outside_filler
 from context_manager.simulate.runner import run_chunk
 from context_manager.simulate.vectorized import simulate_batch
-from context_manager.simulate.workloads import DEFAULT_FACTS, generate, workload
+from context_manager.simulate.workloads import DEFAULT_FACTS, FactSpec, generate, workload
 
 GPT = get_model_profile("gpt-realtime")
 # A small window, so truncation happens within minutes of simulated speech.
@@ -255,3 +256,28 @@ def test_array_strategies_on_full_windows_agree(spec_name, compaction, provider)
         assert fast.totals["rollover_seed_tokens"][call] == t["rollover_seed_tokens"]
         cost = fast.totals["cost_text"][call] + fast.totals["cost_audio"][call]
         assert cost == pytest.approx(t["cost_usd"], rel=1e-12)
+
+
+@settings(max_examples=int(os.environ.get("PATHS_EXAMPLES", "60")) // 3, deadline=None)
+@given(scenarios(), array_compaction())
+def test_fact_presence_on_the_arrays_is_the_reference_paths(scenario, compaction) -> None:
+    """Planted facts found in what the last session holds: the same counts on both paths."""
+    profile, truncation, provider, rollover, spec, seed, instructions = scenario
+    spec = spec.with_(facts=DEFAULT_FACTS)
+    config = SessionConfig(instructions=instructions, truncation=truncation)
+    batch = generate(spec, 2, np.random.default_rng(seed))
+    columns = run_chunk(spec, 2, None, profile, provider, config, rollover, "vectorized", batch,
+                        compaction)  # fmt: skip
+    for call in range(2):
+        ref = simulate_call(batch.items(call), profile, provider, config=config,
+                            rollover=rollover, compaction=compaction)  # fmt: skip
+        presence = fact_presence(batch.facts[call], ref.final_items)
+        assert columns["facts"][call] == presence["facts"]
+        assert columns["facts_present"][call] == presence["present"]
+        assert columns["facts_present_normalized"][call] == presence["present_normalized"]
+        assert columns["stale_values"][call] == presence["stale"]
+
+
+def test_filler_never_spells_a_default_fact() -> None:
+    assert outside_filler(workload("voice-agent", facts=DEFAULT_FACTS))
+    assert not outside_filler(workload("voice-agent", facts=(FactSpec("code", 0.1, "It is {value}.", ("window seat",)),)))  # fmt: skip
