@@ -44,6 +44,7 @@ __all__ = [
     "as_summarizer",
     "sentence_features",
     "sentence_values",
+    "split_sentences",
     "summarize_async",
 ]
 
@@ -143,6 +144,55 @@ _KEYWORD_COLUMNS = [
 ]
 
 
+# The fast forms of the tests above, each exactly equivalent (tests/compaction/test_prechecks.py
+# checks them against the long way):
+# * a digit: in an ASCII sentence `\d` is 0-9, a plain range (a category test is slower);
+_ASCII_DIGIT = re.compile(r"[0-9]")
+# * a code lies inside one run of word characters and hyphens that holds a digit, so only
+#   those runs are searched (`_has_code`);
+_RUN_ENDS = re.compile(r"[^\w-]")
+# * a name, read backwards: the capital first, so the regex engine skips to capitals in C.
+#   `_NAME`'s first branch ("^Alice Bob") is a case of its second (the "e B"), so one branch
+#   does; ``(?!I\b)`` (not the pronoun) becomes "not an I with no word character after it";
+_NAME_REVERSED = re.compile(r"[A-Z](?<!(?<!\w)I)\s+[,;:]?[^\W\d_]")
+# * keyword words: every byte that cannot be in `_LOWER_WORDS`'s ``[a-z']`` (UTF-8 puts every
+#   other character in bytes >= 0x80) becomes a space, then one split, and the words looked up
+#   in one set of every keyword (the sentence's own words are never hashed into a set);
+_TO_SPACE = bytes(c if c == 0x27 or 0x61 <= c <= 0x7A else 0x20 for c in range(256))
+_COLUMNS_OF = {
+    word.encode(): frozenset(column for column, single, _ in _KEYWORD_COLUMNS if word in single)
+    for _, words, _ in _KEYWORD_COLUMNS
+    for word in words
+}
+_ALL_KEYWORDS = frozenset(_COLUMNS_OF)
+_PHRASES = [(column, phrases) for column, _, phrases in _KEYWORD_COLUMNS]
+# * a label starts with one of these letters (`_LABEL`), so most sentences skip the regex.
+_LABEL_FIRST = frozenset("UANT")
+
+
+def _has_code(sentence: str, digit: re.Match[str]) -> bool:
+    r"""`_CODE.search(sentence)`, given the sentence's first digit.
+
+    A match and its lookaheads stay inside one maximal run of ``[\w-]``, and the run holds a
+    digit; around a run the characters are neither, so searching the run alone (its bounds as
+    ``pos``/``endpos``) sees the same word boundaries.
+    """
+    find = digit.re.search
+    at = digit.start()
+    while True:
+        start = at
+        while start and (sentence[start - 1] in "-_" or sentence[start - 1].isalnum()):
+            start -= 1  # `\w` is alphanumeric or "_", as str.isalnum has it
+        stop = _RUN_ENDS.search(sentence, at)
+        end = len(sentence) if stop is None else stop.start()
+        if _CODE.search(sentence, start, end):
+            return True
+        following = find(sentence, end)
+        if following is None:
+            return False
+        at = following.start()
+
+
 def sentence_features(sentences: Sequence[str]) -> np.ndarray:
     """Which of `FEATURES` each sentence has, as a 0/1 matrix.
 
@@ -153,20 +203,45 @@ def sentence_features(sentences: Sequence[str]) -> np.ndarray:
     """
     out = np.zeros((len(sentences), len(FEATURES)))
     for row, labelled in enumerate(sentences):
-        sentence = _LABEL.sub("", labelled, count=1)
-        if _DIGIT.search(sentence):
+        sentence = labelled
+        if labelled[:1] in _LABEL_FIRST:
+            sentence = _LABEL.sub("", labelled, count=1)
+        digit = (_ASCII_DIGIT if sentence.isascii() else _DIGIT).search(sentence)
+        if digit is not None:
             out[row, 0] = 1.0
-            if _CODE.search(sentence):
+            if _has_code(sentence, digit):
                 out[row, 1] = 1.0
-        # A name ends in a capital after the first character: without one, no need to look.
-        if _UPPER.search(sentence, 1) and _NAME.search(sentence):
+        if _NAME_REVERSED.search(sentence[::-1]):
             out[row, 2] = 1.0
         lowered = sentence.lower()
-        words = set(_LOWER_WORDS.findall(lowered))
-        for column, single, phrases in _KEYWORD_COLUMNS:
-            if not words.isdisjoint(single) or any(p in lowered for p in phrases):
+        words = lowered.encode("utf-8", "surrogatepass").translate(_TO_SPACE).split()
+        hit: set[int] = set()
+        for word in _ALL_KEYWORDS.intersection(words):
+            hit |= _COLUMNS_OF[word]
+        for column, phrases in _PHRASES:
+            if column in hit or any(map(lowered.__contains__, phrases)):
                 out[row, column] = 1.0
     return out
+
+
+_BREAK = re.compile(r"[.!?]\s+(?=\S)")
+
+
+def split_sentences(text: str) -> list[str]:
+    """The non-empty pieces of ``_SENTENCE.split(text)``: cut after ``.``, ``!`` or ``?``.
+
+    Found from the punctuation (a lookbehind is tried at every character), and without any
+    when the text has none.
+    """
+    if "." not in text and "!" not in text and "?" not in text:
+        return [text] if text else []
+    pieces: list[str] = []
+    start = 0
+    for found in _BREAK.finditer(text):
+        pieces.append(text[start : found.start() + 1])  # never empty: it ends at the mark
+        start = found.end()  # a non-space follows: the rest is never empty
+    pieces.append(text[start:])
+    return pieces
 
 
 # Filler a sentence may be and still carry a code: "Ack U0012.", "Okay, noted.", "Got it."
@@ -260,7 +335,7 @@ class SentenceMemo:
         if hit is not None:
             self._rows.move_to_end(key)
             return hit
-        sentences = [s for s in _SENTENCE.split(key[1]) if s]
+        sentences = split_sentences(key[1])
         rows = (sentences, sentence_features(sentences))
         self._rows[key] = rows
         if len(self._rows) > self._size:

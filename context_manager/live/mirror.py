@@ -45,7 +45,7 @@ from .changes import (
     TranscriptionBilled,
 )
 from .handlers import HANDLERS, NO_DELTAS, NOTHING, transcript_of
-from .records import ResponseOutcome, unpredicted
+from .records import ResponseOutcome, outcome_of, read_usage, reported_status
 from .requests import ResponseRequests
 
 __all__ = ["FOLLOWING_ERRORS", "UNFINISHED", "SessionMirror"]
@@ -450,16 +450,19 @@ class SessionMirror:
         if response.get("id") == self.running or response.get("conversation_id", "") is not None:
             self.running = None
             self.made = {}
-        base, readable = unpredicted(
-            response, session=self.index, prices=self.profile.prices_per_million
-        )
+        observed, readable = read_usage(response)
         if not readable:
             self.note("response.done: usage unreadable, counted as zero")
-        observed = base.observed
 
-        def unpredicted_as(number: int, *, in_band: bool) -> ResponseOutcome:
-            # Paid for whatever the model made of it: the usage is kept, unpredicted.
-            return replace(base, response=number, in_band=in_band)
+        def outcome(**figures: Any) -> ResponseOutcome:
+            # One record a response, built once with the model's figures (unpredicted without).
+            return outcome_of(
+                response,
+                session=self.index,
+                prices=self.profile.prices_per_million,
+                observed=observed,
+                **figures,
+            )
 
         params = self.requests.done(response.get("id"))
         in_band = response.get("conversation_id", "") is not None
@@ -479,17 +482,17 @@ class SessionMirror:
         except FOLLOWING_ERRORS as exc:
             why = exc.code if isinstance(exc, ServerModelError) else type(exc).__name__
             self.note(f"response.done: could not follow ({why})")
+            # Paid for whatever the model made of it: the usage is kept, unpredicted.
             number = self.server.responses_created if in_band else -1
-            return unpredicted_as(number, in_band=in_band)
+            return outcome(response=number, in_band=in_band)
         compared = (
             result.ok
-            and base.status == "completed"
+            and reported_status(response) == "completed"
             and observed.input_tokens > 0
             and not self.incomplete
         )
         if not in_band:  # its outputs joined nothing
-            return replace(
-                base,
+            return outcome(
                 in_band=in_band,
                 modelled=result.ok,
                 predicted=result.usage,
@@ -511,8 +514,7 @@ class SessionMirror:
                 o if o.id == i else replace(o, id=i)
                 for o, i in zip(outputs, result.output_item_ids, strict=True)
             )
-        return replace(
-            base,
+        return outcome(
             in_band=in_band,
             modelled=result.ok,
             predicted=result.usage,

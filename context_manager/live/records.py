@@ -82,6 +82,51 @@ _ZERO = Usage(input=ModalityTokens(), cached=ModalityTokens(), output=ModalityTo
 """No tokens (`Usage.from_dict` of an empty usage): immutable, so made once."""
 
 
+def read_usage(response: Mapping[str, Any]) -> tuple[Usage, bool]:
+    """A ``response.done``'s reported usage, and whether it read (unreadable: zero)."""
+    try:
+        return Usage.from_dict(response.get("usage") or {}), True
+    except InputFormatError:
+        return _ZERO, False
+
+
+def reported_status(response: Mapping[str, Any]) -> str:
+    """A ``response.done``'s status (``completed`` when it gives none)."""
+    return str(response.get("status") or "completed")
+
+
+def outcome_of(
+    response: Mapping[str, Any], /, *, session: int, prices: Prices, observed: Usage, **figures: Any
+) -> ResponseOutcome:
+    """The outcome of a ``response.done``'s response whose usage read as `observed`.
+
+    `figures` are the model's (`ResponseOutcome` fields); without them it is unpredicted:
+    response -1, out of band, zero predicted. Built once, with every field, as the mirror
+    records one per response.
+    """
+    response_id = response.get("id")
+    tags = response.get("metadata")
+    if "predicted_cost" not in figures:
+        figures["predicted_cost"] = price(figures.get("predicted", _ZERO), prices)
+    return ResponseOutcome(
+        **{
+            "session": session,
+            "response": -1,
+            "response_id": response_id if isinstance(response_id, str) else None,
+            "status": reported_status(response),
+            "predicted": _ZERO,
+            "observed": observed,
+            "observed_cost": price(observed, prices),
+            "compared": False,
+            "in_band": False,
+            "metadata": {str(k): str(v) for k, v in tags.items()}
+            if isinstance(tags, Mapping)
+            else None,
+            **figures,
+        }
+    )
+
+
 def unpredicted(
     response: Mapping[str, Any], *, session: int, prices: Prices
 ) -> tuple[ResponseOutcome, bool]:
@@ -89,28 +134,8 @@ def unpredicted(
 
     Unpredicted: response -1 and out of band until the caller says otherwise.
     """
-    readable = True
-    try:
-        observed = Usage.from_dict(response.get("usage") or {})
-    except InputFormatError:
-        observed, readable = _ZERO, False
-    zero = _ZERO
-    response_id = response.get("id")
-    tags = response.get("metadata")
-    outcome = ResponseOutcome(
-        session=session,
-        response=-1,
-        response_id=response_id if isinstance(response_id, str) else None,
-        status=str(response.get("status") or "completed"),
-        predicted=zero,
-        observed=observed,
-        predicted_cost=price(zero, prices),
-        observed_cost=price(observed, prices),
-        compared=False,
-        in_band=False,
-        metadata={str(k): str(v) for k, v in tags.items()} if isinstance(tags, Mapping) else None,
-    )
-    return outcome, readable
+    observed, readable = read_usage(response)
+    return outcome_of(response, session=session, prices=prices, observed=observed), readable
 
 
 @dataclass(frozen=True, slots=True)

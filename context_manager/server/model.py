@@ -39,15 +39,16 @@ from ..errors import (
     ServerModelError,
     SessionExpiredError,
 )
-from ..items import FunctionCall, Item, Message
+from ..items import Item, Message
 from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
-from ..tokens import ItemTokens, ModalityTokens, TokenCounter
+from ..tokens import ModalityTokens, TokenCounter
 from ..tools import render_tools
 from .cache import PromptCache, Segment
 from .clock import ManualClock
 from .pricing import Cost, price
 from .request import ResponseParams, ResponseResult, custom_response, request_model
-from .truncation import Truncation, plan_truncation
+from .retained import Entry, Retained, entry_of
+from .truncation import Truncation, plan_truncation_at
 from .usage import Usage
 
 __all__ = ["ManualClock", "ResponseResult", "ServerModel", "SessionConfig"]
@@ -64,20 +65,7 @@ class SessionConfig:
     """The session's ``max_output_tokens``; ``None`` is the API's ``"inf"``."""
 
 
-@dataclass(slots=True)
-class _Entry:
-    item: Item
-    tokens: ItemTokens
-    kept: Segment
-    """The item in a request with its audio kept."""
-    demoted: Segment
-    """The item in a request when its (assistant) audio is not kept; `kept` for other items."""
-
-
 _ROOT = "root"
-
-# Audio identity: no two audio items are the same audio, in any session of the process.
-_AUDIO_IDS = itertools.count()
 
 
 class ServerModel:
@@ -111,13 +99,10 @@ class ServerModel:
         self.clock: Callable[[], float] = clock if clock is not None else ManualClock()
         self.session_id = session_id
         self.started_at = self.clock()
-        self._entries: list[_Entry] = []
-        # Running sums of the retained items (kept and demoted forms) and how many are
-        # assistant audio: the live engine asks for the retained tokens at every event.
-        self._kept_total = ModalityTokens()
-        self._demoted_total = ModalityTokens()
-        self._audio_entries = 0
-        self._present: set[str] = set()  # ids of the retained items
+        # The retained items with their request segments and token sums kept running: the
+        # live engine asks for the retained tokens at every event, and every response reads
+        # its request from them.
+        self._retained = Retained(self.counter)
         self._dropped: set[str] = set()
         self._ids = itertools.count()
         self._responses = 0
@@ -133,6 +118,7 @@ class ServerModel:
         self.config = SessionConfig()
         self._budget = compute_budget(profile, counter=self.counter)
         self._head: list[Segment] = []
+        self._head_tokens = ModalityTokens()
         self.update_session(**_fields(config or SessionConfig()))
 
     # ------------------------------------------------------------------ session
@@ -147,8 +133,7 @@ class ServerModel:
         twin = copy.copy(self)
         twin.clock = ManualClock(self.clock.now)
         twin.cache = self.cache.copy()
-        twin._entries = list(self._entries)  # the running sums are values: copied as they are
-        twin._present = set(self._present)
+        twin._retained = self._retained.copy()
         twin._dropped = set(self._dropped)
         twin._ids = copy.copy(self._ids)
         twin._head = list(self._head)
@@ -241,40 +226,14 @@ class ServerModel:
                 )
             )
         self._head = head
+        self._head_tokens = sum((seg.tokens for seg in head), ModalityTokens())
         self._stable = 0  # the head of every request changed
         return new
 
     # ------------------------------------------------------------------ items
 
-    def _index(self, item_id: str) -> int:
-        if item_id in self._present:
-            for n, entry in enumerate(self._entries):
-                if entry.item.id == item_id:
-                    return n
-        raise ServerModelError(
-            f"Item with item_id '{item_id}' not found.", code="item_not_found", param="item_id"
-        )
-
-    def _entry(self, item: Item) -> _Entry:
-        tokens = self.counter.item(item)
-        # Segment keys are strings built once per item (their hash is cached): equal content
-        # gives equal keys, so identical text items in identical places hit the cache across
-        # sessions, as recorded. Audio is unique to its item, so audio items carry the item's
-        # id (a serial without one): re-counting the same item (a recalibration) keeps its key.
-        if isinstance(item, Message):
-            audio = ""
-            if item.audio_ms is not None:
-                audio = f"{item.id or next(_AUDIO_IDS)}:{item.audio_ms}"
-            images = "|".join(f"{i.url}#{i.detail}" for i in item.images)
-            key = f"message\x1f{item.role}\x1f{audio}\x1f{images}\x1f{item.text}"
-        elif isinstance(item, FunctionCall):
-            key = f"function_call\x1f{item.name}\x1f{item.call_id}\x1f{item.arguments}"
-        else:
-            key = f"function_call_output\x1f{item.call_id}\x1f{item.output}"
-        kept = Segment(key, tokens.full)
-        if not tokens.is_assistant_audio:
-            return _Entry(item, tokens, kept, kept)
-        return _Entry(item, tokens, kept, Segment(key + "\x1fas-text", tokens.text_only))
+    def _entry(self, item: Item) -> Entry:
+        return entry_of(item, self.counter)
 
     def _changed(self, index: int) -> None:
         """The item at `index` (and all after it) no longer stands where the last request had it."""
@@ -296,16 +255,6 @@ class ServerModel:
                 stable = min(stable, len(self._head) + min(known))
         return self._path[: min(stable, len(self._path), len(segments))]
 
-    def _count_in(self, entry: _Entry, sign: int = 1) -> None:
-        if sign > 0:
-            self._kept_total += entry.kept.tokens
-            self._demoted_total += entry.demoted.tokens
-        else:
-            self._kept_total -= entry.kept.tokens
-            self._demoted_total -= entry.demoted.tokens
-        if entry.tokens.is_assistant_audio:
-            self._audio_entries += sign
-
     def create_item(self, item: Item, previous_item_id: str | None = None) -> str:
         """Add an item (``conversation.item.create``); returns its id.
 
@@ -323,23 +272,30 @@ class ServerModel:
         if item.id is None:
             item = replace(item, id=f"item_{next(self._ids):06d}")
         assert item.id is not None
-        if item.id in self._dropped or item.id in self._present:
+        retained = self._retained
+        if item.id in self._dropped or item.id in retained.ids:
             raise ServerModelError(
                 f"Item with id '{item.id}' already exists.", code="item_id_exists", param="item.id"
             )
         entry = self._entry(item)
-        self._present.add(item.id)
-        self._count_in(entry)
+        entries = retained.entries
         if previous_item_id is None or (
-            self._entries and self._entries[-1].item.id == previous_item_id
+            entries and entries[-1].item.id == previous_item_id
         ):  # after the newest item: the common case, without a search
-            self._entries.append(entry)
+            retained.insert(entry)
         elif previous_item_id == _ROOT or previous_item_id in self._dropped:
-            self._entries.insert(0, entry)
+            retained.insert(entry, 0)
             self._changed(0)
         else:
-            at = self._index(previous_item_id) + 1
-            self._entries.insert(at, entry)
+            try:
+                at = retained.index(previous_item_id) + 1
+            except ServerModelError:
+                # As this model has always done (a known flaw, kept while only speed changes):
+                # the refused item's id stays taken and its tokens counted, though it stands
+                # nowhere.
+                retained.count_refused(entry)
+                raise
+            retained.insert(entry, at)
             self._changed(at)
         return item.id
 
@@ -353,11 +309,9 @@ class ServerModel:
         if item_id in self._dropped:
             self._dropped.discard(item_id)
             return
-        n = self._index(item_id)
-        self._count_in(self._entries[n], -1)
-        del self._entries[n]
+        n = self._retained.index(item_id)
+        self._retained.remove(n)
         self._changed(n)
-        self._present.discard(item_id)
 
     def truncate_item(self, item_id: str, audio_end_ms: int) -> None:
         """Cut an assistant item's audio at `audio_end_ms` (``conversation.item.truncate``).
@@ -369,8 +323,8 @@ class ServerModel:
             ServerModelError: the item is not assistant audio, or is shorter than `audio_end_ms`.
         """
         self._check_open()
-        n = self._index(item_id)
-        item = self._entries[n].item
+        n = self._retained.index(item_id)
+        item = self._retained.entries[n].item
         if not (
             isinstance(item, Message) and item.role == "assistant" and item.audio_ms is not None
         ):
@@ -385,15 +339,13 @@ class ServerModel:
                 code="invalid_value",
                 param="audio_end_ms",
             )
-        self._count_in(self._entries[n], -1)
-        self._entries[n] = self._entry(replace(item, text="", audio_ms=audio_end_ms))
-        self._count_in(self._entries[n])
+        self._retained.replace(n, self._entry(replace(item, text="", audio_ms=audio_end_ms)))
         self._changed(n)
 
     @property
     def items(self) -> list[Item]:
         """The retained conversation items, in order."""
-        return [e.item for e in self._entries]
+        return list(self._retained.items)
 
     @property
     def dropped_ids(self) -> frozenset[str]:
@@ -402,38 +354,15 @@ class ServerModel:
 
     # ------------------------------------------------------------------ requests
 
-    def _latest_assistant(self) -> int:
-        if not self._audio_entries:
-            return -1
-        for n in range(len(self._entries) - 1, -1, -1):
-            if self._entries[n].tokens.is_assistant_audio:
-                return n
-        return -1
-
-    def _item_segments(self) -> list[Segment]:
-        if self._keep_earlier:  # "all": every item as it is
-            return [e.kept for e in self._entries]
-        segments = [e.demoted for e in self._entries]
-        latest = self._latest_assistant()
-        if latest >= 0 and self._keep_latest:  # "latest": the newest assistant audio keeps it
-            segments[latest] = self._entries[latest].kept
-        return segments
-
     def retained_tokens(self) -> ModalityTokens:
         """Tokens of the retained items as the next request would count them."""
-        if self._keep_earlier:  # "all"
-            return self._kept_total
-        total = self._demoted_total
-        latest = self._latest_assistant()
-        if latest >= 0 and self._keep_latest:
-            entry = self._entries[latest]
-            total = total + entry.kept.tokens - entry.demoted.tokens
-        return total
+        return self._retained.tokens()
 
-    def _plan_drop(self, items: Sequence[Segment], extra: Sequence[int] = ()) -> int:
+    def _plan_drop(self, total: int, extra: Sequence[int] = ()) -> int:
         truncation = self.config.truncation
-        return plan_truncation(
-            [*(s.total for s in items), *extra],
+        return plan_truncation_at(
+            total - self._retained.refused.total,  # truncation sums the items it holds
+            self._retained.sizes(extra),
             limit=self._budget.history_limit,
             ratio=truncation.retention_ratio,
             disabled=truncation.mode == "disabled",
@@ -450,10 +379,11 @@ class ServerModel:
             ContextOverflowError: the next response would fail (an overflow).
         """
         extra = [self.counter.item(i).full.total for i in pending]
-        if self.retained_tokens().total + sum(extra) <= self._budget.history_limit:
+        total = self.retained_tokens().total + sum(extra)
+        if total <= self._budget.history_limit:
             return ()  # under the limit: nothing drops (the common case, in O(1))
-        drop = self._plan_drop(self._item_segments(), extra)
-        return tuple(e.item.id for e in self._entries[:drop] if e.item.id is not None)
+        drop = self._plan_drop(total, extra)
+        return tuple(e.item.id for e in self._retained.entries[:drop] if e.item.id is not None)
 
     def request_model(self, params: ResponseParams) -> ServerModel:
         """The session as the request of a response with `params` sees it.
@@ -494,10 +424,10 @@ class ServerModel:
         now = self.clock()
         index = self._responses
         self._responses += 1
-        items = self._item_segments()
+        retained = self._retained
         try:
-            over = self.retained_tokens().total > self._budget.history_limit
-            drop = self._plan_drop(items) if over else 0
+            total = retained.tokens().total
+            drop = self._plan_drop(total) if total > self._budget.history_limit else 0
         except ContextOverflowError as exc:
             zero = Usage(input=ModalityTokens(), cached=ModalityTokens(), output=ModalityTokens())
             failed = ServerModelError(str(exc), code="context_length_exceeded")
@@ -506,53 +436,43 @@ class ServerModel:
                 t=now,
                 usage=zero,
                 cost=Cost(),
-                retained_items=len(items),
+                retained_items=len(retained),
                 error=failed.event,
             )
-        dropped = tuple(e.item.id for e in self._entries[:drop] if e.item.id is not None)
+        dropped: tuple[str, ...] = ()
         if drop:
+            dropped = retained.drop(drop)
             self._dropped.update(dropped)
-            self._present.difference_update(dropped)
-            for entry in self._entries[:drop]:
-                self._count_in(entry, -1)
-            del self._entries[:drop]
             self._changed(0)
-            items = self._item_segments()
-        segments = [*self._head, *items]
+        items = len(retained)
+        segments = retained.segments(self._head)
+        # The request's tokens from the running sums (the same as summing its segments).
+        input_tokens = retained.tokens() + self._head_tokens
         if self.profile.response_overhead_tokens:
             # The priming of the response: unique to this request, never a cache hit.
-            segments.append(
-                Segment(
-                    ("response", self.session_id, index, self._tag),
-                    ModalityTokens(self.profile.response_overhead_tokens),
-                )
-            )
-        # The request's tokens from the running sums (the same as summing its segments).
-        input_tokens = self.retained_tokens()
-        for seg in segments[: len(self._head)]:
-            input_tokens += seg.tokens
-        if self.profile.response_overhead_tokens:
-            input_tokens += segments[-1].tokens
-        latest = self._latest_assistant()
+            overhead = ModalityTokens(self.profile.response_overhead_tokens)
+            segments.append(Segment(("response", self.session_id, index, self._tag), overhead))
+            input_tokens += overhead
+        latest = retained.latest()
         start = self._resume_from(segments, now, latest)
         cached = self.cache.lookup(
             segments, now=now, session=self.session_id, start=start, total=input_tokens
         )
         output_ids = []
         output_tokens = ModalityTokens(self.profile.reasoning_output_tokens)
-        stored = list(segments)
+        # The output continues the request: cached as it will stand in the next request (the
+        # request list is not read again, so it grows into the stored one).
+        stored = segments if self.profile.cache.include_output else None
         for item in output:
             item_id = self.create_item(item)
             output_ids.append(item_id)
-            entry = self._entries[-1]
+            entry = retained.entries[-1]
             output_tokens += entry.tokens.output
-            # The output continues the request: cached as it will stand in the next request.
-            stored.append(entry.kept if self._keep_latest else entry.demoted)
-        if not self.profile.cache.include_output:
-            stored = segments
-        self._path = self.cache.store(stored, now=now, session=self.session_id, start=start)
+            if stored is not None:
+                stored.append(entry.kept if self._keep_latest else entry.demoted)
+        self._path = self.cache.store(segments, now=now, session=self.session_id, start=start)
         self._path_time = now
-        self._stable = len(self._head) + len(items)
+        self._stable = len(self._head) + items
         self._stored_latest = latest  # as it stood in the request, before the output
         usage = Usage(input=input_tokens, cached=cached, output=output_tokens)
         return ResponseResult(
@@ -560,7 +480,7 @@ class ServerModel:
             t=now,
             usage=usage,
             cost=price(usage, self.profile.prices_per_million),
-            retained_items=len(items),
+            retained_items=items,
             dropped_items=dropped,
             output_item_ids=tuple(output_ids),
         )

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InputFormatError, ServerModelError
 from ..items import Item
-from ..tokens import ModalityTokens
 from ..wire import audio_ms_from_size, base64_size, item_from_wire
 from .pricing import Cost
 from .usage import Usage
@@ -154,8 +153,7 @@ def request_model(model: ServerModel, params: ResponseParams) -> ServerModel:
     """`ServerModel.request_model`: the copy holding the request of `params`."""
     model._check_open()
     twin = copy.copy(model)
-    twin._entries = list(model._entries)
-    twin._present = set(model._present)
+    twin._retained = model._retained.copy()
     twin._dropped = set(model._dropped)
     twin._head = list(model._head)
     twin._tag = f"request-{next(_REQUESTS)}"
@@ -163,7 +161,7 @@ def request_model(model: ServerModel, params: ResponseParams) -> ServerModel:
         twin.update_session(instructions=params.instructions, tools=params.tools)
     if params.input is None:
         return twin
-    held = {e.item.id: e for e in model._entries}
+    held = {e.item.id: e for e in model._retained.entries}
     entries = []
     for n, entry in enumerate(params.input):
         if isinstance(entry, ItemRef):
@@ -178,12 +176,7 @@ def request_model(model: ServerModel, params: ResponseParams) -> ServerModel:
         else:
             item = entry if entry.id else replace(entry, id=f"item_{next(model._ids):06d}")
             entries.append(model._entry(item))
-    twin._entries = entries
-    twin._present = {e.item.id for e in entries if e.item.id is not None}
-    twin._kept_total = twin._demoted_total = ModalityTokens()
-    twin._audio_entries = 0
-    for e in entries:
-        twin._count_in(e)
+    twin._retained.reset(entries)
     twin._stable = min(twin._stable, len(twin._head))
     return twin
 
@@ -200,12 +193,8 @@ def custom_response(
     if not result.ok:
         return replace(result, index=index)
     if params.input is None and result.dropped_items:  # the conversation's own request
-        drop = len(result.dropped_items)
-        for entry in model._entries[:drop]:
-            model._count_in(entry, -1)
+        model._retained.drop(len(result.dropped_items))
         model._dropped.update(result.dropped_items)
-        model._present.difference_update(result.dropped_items)
-        del model._entries[:drop]
     for item, item_id in zip(output, result.output_item_ids, strict=True):
         model.create_item(replace(item, id=item_id))
     model._stable = 0  # the cached path begins with the response's own head

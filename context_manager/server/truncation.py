@@ -21,11 +21,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from ..errors import ConfigurationError, ContextOverflowError, InputFormatError
 
-__all__ = ["Truncation", "TruncationMode", "plan_truncation"]
+__all__ = ["Indexed", "Truncation", "TruncationMode", "plan_truncation", "plan_truncation_at"]
 
 TruncationMode = Literal["auto", "disabled", "retention_ratio"]
 
@@ -133,6 +133,14 @@ class Truncation:
         return f"retention_ratio:{self.retention_ratio:g}{post}"
 
 
+class Indexed(Protocol):
+    """Item tokens read by index (a list, or `Retained.sizes`, which reads only those asked)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, n: int, /) -> int: ...
+
+
 def plan_truncation(
     tokens: Sequence[int], *, limit: int, ratio: float = 1.0, disabled: bool = False
 ) -> int:
@@ -151,7 +159,17 @@ def plan_truncation(
         ContextOverflowError: T > L with truncation disabled, or the newest item alone
             exceeds L.
     """
-    total = sum(tokens)
+    return plan_truncation_at(sum(tokens), tokens, limit=limit, ratio=ratio, disabled=disabled)
+
+
+def plan_truncation_at(
+    total: int, tokens: Indexed, *, limit: int, ratio: float = 1.0, disabled: bool = False
+) -> int:
+    """`plan_truncation` when the caller keeps T = ``sum(tokens)`` running.
+
+    Only the newest item and the dropped ones are read: a session keeps its items' tokens
+    running, so a response that truncates reads what it drops, not the whole window.
+    """
     if total <= limit:
         return 0
     if disabled:

@@ -87,20 +87,19 @@ class Usage:
         details = _object(data, "input_token_details")
         cached = _object(details, "cached_tokens_details")
         out = _object(data, "output_token_details")
-        inputs = [_count(details, k) for k in ("text_tokens", "audio_tokens", "image_tokens")]
-        if not details and (total := _count(data, "input_tokens")):
-            inputs = [total, 0, 0]
-        cached_tokens = [_count(cached, k) for k in ("text_tokens", "audio_tokens", "image_tokens")]
-        if not cached and (total := _count(details, "cached_tokens")):
-            cached_tokens = [total, 0, 0]
-        outputs = [_count(out, "text_tokens"), _count(out, "audio_tokens")]
-        if not out and (total := _count(data, "output_tokens")):
-            outputs = [total, 0]
-        return cls(
-            input=ModalityTokens(inputs[0], inputs[1], inputs[2]),
-            cached=ModalityTokens(cached_tokens[0], cached_tokens[1], cached_tokens[2]),
-            output=ModalityTokens(outputs[0], outputs[1], 0),
-        )
+        if details:
+            inputs = ModalityTokens(*_counts(details, _MODALITIES))
+        else:
+            inputs = ModalityTokens(_count(data, "input_tokens"))
+        if cached:
+            cached_tokens = ModalityTokens(*_counts(cached, _MODALITIES))
+        else:
+            cached_tokens = ModalityTokens(_count(details, "cached_tokens"))
+        if out:
+            outputs = ModalityTokens(*_counts(out, _MODALITIES[:2]))
+        else:
+            outputs = ModalityTokens(_count(data, "output_tokens"))
+        return cls(input=inputs, cached=cached_tokens, output=outputs)
 
 
 def _object(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -110,6 +109,18 @@ def _object(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise InputFormatError("expected an object", source="usage", field=key)
     return value
+
+
+_MODALITIES = ("text_tokens", "audio_tokens", "image_tokens")
+
+
+def _counts(data: Mapping[str, Any], keys: tuple[str, ...]) -> list[int]:
+    """`_count` of each key, a plain whole number taken as it is (the usual case)."""
+    counts: list[int] = []
+    for key in keys:
+        value = data.get(key)
+        counts.append(value if type(value) is int and value >= 0 else _count(data, key))
+    return counts
 
 
 def _count(data: Mapping[str, Any], key: str) -> int:
