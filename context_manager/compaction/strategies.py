@@ -373,7 +373,10 @@ class Ledger:
     def __post_init__(self) -> None:
         _check_fraction("trigger", self.trigger)
         if self.keep < 1 or self.budget < 1 or self.summary_budget < 0:
-            raise ConfigurationError("ledger needs keep >= 1, budget >= 1 and summary_budget >= 0")
+            raise ConfigurationError(
+                "ledger needs keep >= 1, budget >= 1 and summary_budget >= 0, got"
+                f" keep={self.keep}, budget={self.budget}, summary_budget={self.summary_budget}"
+            )
 
     def facts(self, items: Sequence[Item], previous: str | None) -> list[LedgerLine]:
         """The ledger lines from `items` after the `previous` ledger (last write wins)."""
