@@ -59,8 +59,10 @@ class Fronts:
     unit_call: np.ndarray  # per unit: its call
     counter: TokenCounter
     shared: bool = False  # the prompt cache is the organization's: sessions share entries
-    notes: dict[int, str] = field(default_factory=dict)  # a seed's note: its unit item's text
-    memo: dict[Any, Summary] = field(default_factory=dict)  # summaries made, in all passes
+    # A seed's note by its unit item, and the summaries made in all passes: texts, kept out
+    # of any repr.
+    notes: dict[int, str] = field(default_factory=dict, repr=False)
+    memo: dict[Any, Summary] = field(default_factory=dict, repr=False)
     order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=I64))
     items: dict[int, list[Front]] = field(default_factory=dict)
     _ids: dict[Any, int] = field(default_factory=dict)  # equal texts, equal ids (cache keys)
