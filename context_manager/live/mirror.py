@@ -491,15 +491,16 @@ class SessionMirror:
             and observed.input_tokens > 0
             and not self.incomplete
         )
+        modelled = {
+            "in_band": in_band,
+            "modelled": result.ok,
+            "predicted": result.usage,
+            "predicted_cost": result.cost,
+            "compared": compared,
+            "items": result.retained_items,
+        }
         if not in_band:  # its outputs joined nothing
-            return outcome(
-                in_band=in_band,
-                modelled=result.ok,
-                predicted=result.usage,
-                predicted_cost=result.cost,
-                compared=compared,
-                items=result.retained_items,
-            )
+            return outcome(**modelled)
         if not result.ok:
             # The model predicted an overflow the server did not have (the server answered):
             # follow the server, whose outputs joined its conversation.
@@ -515,15 +516,7 @@ class SessionMirror:
                 for o, i in zip(outputs, result.output_item_ids, strict=True)
             )
         return outcome(
-            in_band=in_band,
-            modelled=result.ok,
-            predicted=result.usage,
-            predicted_cost=result.cost,
-            compared=compared,
-            items=result.retained_items,
-            response=result.index,
-            outputs=with_ids,
-            dropped=result.dropped_items,
+            **modelled, response=result.index, outputs=with_ids, dropped=result.dropped_items
         )
 
 
