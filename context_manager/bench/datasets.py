@@ -67,6 +67,9 @@ class BenchConversation:
     """One question per fact, in the same order."""
     dataset: str = ""
     """The dataset it comes from (``voice-agent``, ``chitchat``, ``locomo``...)."""
+    tokens: tuple[int, ...] | None = None
+    """Each item's text tokens, when the dataset knows them (generated calls:
+    `workloads.batch_from_items`' counts, so a run need not count them again)."""
 
 
 def _question(fact: PlantedFact) -> str:
@@ -92,7 +95,9 @@ def synthetic(
         facts = tuple(batch.facts[n])
         questions = tuple(_question(f) for f in facts)
         name = f"{workload_name}-{seed}-{n}"
-        out.append(BenchConversation(name, tuple(batch.items(n)), facts, questions, workload_name))
+        tokens = tuple(batch.text_tokens[batch.call_slice(n)].tolist())
+        out.append(BenchConversation(name, tuple(batch.items(n)), facts, questions, workload_name,
+                                     tokens))  # fmt: skip
     return out
 
 

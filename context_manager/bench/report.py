@@ -121,10 +121,12 @@ def summary_table(
     the cache, the peak input tokens of a response, compactions and rollovers per call, facts
     kept (normalized and exact), facts whose answer BM25 retrieves in the top 3 retained items,
     the model's verdict (``judged``, when a judge ran), stale values per call, summary
-    compression, and planning time per call (``plan ms``; ``timings=False`` leaves it out: it
-    varies by machine). Strategies on
-    the Pareto front are marked ``*``.
+    compression, and planning time per call (``plan ms``, when measured: on the reference path
+    only; ``timings=False`` leaves it out: it varies by machine). Strategies on the Pareto front
+    are marked ``*``.
     """
+    timings = timings and any(s["compactions"] and not missing(s["compaction_ms"])
+                              for s in summaries)  # fmt: skip
     front = {name for group in pareto_groups(summaries) for name in group}
     base = next((s for s in summaries if s["strategy"] == BASELINE), None)
     judged = any(s.get("judged") is not None for s in summaries)

@@ -15,7 +15,6 @@ import copy
 import dataclasses
 import math
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -36,15 +35,15 @@ from ..compaction.strategies import (
 )
 from ..compaction.summarizers import Summarizer
 from ..errors import ConfigurationError
-from ..items import Item, Message
+from ..items import Item
 from ..profiles import ModelProfile, get_model_profile
 from ..rollover import DEFAULT_ROLLOVER, RolloverPolicy
 from ..server import SessionConfig, Truncation
-from ..simulate.facts import fact_presence, item_text, normalize
 from ..simulate.reference import simulate_call
 from ..simulate.runner import map_tasks
 from ..tokens import TokenCounter
 from .datasets import BenchConversation
+from .retrieval import CallTexts, entries
 
 __all__ = [
     "BENCH_GROUP",
@@ -135,52 +134,27 @@ class _Timed:
             self.seconds += time.perf_counter() - start
 
 
-def _is_memory(item: Item) -> bool:
-    return isinstance(item, Message) and item.role == "system"
-
-
 def answerable(conversation: BenchConversation, items: Sequence[Item], top: int = 3) -> list[bool]:
     """For each fact: is one of its probes in the `top` items BM25 retrieves for its question?"""
-    try:
-        from rank_bm25 import BM25Okapi  # type: ignore[import-untyped]
-    except ImportError:
-        raise ConfigurationError(
-            'answerability needs rank-bm25: pip install "context-manager[bench]"'
-        ) from None
-
-    texts = [normalize(item_text(i)) for i in items if item_text(i)]
-    if not texts:
-        return [False] * len(conversation.facts)
-    bm25 = BM25Okapi([t.split() or [""] for t in texts])
-    out = []
-    for fact, question in zip(conversation.facts, conversation.questions, strict=True):
-        scores = bm25.get_scores(normalize(question).split())
-        best = sorted(range(len(texts)), key=lambda n: -scores[n])[:top]
-        probes = [f" {normalize(p)} " for p in fact.probes]
-        out.append(any(p in f" {texts[n]} " for n in best for p in probes))
-    return out
+    texts = CallTexts.of(conversation.items, conversation.facts, conversation.questions)
+    return texts.answerable(entries(texts, items), top)
 
 
-def _compression(
-    call: Sequence[Item], final: Sequence[Item], counter: TokenCounter
-) -> float | None:
-    """Tokens (as text) of the call's items no longer in context, per token of summary/ledger."""
-    memory = sum(counter.text(item_text(i)) for i in final if _is_memory(i))
-    if not memory:
-        return None
-
-    def key(item: Item) -> tuple[str, str]:
-        return getattr(item, "role", item.type), item_text(item)
-
-    # A multiset: a text said twice and kept once counts once as gone.
-    kept = Counter(key(i) for i in final)
-    gone = 0
-    for item in call:
-        if kept[key(item)] > 0:
-            kept[key(item)] -= 1
-        else:
-            gone += counter.text(item_text(item))
-    return gone / memory
+def held_metrics(conversation: BenchConversation, texts: CallTexts, held: Sequence[int | str],
+                 counter: TokenCounter) -> dict[str, Any]:  # fmt: skip
+    """Fact presence, answerability and compression of a final window (`CallTexts` entries)."""
+    presence = texts.presence(held)
+    scored = [a for f, a in zip(conversation.facts, texts.answerable(held), strict=True)
+              if f.stale or f.kind != "updated"]  # fmt: skip
+    return {
+        "facts": presence["facts"],
+        "present": presence["present"],
+        "present_normalized": presence["present_normalized"],
+        "stale": presence["stale"],
+        "by_kind": presence["by_kind"],
+        "answerable": sum(scored),
+        "compression": texts.compression(held, counter),
+    }
 
 
 def with_summarizer(strategy: Any, summarizer: Summarizer) -> Any:
@@ -206,15 +180,19 @@ def run_one(
     instructions: str = "",
     judge: Any = None,
     summarizer: Callable[[], Summarizer] | None = None,
+    texts: CallTexts | None = None,
 ) -> dict[str, Any]:
     """One conversation under one strategy: the metrics as a flat record.
 
     With `judge` (an `OpenAIJudge`), ``judged`` counts the facts the model finds in the context.
     With `summarizer` (a factory, called once per run), the strategy's summaries are written by
     it; ``summary_fallbacks`` counts the summaries it gave up on (an `OpenAISummarizer` falls
-    back to the extractive one when the API fails).
+    back to the extractive one when the API fails). `texts` is the conversation already read
+    (`retrieval.CallTexts`), when several strategies share it.
     """
     counter = TokenCounter(profile)
+    if texts is None:
+        texts = CallTexts.of(conversation.items, conversation.facts, conversation.questions)
     row: dict[str, Any] = {
         "strategy": strategy.name,
         "dataset": conversation.dataset or conversation.name,
@@ -249,28 +227,12 @@ def run_one(
             "sessions": len(set(result.sessions)) or 1,
             "summary_fallbacks": len(getattr(writer, "failures", ())),
         }
-    presence = fact_presence(conversation.facts, final)
-    row |= {
-        "facts": presence["facts"],
-        "present": presence["present"],
-        "present_normalized": presence["present_normalized"],
-        "stale": presence["stale"],
-        "by_kind": presence["by_kind"],
-    }
-    scored = [
-        (f, a)
-        for f, a in zip(conversation.facts, answerable(conversation, final), strict=True)
-        if f.stale or f.kind != "updated"
-    ]
-    row["answerable"] = sum(a for _, a in scored)
+    held = entries(texts, final)
+    row |= held_metrics(conversation, texts, held, counter)
     if judge is not None:
         verdicts = judge.judge(conversation, final)
-        row["judged"] = sum(
-            v
-            for f, v in zip(conversation.facts, verdicts, strict=True)
-            if f.stale or f.kind != "updated"
-        )
-    row["compression"] = _compression(conversation.items, final, counter)
+        row["judged"] = sum(v for f, v in zip(conversation.facts, verdicts, strict=True)
+                            if f.stale or f.kind != "updated")  # fmt: skip
     return row
 
 
@@ -387,9 +349,11 @@ def run_bench(
 ) -> list[StrategyReport]:
     """Run every strategy on every conversation; one report per strategy, in order.
 
-    `judge` and `summarizer` are as in `run_one`. With `executor` (local processes, or a Dask
-    cluster's), the runs are spread over its workers; the figures are the same, only the
-    planning times differ. The model tiers call the API from this process, so they do not
+    The conversations run in chunks of `CHUNK` on the vectorized path (`arrays.run_chunk`),
+    with `run_one`'s figures; planning times (``compaction_ms``) are then not measured (NaN).
+    `judge` and `summarizer` are as in `run_one`, and run each conversation there. With
+    `executor` (local processes, or a Dask cluster's), the chunks are spread over its workers;
+    the figures are the same. The model tiers call the API from this process, so they do not
     combine with an executor.
 
     Raises:
@@ -405,12 +369,27 @@ def run_bench(
             " without workers"
         )
     model = get_model_profile(profile) if isinstance(profile, str) else profile
+    reports = [StrategyReport(s.name) for s in chosen]
+    if judge is None and summarizer is None:
+        # Chunks of conversations, every strategy on each at once (`arrays.run_chunk`); the
+        # chunking changes no figure.
+        from .arrays import run_chunk
+
+        chunks = [conversations[a : a + CHUNK] for a in range(0, len(conversations), CHUNK)]
+        parts = map_tasks(run_chunk, [(c, chosen, model, instructions) for c in chunks],
+                          executor, progress)  # fmt: skip
+        for n, report in enumerate(reports):
+            report.rows = [row for part in parts for row in part[n]]
+        return reports
     tasks = [(c, s, model, instructions, judge, summarizer) for s in chosen for c in conversations]
     rows = map_tasks(run_one, tasks, executor, progress)
-    reports = [StrategyReport(s.name) for s in chosen]
     for n, report in enumerate(reports):
         report.rows = rows[n * len(conversations) : (n + 1) * len(conversations)]
     return reports
+
+
+CHUNK = 20
+"""Conversations a benchmark task runs together (on the arrays)."""
 
 
 def missing(value: Any) -> bool:

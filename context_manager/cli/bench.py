@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 
 from ..errors import ConfigurationError
-from ..simulate.runner import SECONDS_PER_CALL_MINUTE
 from .options import (
     DaskSchedulerOption,
     JsonFlag,
@@ -37,7 +36,7 @@ def bench(
     ] = "",
     calls: Annotated[
         int, typer.Option("--calls", min=1, max=100_000, help="Calls per dataset and seed.")
-    ] = 10,
+    ] = 100,
     seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds.")] = "0,1",
     minutes: Annotated[float, typer.Option("--minutes", help="Length of each call.")] = 50.0,
     locomo_path: Annotated[
@@ -71,6 +70,7 @@ def bench(
 ) -> None:
     """Benchmark compaction: what each strategy costs, and which planted facts it keeps."""
     from ..bench import load_datasets
+    from ..bench.arrays import SECONDS_PER_RUN_MINUTE
     from ..bench.datasets import DEFAULT_DATASETS, call_minutes
     from ..bench.report import plot_pareto, verdict, write_rows
     from ..bench.run import STRATEGIES, pareto_front, run_bench
@@ -105,7 +105,7 @@ def bench(
         runs = len(names) * len(convs)
         # The model tiers call the API from this process: no workers unless asked.
         local = judge is not None or writer is not None
-        rate = SECONDS_PER_CALL_MINUTE["reference"]
+        rate = SECONDS_PER_RUN_MINUTE
         seconds = 0.0 if local else runs * call_minutes(convs)["median"] * rate
         executor = _executor(stack, workers, dask_scheduler, (runs, seconds))
         label = f"{len(names)} strategies x {len(convs)} calls"

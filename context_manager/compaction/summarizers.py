@@ -27,6 +27,7 @@ import asyncio
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -274,31 +275,48 @@ def sentence_values(
     lines of a previous summary, which count as they are).
     """
     value: np.ndarray = features @ _WEIGHTS + 0.1
+    # The per-row tests as arrays; the Python loop below only reads them.
+    holds: list[bool] = np.any(features[:, _HOLDS], axis=1).tolist()
+    counted: list[bool] = np.any(features[:, :2], axis=1).tolist()
+    named: list[bool] = np.any(features[:, :3], axis=1).tolist()
+    updates: list[bool] = (features[:, _UPDATE_COLUMN] != 0).tolist()
     seen: set[str] = set()
     for n, (sentence, speaker) in enumerate(zip(sentences, speakers, strict=True)):
-        said = _LABEL.sub("", sentence, count=1).strip()
-        row = features[n]
+        words, filler, found = _said(sentence)
         if speaker == "User":
             value[n] *= 1.5
-        elif speaker == "Assistant" and not row[_HOLDS].any():
+        elif speaker == "Assistant" and not holds[n]:
             value[n] *= 0.5
-        words = len(said.split())
-        if speaker is not None and _FILLER.match(said) and words <= 4:
+        if speaker is not None and filler and words <= 4:
             value[n] *= 0.2
-        elif words <= 3 and not row[:2].any():  # "Holy Cow!": no number, no code
+        elif words <= 3 and not counted[n]:  # "Holy Cow!": no number, no code
             value[n] *= 0.3
-        if row[_UPDATE_COLUMN] and not row[:3].any():
+        if updates[n] and not named[n]:
             value[n] -= 0.5 * _WEIGHTS[_UPDATE_COLUMN]  # "actually" with no value to correct
-        found = set(_VALUES.findall(said)) if _DIGIT.search(said) else set()  # values hold one
-        if found and found <= seen and not row[_UPDATE_COLUMN]:
+        if found and found <= seen and not updates[n]:
             value[n] *= 0.4
         seen |= found
     return value
 
 
+@lru_cache(maxsize=1 << 16)
+def _said(sentence: str) -> tuple[int, bool, frozenset[str]]:
+    """A sentence without its label: its words, whether it opens as filler, its values.
+
+    What `sentence_values` reads of a sentence alone, kept: summaries read the same
+    sentences again at every compaction.
+    """
+    said = _LABEL.sub("", sentence, count=1).strip()
+    found = frozenset(_VALUES.findall(said)) if _DIGIT.search(said) else frozenset()
+    return len(said.split()), _FILLER.match(said) is not None, found  # values hold a digit
+
+
+_LABELS = {"user": "User", "assistant": "Assistant", "system": "Note"}
+
+
 def _role_label(item: Item) -> str:
     if isinstance(item, Message):
-        return {"user": "User", "assistant": "Assistant", "system": "Note"}[item.role]
+        return _LABELS[item.role]
     if isinstance(item, FunctionCall):
         return f"Tool call {item.name}"
     return "Tool result"
@@ -350,17 +368,25 @@ class ExtractiveSummarizer:
         recency: how much a later sentence is preferred (0: not at all), so that a corrected
             value outranks the stale one.
         encoding: the tiktoken encoding the budget is counted in.
+        memo_items: how many items' sentences it remembers (`SentenceMemo`).
+        memo: a memo to share with other summarizers and ledgers (it only caches: what an
+            item says does not depend on who reads it).
     """
 
     def __init__(
-        self, *, recency: float = 0.5, encoding: str = "o200k_base", memo_items: int = 4096
+        self,
+        *,
+        recency: float = 0.5,
+        encoding: str = "o200k_base",
+        memo_items: int = 4096,
+        memo: SentenceMemo | None = None,
     ) -> None:
         if recency < 0:
             raise ConfigurationError(f"recency must be >= 0, got {recency}")
         self.recency = recency
         self.encoding = encoding  # by name: a summarizer pickles, to run in other processes
         get_encoding(encoding)  # fail now, not at the first summary, on an unknown encoding
-        self._memo = SentenceMemo(memo_items)
+        self._memo = memo if memo is not None else SentenceMemo(memo_items)
 
     def observe(self, items: Sequence[Item]) -> None:
         """Read items ahead of time (as they arrive), so a later summary of them is quick."""

@@ -341,7 +341,7 @@ def rank_compaction(batch: CallBatch, units: Units, lay: Layout, tok: ItemTokens
     np.cumsum(tok.as_text[src], out=ptx[1:])
     fronts = None
     if isinstance(rule, SummaryRule):
-        assert stats is not None
+        assert stats is not None or batch.source_items is not None  # given calls: their items
         fronts = Fronts(batch, stats, src, units.call, counter, shared, notes or {},
                         memo if memo is not None else {})  # fmt: skip
     return RankCompaction(

