@@ -26,7 +26,7 @@ from ..simulate.runner import reference_bound
 from ..simulate.vectorized import simulate_batch
 from ..simulate.workloads import CallBatch, batch_from_items
 from ..tokens import TokenCounter
-from .datasets import BenchConversation
+from .datasets import BenchConversation, Recipe, call_length
 from .retrieval import CallTexts
 from .run import BenchStrategy, held_metrics, run_one
 
@@ -49,12 +49,14 @@ def on_arrays(strategy: BenchStrategy) -> bool:
 
 
 def run_chunk(
-    conversations: Sequence[BenchConversation],
+    conversations: Sequence[BenchConversation] | Recipe,
     strategies: Sequence[BenchStrategy],
     profile: ModelProfile,
     instructions: str = "",
 ) -> list[list[dict[str, Any]]]:
-    """Every strategy on every conversation of a chunk: rows per strategy, in order."""
+    """Every strategy on every conversation of a chunk (or a recipe's): rows per strategy."""
+    if isinstance(conversations, Recipe):
+        conversations = conversations.build()
     texts = [CallTexts.of(c.items, c.facts, c.questions) for c in conversations]
     counter = TokenCounter(profile)
     batch = None
@@ -112,6 +114,7 @@ def _head(conversation: BenchConversation, strategy: BenchStrategy) -> dict[str,
         "strategy": strategy.name,
         "dataset": conversation.dataset or conversation.name,
         "conversation": conversation.name,
+        "minutes": call_length(conversation),
     }
 
 

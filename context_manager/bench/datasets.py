@@ -20,6 +20,7 @@ import json
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,14 @@ __all__ = [
     "DATASETS",
     "QUESTIONS",
     "BenchConversation",
+    "Recipe",
+    "call_length",
     "chitchat",
     "load_datasets",
     "locomo",
     "longmemeval",
+    "minutes_spread",
+    "recipes",
     "synthetic",
 ]
 
@@ -84,14 +89,23 @@ def _check_size(count: int, minutes: float) -> None:
 
 
 def synthetic(
-    count: int, *, minutes: float = 50.0, seed: int = 0, workload_name: str = "voice-agent"
+    count: int,
+    *,
+    minutes: float = 50.0,
+    seed: int = 0,
+    workload_name: str = "voice-agent",
+    part: tuple[int, int] | None = None,
 ) -> list[BenchConversation]:
-    """`count` seeded calls of `minutes` of a simulator workload, one fact of each type planted."""
+    """`count` seeded calls of `minutes` of a simulator workload, one fact of each type planted.
+
+    With `part` (``(start, stop)``), only those of the `count` calls, the same as in the
+    whole set.
+    """
     _check_size(count, minutes)
     spec = workload(workload_name, minutes=minutes, facts=DEFAULT_FACTS)
     batch = generate(spec, count, np.random.default_rng(seed))
     out = []
-    for n in range(count):
+    for n in range(*(part or (0, count))):
         facts = tuple(batch.facts[n])
         questions = tuple(_question(f) for f in facts)
         name = f"{workload_name}-{seed}-{n}"
@@ -168,12 +182,16 @@ def _conversation(
     return BenchConversation(name, tuple(items), facts, questions, "chitchat")
 
 
-def chitchat(count: int, *, minutes: float = 50.0, seed: int = 0) -> list[BenchConversation]:
+def chitchat(
+    count: int, *, minutes: float = 50.0, seed: int = 0, part: tuple[int, int] | None = None
+) -> list[BenchConversation]:
     """`count` long sessions of real human chit-chat, joined to `minutes` each, facts planted.
 
     Conversations of the ``chitchat-dataset`` package (shuffled with `seed`) follow each other
-    until the session's speech lasts `minutes`; the first speaker of each is the user.
+    until the session's speech lasts `minutes`; the first speaker of each is the user. With
+    `part` (``(start, stop)``), only those of the `count` sessions, the same as in the whole set.
     """
+    start, stop = part or (0, count)
     _check_size(count, minutes)
     data = _chitchat_data()
     keys = sorted(data)
@@ -205,10 +223,16 @@ def chitchat(count: int, *, minutes: float = 50.0, seed: int = 0) -> list[BenchC
                     turns.append((role, text))
                 per_word = _USER_MS_PER_WORD if role == "user" else _ASSISTANT_MS_PER_WORD
                 spoken_ms += len(text.split()) * per_word + 1000
+        if n >= stop:
+            break
+        if n < start:
+            _plant(turns, rng)  # the same draws as when it is made
+            continue
         out.append(_conversation(f"chitchat-{seed}-{n}", turns, rng))
     return out
 
 
+@cache
 def _chitchat_data() -> dict[str, Any]:
     """The chitchat conversations, read from the JSON file the package ships."""
     try:
@@ -384,23 +408,77 @@ DEFAULT_DATASETS = "voice-agent,support-call,tool-heavy,chitchat"
 """What ``bench`` runs when neither ``--dataset`` nor a file of its own is given."""
 
 
+def call_length(conversation: BenchConversation) -> float:
+    """The call's real length in minutes: it ends when its last item does (time plus audio)."""
+    end = 0.0
+    for item in conversation.items:
+        if item.t is not None:
+            audio = getattr(item, "audio_ms", None) or 0
+            end = max(end, item.t + audio / 1000)
+    return end / 60
+
+
 def call_minutes(conversations: Sequence[BenchConversation]) -> dict[str, float]:
     """The real lengths of the calls, in minutes: the shortest, the median and the longest.
 
     A call ends when its last item does (its time, plus its audio).
     """
-    lengths = []
-    for c in conversations:
-        end = 0.0
-        for item in c.items:
-            if item.t is not None:
-                audio = getattr(item, "audio_ms", None) or 0
-                end = max(end, item.t + audio / 1000)
-        lengths.append(end / 60)
+    return minutes_spread([call_length(c) for c in conversations])
+
+
+def minutes_spread(lengths: Sequence[float]) -> dict[str, float]:
+    """The shortest, the median and the longest of call lengths (0 for none)."""
     if not lengths:
         return {"min": 0.0, "median": 0.0, "max": 0.0}
     ordered = sorted(lengths)
     return {"min": ordered[0], "median": ordered[len(ordered) // 2], "max": ordered[-1]}
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """Calls ``start`` to ``stop`` of a named dataset's `count`: made where they run.
+
+    A benchmark sends recipes to its workers rather than the calls (`run.run_bench`).
+    """
+
+    dataset: str
+    count: int
+    minutes: float
+    seed: int
+    start: int
+    stop: int
+
+    def build(self) -> list[BenchConversation]:
+        """The calls, as `load_datasets` makes them."""
+        part = (self.start, self.stop)
+        if self.dataset == "chitchat":
+            return chitchat(self.count, minutes=self.minutes, seed=self.seed, part=part)
+        return synthetic(self.count, minutes=self.minutes, seed=self.seed,
+                         workload_name=self.dataset, part=part)  # fmt: skip
+
+
+def recipes(
+    names: Iterable[str],
+    *,
+    count: int,
+    minutes: float = 50.0,
+    seeds: Sequence[int] = (0,),
+    size: int = 20,
+) -> list[Recipe]:
+    """The named datasets of `load_datasets` as recipes of at most `size` calls each.
+
+    Raises:
+        ConfigurationError: a name that is not in `DATASETS`, or a bad `count` or `minutes`.
+    """
+    out: list[Recipe] = []
+    for name in (n.strip() for n in names if n.strip()):
+        if name not in DATASETS:
+            raise ConfigurationError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+        _check_size(count, minutes)
+        for seed in seeds:
+            out += [Recipe(name, count, minutes, seed, a, min(a + size, count))
+                    for a in range(0, count, size)]  # fmt: skip
+    return out
 
 
 def load_datasets(
@@ -430,15 +508,8 @@ def load_datasets(
         >>> [c.name for c in calls]
         ['voice-agent-0-0', 'voice-agent-1-0', 'tool-heavy-0-0', 'tool-heavy-1-0']
     """
-    out: list[BenchConversation] = []
-    for name in (n.strip() for n in names if n.strip()):
-        if name not in DATASETS:
-            raise ConfigurationError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
-        for seed in seeds:
-            if name == "chitchat":
-                out += chitchat(count, minutes=minutes, seed=seed)
-            else:
-                out += synthetic(count, minutes=minutes, seed=seed, workload_name=name)
+    made = recipes(names, count=count, minutes=minutes, seeds=seeds, size=max(count, 1))
+    out = [c for recipe in made for c in recipe.build()]
     if locomo_path is not None:
         out += locomo(locomo_path)
     if longmemeval_path is not None:

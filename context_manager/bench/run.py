@@ -42,7 +42,7 @@ from ..server import SessionConfig, Truncation
 from ..simulate.reference import simulate_call
 from ..simulate.runner import map_tasks
 from ..tokens import TokenCounter
-from .datasets import BenchConversation
+from .datasets import BenchConversation, Recipe, call_length
 from .retrieval import CallTexts, entries
 
 __all__ = [
@@ -197,6 +197,7 @@ def run_one(
         "strategy": strategy.name,
         "dataset": conversation.dataset or conversation.name,
         "conversation": conversation.name,
+        "minutes": call_length(conversation),
     }
     if strategy.oracle:
         final: Sequence[Item] = conversation.items
@@ -337,7 +338,7 @@ def _fresh(found: Any) -> Any:
 
 
 def run_bench(
-    conversations: Sequence[BenchConversation],
+    conversations: Sequence[BenchConversation | Recipe],
     strategies: Iterable[str] = tuple(STRATEGIES),
     *,
     profile: ModelProfile | str = "gpt-realtime",
@@ -348,6 +349,9 @@ def run_bench(
     executor: Executor | None = None,
 ) -> list[StrategyReport]:
     """Run every strategy on every conversation; one report per strategy, in order.
+
+    `conversations` may hold `datasets.Recipe` s, each standing for the calls it makes (in
+    the worker that runs them, so they never travel).
 
     The conversations run in chunks of `CHUNK` on the vectorized path (`arrays.run_chunk`),
     with `run_one`'s figures; planning times (``compaction_ms``) are then not measured (NaN).
@@ -371,20 +375,28 @@ def run_bench(
     model = get_model_profile(profile) if isinstance(profile, str) else profile
     reports = [StrategyReport(s.name) for s in chosen]
     if judge is None and summarizer is None:
-        # Chunks of conversations, every strategy on each at once (`arrays.run_chunk`); the
-        # chunking changes no figure.
+        # Chunks of conversations, every strategy on each at once (`arrays.run_chunk`); a
+        # recipe is its own chunk, made by the worker that runs it. Chunking changes no figure.
         from .arrays import run_chunk
 
-        chunks = [conversations[a : a + CHUNK] for a in range(0, len(conversations), CHUNK)]
+        chunks: list[Recipe | list[BenchConversation]] = []
+        for c in conversations:
+            if isinstance(c, Recipe):
+                chunks.append(c)
+            elif chunks and isinstance(chunks[-1], list) and len(chunks[-1]) < CHUNK:
+                chunks[-1].append(c)
+            else:
+                chunks.append([c])
         parts = map_tasks(run_chunk, [(c, chosen, model, instructions) for c in chunks],
                           executor, progress)  # fmt: skip
         for n, report in enumerate(reports):
             report.rows = [row for part in parts for row in part[n]]
         return reports
-    tasks = [(c, s, model, instructions, judge, summarizer) for s in chosen for c in conversations]
+    made = [x for c in conversations for x in (c.build() if isinstance(c, Recipe) else [c])]
+    tasks = [(c, s, model, instructions, judge, summarizer) for s in chosen for c in made]
     rows = map_tasks(run_one, tasks, executor, progress)
     for n, report in enumerate(reports):
-        report.rows = rows[n * len(conversations) : (n + 1) * len(conversations)]
+        report.rows = rows[n * len(made) : (n + 1) * len(made)]
     return reports
 
 

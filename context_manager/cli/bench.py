@@ -71,9 +71,16 @@ def bench(
     """Benchmark compaction: what each strategy costs, and which planted facts it keeps."""
     from ..bench import load_datasets
     from ..bench.arrays import SECONDS_PER_RUN_MINUTE
-    from ..bench.datasets import DEFAULT_DATASETS, call_minutes
+    from ..bench.datasets import (
+        DEFAULT_DATASETS,
+        BenchConversation,
+        Recipe,
+        call_minutes,
+        minutes_spread,
+        recipes,
+    )
     from ..bench.report import plot_pareto, verdict, write_rows
-    from ..bench.run import STRATEGIES, pareto_front, run_bench
+    from ..bench.run import CHUNK, STRATEGIES, pareto_front, run_bench
 
     judge = writer = None  # the model tiers first: a missing key stops before any work
     if judge_model is not None:
@@ -93,33 +100,35 @@ def bench(
         seed_list = seed_list[:1]
     own_file = locomo_path is not None or longmemeval_path is not None
     names_given = dataset or ("" if own_file else DEFAULT_DATASETS)
-    convs = load_datasets(
-        names_given.split(","), count=2 if quick else calls, minutes=minutes, seeds=seed_list,
-        locomo_path=locomo_path, longmemeval_path=longmemeval_path,
-    )  # fmt: skip
+    # Named datasets travel as recipes (each worker makes its calls); files are read here.
+    files = load_datasets([], count=1, locomo_path=locomo_path, longmemeval_path=longmemeval_path)
+    made = recipes(names_given.split(","), count=2 if quick else calls, minutes=minutes,
+                   seeds=seed_list, size=2 if quick else CHUNK)  # fmt: skip
+    convs: list[BenchConversation | Recipe] = [*made, *files]
+    count = sum(r.stop - r.start for r in made) + len(files)
     names = [x.strip() for x in strategy.split(",") if x.strip()] if strategy is not None else []
     if strategy is not None and not names:
         raise ConfigurationError("--strategies is empty: give at least one strategy")
     names = names or list(STRATEGIES)
     with contextlib.ExitStack() as stack:
-        runs = len(names) * len(convs)
+        runs = len(names) * count
         # The model tiers call the API from this process: no workers unless asked.
         local = judge is not None or writer is not None
-        rate = SECONDS_PER_RUN_MINUTE
-        seconds = 0.0 if local else runs * call_minutes(convs)["median"] * rate
-        executor = _executor(stack, workers, dask_scheduler, (runs, seconds))
-        label = f"{len(names)} strategies x {len(convs)} calls"
+        typical = minutes if made else call_minutes(files)["median"]
+        seconds = 0.0 if local else runs * typical * SECONDS_PER_RUN_MINUTE
+        executor = _executor(stack, workers, dask_scheduler, (len(convs), seconds))
+        label = f"{len(names)} strategies x {count} calls"
         progress = stack.enter_context(_progress_bar(not as_json, label))
         reports = run_bench(convs, names, profile=model, progress=progress, judge=judge,
                             summarizer=writer, executor=executor)  # fmt: skip
     summaries = [r.summary() for r in reports]
-    lengths = call_minutes(convs)
+    lengths = minutes_spread([row["minutes"] for row in reports[0].rows])
     span = (
         f"{lengths['min']:.0f} min"
         if round(lengths["min"]) == round(lengths["max"])
         else f"{lengths['min']:.0f} to {lengths['max']:.0f} min (median {lengths['median']:.0f})"
     )
-    calls_said = f"{len(convs)} call{'s' if len(convs) != 1 else ''} of {span}"
+    calls_said = f"{count} call{'s' if count != 1 else ''} of {span}"
     rows = [row for r in reports for row in r.rows]
     if csv_path is not None:
         with _writing(csv_path, "--csv"):
@@ -130,7 +139,7 @@ def bench(
     front, text = pareto_front(summaries), verdict(summaries)
     if as_json:
         _emit_json({"strategies": summaries, "pareto_front": front, "verdict": text,
-                    "calls": {"count": len(convs), "minutes": lengths}})  # fmt: skip
+                    "calls": {"count": count, "minutes": lengths}})  # fmt: skip
         return
     _print_bench(summaries, f"{calls_said} ({names_given or 'your files'}), {model}")
     _console().print(text)
