@@ -58,6 +58,7 @@ def run_chunk(
     if isinstance(conversations, Recipe):
         conversations = conversations.build()
     texts = [CallTexts.of(c.items, c.facts, c.questions) for c in conversations]
+    lengths = [call_length(c) for c in conversations]
     counter = TokenCounter(profile)
     batch = None
     out = []
@@ -67,7 +68,8 @@ def run_chunk(
                         for c, t in zip(conversations, texts, strict=True)])  # fmt: skip
             continue
         if strategy.oracle:
-            out.append([_oracle(c, t, counter) for c, t in zip(conversations, texts, strict=True)])
+            together = zip(conversations, texts, lengths, strict=True)
+            out.append([_oracle(c, t, m, counter) for c, t, m in together])
             continue
         if batch is None:
             batch = batch_from_items([c.items for c in conversations],
@@ -87,7 +89,7 @@ def run_chunk(
             if n in result.fallback:
                 rows.append(run_one(conversation, strategy, profile, instructions, texts=read))
                 continue
-            row = _head(conversation, strategy) | figures[n]
+            row = _head(conversation, strategy, lengths[n]) | figures[n]
             rows.append(row | held_metrics(conversation, read, result.held[n], counter))
         out.append(rows)
     return out
@@ -109,19 +111,20 @@ def _known_tokens(batch: CallBatch, texts: Sequence[CallTexts], counter: TokenCo
         read.tokens = tokens
 
 
-def _head(conversation: BenchConversation, strategy: BenchStrategy) -> dict[str, Any]:
+def _head(conversation: BenchConversation, strategy: BenchStrategy,
+          minutes: float) -> dict[str, Any]:  # fmt: skip
     return {
         "strategy": strategy.name,
         "dataset": conversation.dataset or conversation.name,
         "conversation": conversation.name,
-        "minutes": call_length(conversation),
+        "minutes": minutes,
     }
 
 
-def _oracle(conversation: BenchConversation, texts: CallTexts,
+def _oracle(conversation: BenchConversation, texts: CallTexts, minutes: float,
             counter: TokenCounter) -> dict[str, Any]:  # fmt: skip
     """The full-context oracle: every item kept, nothing priced."""
-    row = _head(conversation, BenchStrategy("oracle", oracle=True)) | {
+    row = _head(conversation, BenchStrategy("oracle", oracle=True), minutes) | {
         "cost_usd": math.nan, "cache_hit": math.nan, "peak_tokens": math.nan, "compactions": 0,
         "compaction_ms": 0.0, "sessions": 1, "summary_fallbacks": 0,
     }  # fmt: skip

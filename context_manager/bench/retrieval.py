@@ -13,8 +13,7 @@ in the same order of operations, so the scores and the ranking are the same bit 
 from __future__ import annotations
 
 import math
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,8 +95,11 @@ def scores(
     """
     n = len(lengths)
     df = np.bincount(terms)
-    present, first = np.unique(terms, return_index=True)
-    order = present[np.argsort(first)]  # the order rank_bm25 first meets each term
+    # The order rank_bm25 first meets each term: where each first appears.
+    first = np.full(len(df), len(terms), dtype=I64)
+    np.minimum.at(first, terms, np.arange(len(terms), dtype=I64))
+    present = np.flatnonzero(df)
+    order = present[np.argsort(first[present])]
     found, at = np.unique(df[order], return_inverse=True)
     logs = np.array([math.log(n - f + 0.5) - math.log(f + 0.5) for f in found.tolist()])
     idf_in_order = logs[at]
@@ -150,6 +152,8 @@ class CallTexts:
     made: dict[str, Docs] = field(default_factory=dict)
     tokens: list[int] | None = None
     """Each item's text in tokens, when known (else counted when first needed)."""
+    _keys: tuple[np.ndarray, dict[tuple[str, str], int], np.ndarray, np.ndarray] | None = None
+    _counted: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, items: Sequence[Item], facts: Sequence[PlantedFact],
@@ -223,26 +227,39 @@ class CallTexts:
 
     def compression(self, held: Sequence[int | str], counter: TokenCounter) -> float | None:
         """Tokens of the conversation no longer in context, per token of summary or ledger."""
-        memory = sum(
-            counter.text(e) if isinstance(e, str)
-            else counter.text(self.texts[e]) if self.roles[e] == "system" else 0
-            for e in held
-        )  # fmt: skip
-        if not memory:
-            return None
         if self.tokens is None:
             self.tokens = [counter.text(t) for t in self.texts]
+        if self._keys is None:
+            ids: dict[tuple[str, str], int] = {}
+            said = [ids.setdefault(k, len(ids)) for k in zip(self.roles, self.texts, strict=True)]
+            self._keys = (np.array(said, dtype=I64), ids, np.array(self.tokens, dtype=I64),
+                          np.array([r == "system" for r in self.roles], dtype=bool))  # fmt: skip
+        keys, ids, tokens, system = self._keys
+        rows = np.fromiter((e for e in held if isinstance(e, int)), dtype=I64)
+        made = [e for e in held if isinstance(e, str)]
+        memory = int(tokens[rows[system[rows]]].sum()) + sum(map(self._made_tokens(counter), made))
+        if not memory:
+            return None
         # A multiset: a text said twice and kept once counts once as gone.
-        kept = Counter(
-            ("system", e) if isinstance(e, str) else (self.roles[e], self.texts[e]) for e in held
-        )
-        gone = 0
-        for role, text, tokens in zip(self.roles, self.texts, self.tokens, strict=True):
-            if kept[(role, text)] > 0:
-                kept[(role, text)] -= 1
-            else:
-                gone += tokens
+        kept = np.bincount(keys[rows], minlength=len(ids))
+        for text in made:
+            k = ids.get(("system", text))
+            if k is not None:
+                kept[k] += 1
+        spoken = np.bincount(keys, minlength=len(ids))
+        each = np.zeros(len(ids), dtype=I64)
+        each[keys] = tokens  # equal texts, equal tokens
+        gone = int(tokens.sum()) - int((np.minimum(spoken, kept) * each).sum())
         return gone / memory
+
+    def _made_tokens(self, counter: TokenCounter) -> Callable[[str], int]:
+        def count(text: str) -> int:
+            n = self._counted.get(text)
+            if n is None:
+                n = self._counted[text] = counter.text(text)
+            return n
+
+        return count
 
 
 def entries(texts: CallTexts, final: Sequence[Item]) -> list[int | str]:

@@ -28,7 +28,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -340,7 +340,7 @@ class SentenceMemo:
     """
 
     def __init__(self, size: int = 4096) -> None:
-        self._rows: OrderedDict[tuple[str, str], tuple[list[str], np.ndarray]] = OrderedDict()
+        self._rows: OrderedDict[tuple[str, str], _Read] = OrderedDict()
         self._size = size
 
     def __getstate__(self) -> dict[str, object]:
@@ -348,17 +348,34 @@ class SentenceMemo:
 
     def rows(self, item: Item) -> tuple[list[str], np.ndarray]:
         """The item's sentences (as said, no speaker label) and their `FEATURES` matrix."""
-        key = (_role_label(item), _text(item).strip())
+        read = self.read(item)
+        return read.sentences, read.features
+
+    def read(self, item: Item) -> _Read:
+        """The item's sentences, their features, and the sentences as a summary says them."""
+        text = _text(item)
+        if text[:1].isspace() or text[-1:].isspace():
+            text = text.strip()
+        key = (_role_label(item), text)
         hit = self._rows.get(key)
         if hit is not None:
             self._rows.move_to_end(key)
             return hit
-        sentences = split_sentences(key[1])
-        rows = (sentences, sentence_features(sentences))
-        self._rows[key] = rows
+        sentences = split_sentences(text)
+        label = f"{key[0]}: "
+        labelled = [x if x.startswith(label) else label + x for x in sentences]
+        read = _Read(sentences, sentence_features(sentences), labelled, key[0])
+        self._rows[key] = read
         if len(self._rows) > self._size:
             self._rows.popitem(last=False)
-        return rows
+        return read
+
+
+class _Read(NamedTuple):
+    sentences: list[str]
+    features: np.ndarray
+    labelled: list[str]
+    speaker: str
 
 
 class ExtractiveSummarizer:
@@ -421,12 +438,10 @@ class ExtractiveSummarizer:
             rows.append(sentence_features(lines))
             speakers.extend([None] * len(lines))
         for item in items:
-            said, item_rows = self._memo.rows(item)
-            speaker = _role_label(item)
-            label = f"{speaker}: "
-            sentences.extend(x if x.startswith(label) else label + x for x in said)
-            rows.append(item_rows)
-            speakers.extend([speaker] * len(said))
+            read = self._memo.read(item)
+            sentences.extend(read.labelled)
+            rows.append(read.features)
+            speakers.extend([read.speaker] * len(read.labelled))
         if not sentences or budget_tokens == 0:
             return ""
         # Each sentence once: repeated lines add nothing.

@@ -152,7 +152,8 @@ def simulate_batch(
     # Filler arrays for a generated batch's summaries (given calls' items are read as they are).
     summaries = isinstance(rule, SummaryRule) or summarizing
     stats = filler_stats(batch) if generated and summaries else None
-    memo: dict[Any, Summary] = {}
+    # Summaries made, kept with the batch: another strategy often folds the same items.
+    memo: dict[Any, Summary] = batch.derived.setdefault("summaries", {})
     # Calls from files: what the hand-back checks read of their items (once per batch).
     given = batch.derived.get("given") or batch.derived.setdefault("given", _Given.of(batch))
     seeds: Carried = {}
