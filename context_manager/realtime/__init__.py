@@ -41,6 +41,7 @@ def connect(
     switch_timeout_seconds: float = 15.0,
     summary_timeout_seconds: float = 20.0,
     buffer_seconds: float = 60.0,
+    raw: bool = False,
     **connect_options: Any,
 ) -> ManagedConnection:
     """A managed Realtime connection; use it with ``async with``.
@@ -64,6 +65,8 @@ def connect(
         buffer_seconds: the most audio of the user's turn in progress (appended, not yet
             committed) kept to re-append to a new session after a drop (PCM16: 2.9 MB a
             minute of base64; older audio beyond it is dropped and counted).
+        raw: deliver server events as the JSON objects they came as, not SDK models (for a
+            framework that parses them itself).
         connect_options: passed to ``client.realtime.connect``.
     """
     return ManagedConnection(
@@ -79,4 +82,5 @@ def connect(
         summary_timeout_seconds=summary_timeout_seconds,
         buffer_seconds=buffer_seconds,
         connect_options=connect_options,
+        raw=raw,
     )

@@ -103,6 +103,7 @@ class ManagedConnection(BesideTheCall):
         summary_timeout_seconds: float = 20.0,
         buffer_seconds: float = 60.0,
         connect_options: Mapping[str, Any] | None = None,
+        raw: bool = False,
     ) -> None:
         try:
             from openai.resources.realtime.realtime import (
@@ -126,6 +127,7 @@ class ManagedConnection(BesideTheCall):
         self.switch_timeout_seconds = switch_timeout_seconds
         self.summary_timeout_seconds = summary_timeout_seconds
         self._options = dict(connect_options or {})
+        self._raw = raw  # server events as the JSON objects they came as (a framework parses)
         me: Any = self  # the SDK's resources only call `send`
         self.session = AsyncRealtimeSessionResource(me)
         self.response = AsyncRealtimeResponseResource(me)
@@ -349,7 +351,9 @@ class ManagedConnection(BesideTheCall):
                 return
 
     async def recv(self) -> Any:
-        """The next server event (an SDK model), a `RolloverEvent` or a `ConnectionLostEvent`.
+        """The next server event, a `RolloverEvent` or a `ConnectionLostEvent`.
+
+        A server event is an SDK model, or the JSON object it came as when made `raw`.
 
         Raises:
             RolloverError: after the `ConnectionLostEvent` was delivered.
@@ -416,7 +420,7 @@ class ManagedConnection(BesideTheCall):
         self._start_jobs()
         if self._oob.claim(raw):
             return None  # the adapter's own out-of-band request: priced, not delivered
-        return conn.parse_event(data)
+        return raw if self._raw else conn.parse_event(data)
 
     @property
     def audio_dropped_bytes(self) -> int:

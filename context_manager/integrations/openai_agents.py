@@ -1,0 +1,190 @@
+"""The OpenAI Agents SDK: a realtime model whose context the engine manages.
+
+`ManagedRealtimeModel` is the SDK's own WebSocket model (``OpenAIRealtimeWebSocketModel``)
+with one difference: its socket is a `ManagedConnection`. An agent builder adds a few lines::
+
+    engine = ContextEngine("gpt-realtime", "azure", compaction=RollingSummary(),
+                           rollover=RolloverPolicy(carry="summary"))
+    model = ManagedRealtimeModel(engine, client=AsyncOpenAI(), store=store,
+                                 conversation_id="call-42")
+    runner = RealtimeRunner(agent, model=model)          # the rest is unchanged
+    async with await runner.run() as session: ...
+
+What the session then has, with nothing else changed in the agent:
+
+* **rollover before the cut**: before the provider ends a session (60 minutes on OpenAI, 30 on
+  Azure) the connection moves to a new session, at a safe point, seeded with a summary and the
+  latest turns (tool calls carried); a dropped socket does the same. The SDK's session never
+  sees the switch: the new session's setup and seed events are consumed, and what it sends
+  meanwhile waits and goes to the new session;
+* **compaction** by the engine's strategy, sent as Realtime client events on the same socket;
+* **persistence and resume** through an `AsyncStore`: every item is stored before it is sent,
+  and a new process with the same ``conversation_id`` resumes the call from the store;
+* **the live budget and cost**: after every response (out-of-band ones included) and every
+  rollover the model emits a `ContextReport`, which the session delivers as a
+  ``raw_model_event`` whose data has ``type == "other"`` (the SDK's channel for events of a
+  model of its own); `ManagedRealtimeModel.engine` holds the rest (forecast, calibration).
+
+The one hook used, ``_create_websocket_connection``, is private to the SDK: the extra pins
+``openai-agents`` to the versions it is tested with (``>=0.24,<0.25``). The SDK's own URL,
+headers and API key are not used: the connection is made by the ``AsyncOpenAI`` client given
+(``AsyncAzureOpenAI`` for Azure), as `context_manager.realtime.connect` makes it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..errors import ConfigurationError
+from ..realtime import ConnectionLostEvent, ManagedConnection, RolloverEvent, connect
+
+try:
+    from agents.realtime.model_events import RealtimeModelOtherEvent
+    from agents.realtime.openai_realtime import OpenAIRealtimeWebSocketModel
+except ImportError:  # pragma: no cover - the extra is missing
+    raise ConfigurationError(
+        "the OpenAI Agents SDK integration needs openai-agents:"
+        ' pip install "context-manager[agents]"'
+    ) from None
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+
+    from ..live import ContextEngine
+    from ..store import AsyncStore
+
+__all__ = ["ContextReport", "ManagedRealtimeModel"]
+
+
+@dataclass(frozen=True, slots=True)
+class ContextReport:
+    """What the engine knows after a response or a rollover (no conversation text)."""
+
+    kind: Literal["response", "rollover"]
+    session: int
+    """0-based index of the session in the call."""
+    responses: int
+    """Responses priced so far in the call, out-of-band ones included."""
+    cost_usd: float
+    """The call's cost so far, by the profile's prices."""
+    history_tokens: int
+    """Tokens the conversation holds now."""
+    history_limit: int
+    """Tokens it may hold before the server truncates."""
+    next_drops: int
+    """Items the next response would make the server drop (the truncation forecast)."""
+    session_age_seconds: float
+    rollovers: int
+    compactions: int
+    type: Literal["context_manager.report"] = "context_manager.report"
+
+
+class _Socket:
+    """What the SDK's model reads and writes, over a `ManagedConnection`.
+
+    The model only iterates over JSON messages, sends JSON messages and closes.
+    """
+
+    def __init__(self, conn: ManagedConnection, report: Callable[[ContextReport], Awaitable[None]]):
+        self.conn = conn
+        self._report = report
+
+    async def send(self, payload: str | bytes) -> None:
+        await self.conn.send(json.loads(payload))
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._messages()
+
+    async def _messages(self) -> AsyncIterator[str]:
+        from websockets.exceptions import ConnectionClosedError
+
+        async for event in self.conn:
+            if isinstance(event, RolloverEvent):
+                await self._report(_report(self.conn.engine, "rollover", len(self.conn.rollovers)))
+                continue
+            if isinstance(event, ConnectionLostEvent):
+                raise ConnectionClosedError(None, None)  # the SDK's model reports the loss
+            yield json.dumps(event)
+            if event.get("type") == "response.done":
+                await self._report(_report(self.conn.engine, "response", len(self.conn.rollovers)))
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
+def _report(engine: ContextEngine, kind: Literal["response", "rollover"],
+            rollovers: int) -> ContextReport:  # fmt: skip
+    budget = engine.budget
+    return ContextReport(
+        kind=kind,
+        session=engine.session_index,
+        responses=engine.responses,
+        cost_usd=engine.total_cost_usd,
+        history_tokens=budget.history_tokens,
+        history_limit=budget.history_limit,
+        next_drops=len(engine.forecast().drops),
+        session_age_seconds=engine.session_age,
+        rollovers=rollovers,
+        compactions=engine.compactions,
+    )
+
+
+class ManagedRealtimeModel(OpenAIRealtimeWebSocketModel):
+    """The Agents SDK's realtime model, its context managed by `engine` (see the module).
+
+    Args:
+        engine: the context engine of this call (its profile and provider, compaction and
+            rollover policy).
+        client: an ``AsyncOpenAI`` or ``AsyncAzureOpenAI`` client the sessions are opened with.
+        model: the model (Azure: the deployment); default: the SDK's model setting.
+        store: where the call is persisted (``None``: nowhere).
+        conversation_id: the stored call to continue, or the id to give a new one.
+        connect_options: passed to `context_manager.realtime.connect` (timeouts, retries).
+    """
+
+    def __init__(
+        self,
+        engine: ContextEngine,
+        *,
+        client: AsyncOpenAI,
+        model: str | None = None,
+        store: AsyncStore | None = None,
+        conversation_id: str | None = None,
+        **connect_options: Any,
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.client = client
+        if model is not None:
+            self.model = model
+        self.store = store
+        self.conversation_id = conversation_id
+        self._connect_options = connect_options
+        self.connection: ManagedConnection | None = None
+        """The managed connection of the current `connect` (its rollovers, its store)."""
+        self.reports: list[ContextReport] = []
+        """Every report emitted, in order."""
+
+    async def connect(self, options: Any) -> None:
+        """Open the managed connection (the SDK's ``api_key``, ``url`` and ``headers`` unused)."""
+        # Headers given: the SDK asks for no API key (the client has its own).
+        settings: Any = {**options, "headers": {}}
+        await super().connect(settings)
+
+    async def _create_websocket_connection(self, url: str, headers: dict[str, str],
+                                           transport_config: Any = None) -> Any:  # fmt: skip
+        # The SDK's URL and headers are replaced by the client's own (see the module).
+        conn = connect(self.client, model=self.model, engine=self.engine, store=self.store,
+                       conversation_id=self.conversation_id, raw=True,
+                       **self._connect_options)  # fmt: skip
+        await conn.__aenter__()
+        self.connection = conn
+        self.conversation_id = conn.conversation_id
+        return _Socket(conn, self._emit_report)
+
+    async def _emit_report(self, report: ContextReport) -> None:
+        self.reports.append(report)
+        await self._emit_event(RealtimeModelOtherEvent(data=report))
