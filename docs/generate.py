@@ -550,6 +550,24 @@ def voice_carry() -> str:
     return carry_table(reports)
 
 
+def agents_default() -> str:
+    """The same scripted 95-minute Azure call through the Agents SDK, its model as shipped
+    and managed (`examples/openai_agents_call.py`; a test runs it too)."""
+    import asyncio
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "openai_agents_call", ROOT / "examples" / "openai_agents_call.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = example  # its dataclasses look their module up
+    spec.loader.exec_module(example)
+    outcomes = [asyncio.run(example.scripted_call(managed)) for managed in (False, True)]
+    return str(example.comparison_table(outcomes))
+
+
 def _markdown(columns: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(columns) + " |", "|---|" + "---:|" * (len(columns) - 1),
             *("| " + " | ".join(row) + " |" for row in rows)]  # fmt: skip
@@ -589,6 +607,7 @@ BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "fit-table": ("server-model.md", fit_table),
     "bench-results": ("researchers.md", bench_results),
     "voice-carry": ("agent-builders.md", voice_carry),
+    "agents-default": ("openai-agents.md", agents_default),
 }
 
 

@@ -127,7 +127,10 @@ BLOCK = re.compile(r"<!-- BEGIN ([\w-]+) -->\n(.*?)<!-- END \1 -->", re.S)
 # Blocks run at full size even at `TINY` (a second at most all told): compared to the docs exactly.
 QUICK_BLOCKS = ["now-or-later", "one-call", "worked-example", "replay-table", "fit-table"]
 # Blocks whose every row a test of its own runs and compares with the docs.
-ROW_TESTED = {"voice-carry": "tests/engine/test_voice_call.py"}
+ROW_TESTED = {
+    "voice-carry": "tests/engine/test_voice_call.py",
+    "agents-default": "tests/integrations/test_agents_example.py",
+}
 SIZED_BLOCKS = [n for n in GENERATOR.BLOCKS if n not in QUICK_BLOCKS and n not in ROW_TESTED]
 NUMBER = re.compile(r"-|\$?-?[\d,]+(\.\d+)?%?( / [\d,]+| ±[\d.,]+)?")
 MARKS = re.compile(r" \*\*\(cheapest\)\*\*| \(tied\)| \*$")
