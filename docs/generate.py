@@ -21,6 +21,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGS = ROOT / "tests" / "data" / "realtime-logs"
@@ -550,20 +551,25 @@ def voice_carry() -> str:
     return carry_table(reports)
 
 
+def example_module(name: str) -> ModuleType:
+    """``examples/<name>.py`` as a module (the examples are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
 def agents_default() -> str:
     """The same scripted 95-minute Azure call through the Agents SDK, its model as shipped
     and managed (`examples/openai_agents_call.py`; a test runs it too)."""
     import asyncio
-    import importlib.util
 
-    spec = importlib.util.spec_from_file_location(
-        "openai_agents_call", ROOT / "examples" / "openai_agents_call.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    example = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = example  # its dataclasses look their module up
-    spec.loader.exec_module(example)
+    example = example_module("openai_agents_call")
     outcomes = [asyncio.run(example.scripted_call(managed)) for managed in (False, True)]
     return str(example.comparison_table(outcomes))
 

@@ -76,6 +76,8 @@ class ContextReport:
     """Tokens it may hold before the server truncates."""
     next_drops: int
     """Items the next response would make the server drop (the truncation forecast)."""
+    prediction_error_tokens: float
+    """The engine's mean absolute error predicting input tokens so far (its calibration)."""
     session_age_seconds: float
     rollovers: int
     compactions: int
@@ -126,6 +128,7 @@ def _report(engine: ContextEngine, kind: Literal["response", "rollover"],
         history_tokens=budget.history_tokens,
         history_limit=budget.history_limit,
         next_drops=len(engine.forecast().drops),
+        prediction_error_tokens=engine.calibration.mean_abs_error,
         session_age_seconds=engine.session_age,
         rollovers=rollovers,
         compactions=engine.compactions,

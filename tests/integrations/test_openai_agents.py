@@ -141,6 +141,8 @@ def test_a_95_minute_azure_call_through_the_agents_sdk(db_url: str) -> None:
     assert [r.rollovers for r in call.reports if r.kind == "rollover"] == [1, 2, 3]
     assert responses[-1].cost_usd <= model.engine.total_cost_usd
     assert all(r.history_tokens <= r.history_limit for r in responses)
+    # The engine's model is the fake server's: every input prediction exact.
+    assert all(r.prediction_error_tokens == 0 for r in responses)
     # Every user turn stored once; the usage of every response; the cost the server's usage.
     rows = _stored_rows(db_url, cid)
     users = Counter(c.get("text") for c, _ in rows if c.get("role") == "user")

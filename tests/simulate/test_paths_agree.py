@@ -35,6 +35,21 @@ SMALL = GPT.model_copy(
 )  # fmt: skip
 
 
+def assert_same_responses(rows: dict, call: int, ref) -> None:
+    """The vectorized path's response rows of `call` are the reference result `ref`'s."""
+    mine = np.flatnonzero(rows["call"] == call)
+    assert len(mine) == len(ref.responses)
+    for i, response, session in zip(mine, ref.responses, ref.sessions, strict=True):
+        u = response.usage
+        assert rows["session"][i] == session
+        assert (rows["input_text"][i], rows["input_audio"][i]) == (u.input.text, u.input.audio)
+        assert (rows["cached_text"][i], rows["cached_audio"][i]) == (u.cached.text, u.cached.audio)
+        assert (rows["output_text"][i], rows["output_audio"][i]) == (u.output.text, u.output.audio)
+        assert rows["retained_items"][i] == response.retained_items
+        assert rows["dropped_items"][i] == len(response.dropped_items)
+        assert rows["cost_usd"][i] == response.cost.total
+
+
 @st.composite
 def scenarios(draw: st.DrawFn):
     mode = draw(st.sampled_from(["latest", "all", "none"]))
@@ -176,23 +191,7 @@ def test_both_paths_give_the_same_responses(scenario, compaction) -> None:
             middle = isinstance(inner, Hierarchical) and cut
             assert ref.totals()["overflows"] > 0 or reseeded or middle
             continue
-        mine = np.flatnonzero(rows["call"] == call)
-        assert len(mine) == len(ref.responses)
-        for i, response, session in zip(mine, ref.responses, ref.sessions, strict=True):
-            u = response.usage
-            assert rows["session"][i] == session
-            assert (rows["input_text"][i], rows["input_audio"][i]) == (u.input.text, u.input.audio)
-            assert (rows["cached_text"][i], rows["cached_audio"][i]) == (
-                u.cached.text,
-                u.cached.audio,
-            )
-            assert (rows["output_text"][i], rows["output_audio"][i]) == (
-                u.output.text,
-                u.output.audio,
-            )
-            assert rows["retained_items"][i] == response.retained_items
-            assert rows["dropped_items"][i] == len(response.dropped_items)
-            assert rows["cost_usd"][i] == response.cost.total
+        assert_same_responses(rows, call, ref)
         totals = ref.totals()
         assert fast.totals["rollovers"][call] == totals["rollovers"]
         assert fast.totals["rollover_seed_tokens"][call] == totals["rollover_seed_tokens"]

@@ -33,7 +33,7 @@ from context_manager.simulate.runner import run_chunk
 from context_manager.simulate.vectorized import simulate_batch
 from context_manager.simulate.workloads import CallBatch, PlantedFact, batch_from_items
 
-from .test_paths_agree import SMALL, array_compaction, scenarios
+from .test_paths_agree import SMALL, array_compaction, assert_same_responses, scenarios
 
 _NAMES = ("Priya Raman", "Tomasz", "Oslo", "Amara Okafor", "Berlin", "Kenji")
 _PLAIN = ("the weather was nice", "we talked about the trip", "that sounds good to me",
@@ -135,23 +135,7 @@ def _agree(batch: CallBatch, fast, profile, provider, config, rollover, compacti
             assert totals["overflows"] > 0 or reseeded or middle or given
             continue
         kept += 1
-        mine = np.flatnonzero(rows["call"] == call)
-        assert len(mine) == len(ref.responses)
-        for i, response, session in zip(mine, ref.responses, ref.sessions, strict=True):
-            u = response.usage
-            assert rows["session"][i] == session
-            assert (rows["input_text"][i], rows["input_audio"][i]) == (u.input.text, u.input.audio)
-            assert (rows["cached_text"][i], rows["cached_audio"][i]) == (
-                u.cached.text,
-                u.cached.audio,
-            )
-            assert (rows["output_text"][i], rows["output_audio"][i]) == (
-                u.output.text,
-                u.output.audio,
-            )
-            assert rows["retained_items"][i] == response.retained_items
-            assert rows["dropped_items"][i] == len(response.dropped_items)
-            assert rows["cost_usd"][i] == response.cost.total
+        assert_same_responses(rows, call, ref)
         assert fast.totals["rollovers"][call] == totals["rollovers"]
         assert fast.totals["rollover_seed_tokens"][call] == totals["rollover_seed_tokens"]
         assert fast.totals["session_expired"][call] == int(totals["session_expired"])
