@@ -15,7 +15,6 @@ from tests.test_docs import GENERATOR, documented
 pytestmark = pytest.mark.network_allowed
 
 
-
 def test_the_sdk_s_own_model_loses_the_call_at_the_cut_and_the_managed_one_keeps_it() -> None:
     example = GENERATOR.example_module("openai_agents_call")
     plain = asyncio.run(example.scripted_call(False))
