@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
 import textwrap
 from collections import Counter
 from dataclasses import dataclass, field
@@ -34,7 +35,9 @@ from context_manager.server import ManualClock
 from context_manager.server.pricing import price
 from context_manager.server.usage import Usage
 from context_manager.store import AsyncStore, Store
-from context_manager.testing import FakeRealtimeServer
+from context_manager.testing import FakeRealtimeServer, Reply
+from context_manager.testing.speech import say, silence
+from context_manager.testing.voicecall import phrase
 
 from ..engine.test_realtime_e2e import INSTRUCTIONS, _stored_rows, responder, user_text
 
@@ -227,3 +230,54 @@ def test_a_call_resumes_in_a_new_process_from_the_store(db_url: str) -> None:
     rows = _stored_rows(db_url, cid)
     users = [c.get("text") for c, _ in rows if c.get("role") == "user"]
     assert users == [user_text(n) for n in range(4)] + ["Turn 999: I am back, where were we?"]
+
+
+async def _voice_call(minutes: float) -> tuple[list[int], list[int], Any, ManagedRealtimeModel]:
+    """Audio-only turns (the SDK's semantic VAD ends each), on Azure; when each rollover came."""
+    clock = ManualClock()
+    engine = ContextEngine("gpt-realtime", "azure", clock=clock, compaction=RollingSummary(),
+                           rollover=RolloverPolicy(carry="summary"),
+                           keep_user_audio_seconds=120)  # fmt: skip
+    said: list[int] = []
+    switched: list[int] = []  # turns said before each rollover
+    async with (
+        FakeRealtimeServer(
+            provider="azure", clock=clock, responder=lambda items: Reply.speech("Noted.")
+        ) as server,  # fmt: skip
+        AsyncStore(f"sqlite:///{tempfile.mkdtemp()}/voice.db") as store,
+    ):
+        model = _model(engine, server, store)
+        session = await RealtimeRunner(RealtimeAgent(name="a"), model=model).run()
+        async with session:
+            n = 0
+            while clock.now < minutes * 60:
+                # The SDK's default turn detection is semantic VAD: 4 s of silence ends a turn.
+                await session.send_audio(say(phrase(n)) + silence(4500))
+                async for event in session:
+                    report = getattr(getattr(event, "data", None), "data", None)
+                    if isinstance(report, ContextReport) and report.kind == "rollover":
+                        switched.append(len(said))
+                    if event.type == "agent_end":
+                        break
+                said.append(n)
+                clock.advance(30.0)
+                n += 1
+            assert model.connection is not None
+            await model.connection.flush()
+        sessions = server.sessions
+    return said, switched, sessions, model
+
+
+def test_every_turn_of_a_voice_call_is_in_each_new_session() -> None:
+    said, switched, sessions, model = asyncio.run(_voice_call(65))
+    assert len(switched) == 2 and len(sessions) == 3
+    for index, before in enumerate(switched, start=1):
+        session = sessions[index]
+        known = [str(p.get("text") or p.get("transcript") or "")
+                 for item in session.items for p in item.get("content") or []]  # fmt: skip
+        known += [session.heard(str(i["id"])) or "" for i in session.items
+                  if i.get("role") == "user"]  # fmt: skip
+        text = "\n".join(known)
+        # Every turn said before the switch: in the summary, as text, or as audio heard again.
+        assert [n for n in said[:before] if phrase(n) not in text] == []
+    assert model.engine.uncarried_turns == 0
