@@ -20,8 +20,9 @@ What the session then has, with nothing else changed in the agent:
 * **compaction** by the engine's strategy, sent as Realtime client events on the same socket;
 * **persistence and resume** through an `AsyncStore`: every item is stored before it is sent,
   and a new process with the same ``conversation_id`` resumes the call from the store;
-* **the live budget and cost**: after every response (out-of-band ones included) and every
-  rollover the model emits a `ContextReport`, which the session delivers as a
+* **the live budget and cost**: after every response the agent sees (its out-of-band ones
+  included) and every rollover the model emits a `ContextReport` (its cost counts the
+  engine's own out-of-band summaries too), which the session delivers as a
   ``raw_model_event`` whose data has ``type == "other"`` (the SDK's channel for events of a
   model of its own); `ManagedRealtimeModel.engine` holds the rest (forecast, calibration).
 
@@ -67,7 +68,7 @@ class ContextReport:
     session: int
     """0-based index of the session in the call."""
     responses: int
-    """Responses priced so far in the call, out-of-band ones included."""
+    """Responses priced so far in the call, out-of-band ones included (the engine's too)."""
     cost_usd: float
     """The call's cost so far, by the profile's prices."""
     history_tokens: int
