@@ -10,11 +10,12 @@ with the same agent and tool:
   seeded with a summary and the latest turns, compacts, is stored in SQLite, and reports its
   cost as it goes.
 
-It prints what each answered, lost and cost. No key, no network, a few seconds::
+It prints what each answered, lost and cost. No key and no network (loopback only); about
+20 seconds::
 
     python examples/openai_agents_call.py [--turns 400] [--db sqlite:///call.db]
 
-Needs the extras: ``pip install "context-manager[agents,store,testing]"``.
+Needs the extras: ``pip install "context-manager[agents,openai,store,testing]"``.
 """
 
 from __future__ import annotations
@@ -160,9 +161,16 @@ def comparison_table(outcomes: Sequence[Outcome]) -> str:
     return "\n".join(lines)
 
 
+def _turns(value: str) -> int:
+    turns = int(value)
+    if turns < 1:
+        raise argparse.ArgumentTypeError(f"--turns must be at least 1, got {turns}")
+    return turns
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--turns", type=int, default=400, help="400: about 95 minutes")
+    parser.add_argument("--turns", type=_turns, default=400, help="400: about 95 minutes")
     parser.add_argument("--db", default=None, help="the managed run's store (SQLAlchemy URL)")
     args = parser.parse_args(argv)
     outcomes = [asyncio.run(scripted_call(m, args.turns, args.db)) for m in (False, True)]

@@ -83,8 +83,8 @@ def verdict(summaries: Sequence[dict[str, Any]]) -> str:
         f"{len(named)} {'strategy keeps' if len(named) == 1 else 'strategies keep'} more"
         f" facts than {BASELINE} ({base['fact_presence']:.1%}) at no more than {COST_LIMIT}x its"
         f" cost, none beaten on both: {names}"
-        + (f" ({dominated} more also do, but another is cheaper and keeps more)" if dominated
-           else "")
+        + (f" ({dominated} more also do, but another costs no more and keeps at least as many)"
+           if dominated else "")
         + f". Best: {' = '.join(same)}, {best['fact_presence']:.1%} of the facts at"
         f" {best['cost_usd'] / base['cost_usd']:.2f}x the cost."
     )  # fmt: skip
@@ -223,6 +223,9 @@ def write_rows(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     names: list[str] = []
     for record in flat:
         names += [k for k in record if k not in names]
+        for key, value in record.items():  # not measured (NaN): an empty cell, as None gives
+            if isinstance(value, float) and value != value:
+                record[key] = None
     with out.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=names)
         writer.writeheader()

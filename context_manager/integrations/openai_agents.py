@@ -27,7 +27,7 @@ What the session then has, with nothing else changed in the agent:
   model of its own); `ManagedRealtimeModel.engine` holds the rest (forecast, calibration).
 
 The one hook used, ``_create_websocket_connection``, is private to the SDK: the extra pins
-``openai-agents`` to the versions it is tested with (``>=0.24,<0.25``). The SDK's own URL,
+``openai-agents`` to the versions it is tested with (``>=0.22,<0.25``). The SDK's own URL,
 headers and API key are not used: the connection is made by the ``AsyncOpenAI`` client given
 (``AsyncAzureOpenAI`` for Azure), as `context_manager.realtime.connect` makes it.
 """
@@ -159,6 +159,11 @@ class ManagedRealtimeModel(OpenAIRealtimeWebSocketModel):
         conversation_id: str | None = None,
         **connect_options: Any,
     ) -> None:
+        if not callable(getattr(getattr(client, "realtime", None), "connect", None)):
+            raise ConfigurationError(
+                "client must be an AsyncOpenAI or AsyncAzureOpenAI client,"
+                f" got {type(client).__name__}"
+            )
         super().__init__()
         self.engine = engine
         self.client = client

@@ -311,10 +311,15 @@ def test_pareto_front_and_verdict_on_hand_values(tmp_path: Path) -> None:
 def test_run_bench_refuses_unknown_strategies_and_writes_csv(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="unknown bench strategy 'magic'; known: auto"):
         run_bench([_tiny()], ["magic"])
-    (report,) = run_bench([_tiny()], ["ledger"])
-    path = write_rows(report.rows, tmp_path / "rows.csv")
-    header = path.read_text().splitlines()[0].split(",")
-    assert {"strategy", "cost_usd", "facts_code", "present_preference"} <= set(header)
+    reports = run_bench([_tiny()], ["ledger", "oracle"])
+    path = write_rows([row for r in reports for row in r.rows], tmp_path / "rows.csv")
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    assert {"strategy", "cost_usd", "minutes", "facts_code", "present_preference"} <= set(header)
+    # What was not measured (planning on the arrays, the oracle's cost) is an empty cell.
+    cells = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
+    assert "nan" not in path.read_text()
+    assert cells[0]["compaction_ms"] == "" and cells[1]["cost_usd"] == ""
 
 
 def test_the_command_line_runs_quick_and_reports_json(capsys: pytest.CaptureFixture[str]) -> None:

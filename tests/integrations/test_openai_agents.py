@@ -24,6 +24,7 @@ from agents.realtime import RealtimeAgent, RealtimeRunner
 from openai import AsyncOpenAI
 
 from context_manager.compaction import RollingSummary
+from context_manager.errors import ConfigurationError
 from context_manager.integrations.openai_agents import (
     ContextReport,
     ManagedRealtimeModel,
@@ -281,3 +282,9 @@ def test_every_turn_of_a_voice_call_is_in_each_new_session() -> None:
         # Every turn said before the switch: in the summary, as text, or as audio heard again.
         assert [n for n in said[:before] if phrase(n) not in text] == []
     assert model.engine.uncarried_turns == 0
+
+
+def test_a_model_without_a_client_is_one_clear_error() -> None:
+    engine = ContextEngine("gpt-realtime", "openai")
+    with pytest.raises(ConfigurationError, match="client must be an AsyncOpenAI .* got NoneType"):
+        ManagedRealtimeModel(engine, client=None)  # type: ignore[arg-type]
