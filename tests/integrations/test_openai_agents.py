@@ -288,3 +288,51 @@ def test_a_model_without_a_client_is_one_clear_error() -> None:
     engine = ContextEngine("gpt-realtime", "openai")
     with pytest.raises(ConfigurationError, match="client must be an AsyncOpenAI .* got NoneType"):
         ManagedRealtimeModel(engine, client=None)  # type: ignore[arg-type]
+
+
+async def _dropped_call(db_url: str) -> tuple[Call, ManagedRealtimeModel, Any, str]:
+    """An OpenAI call whose socket the server drops at minute 12, mid-call."""
+    clock = ManualClock()
+    engine = ContextEngine("gpt-realtime", "openai", clock=clock, rollover=SEED)
+    call = Call()
+    async with (
+        FakeRealtimeServer(
+            provider="openai", clock=clock, responder=responder, expiry_poll_seconds=None
+        ) as server,  # fmt: skip
+        AsyncStore(db_url) as store,
+    ):
+        model = _model(engine, server, store)
+        agent = RealtimeAgent(name="Travel agent", instructions=INSTRUCTIONS, tools=[get_weather])
+        session = await RealtimeRunner(agent, model=model).run()
+        async with session:
+            turn = 0
+            dropped = False
+            while clock.now < 20 * 60:
+                if not dropped and clock.now >= 12 * 60:
+                    await server.drop()
+                    dropped = True
+                clock.advance(9.0)
+                await _turn(session, model, call, user_text(turn))
+                turn += 1
+            assert model.connection is not None
+            await model.connection.flush()
+        cid = model.conversation_id
+        assert cid is not None
+        sessions = server.sessions
+    return call, model, sessions, cid
+
+
+def test_a_dropped_socket_mid_call_goes_on_in_a_new_session(db_url: str) -> None:
+    call, model, sessions, cid = asyncio.run(_dropped_call(db_url))
+    conn = model.connection
+    assert conn is not None
+    assert [r.reason for r in conn.rollovers] == ["disconnected"]
+    assert len(sessions) == 2
+    assert not call.errors  # the SDK's session never saw the drop
+    # The new session was seeded with the latest turns before the drop; every turn answered.
+    seeded = [e["item"]["content"][0]["text"] for e in sessions[1].received
+              if e["type"] == "conversation.item.create" and e["item"].get("role") == "user"]  # fmt: skip
+    assert any(text in call.texts for text in seeded)
+    assert model.engine.responses >= len(call.texts)
+    users = Counter(c.get("text") for c, _ in _stored_rows(db_url, cid) if c.get("role") == "user")
+    assert all(users[t] == 1 for t in call.texts), "every user item stored exactly once"
