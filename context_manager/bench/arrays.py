@@ -22,9 +22,10 @@ import numpy as np
 from ..items import FunctionCall
 from ..profiles import ModelProfile, get_model_profile
 from ..server import SessionConfig, Truncation
+from ..simulate.given import batch_from_items
 from ..simulate.runner import reference_bound
 from ..simulate.vectorized import simulate_batch
-from ..simulate.workloads import CallBatch, batch_from_items
+from ..simulate.workloads import CallBatch
 from ..tokens import TokenCounter
 from .datasets import BenchConversation, Recipe, call_length
 from .retrieval import CallTexts

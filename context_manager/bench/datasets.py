@@ -74,7 +74,7 @@ class BenchConversation:
     """The dataset it comes from (``voice-agent``, ``chitchat``, ``locomo``...)."""
     tokens: tuple[int, ...] | None = None
     """Each item's text tokens, when the dataset knows them (generated calls:
-    `workloads.batch_from_items`' counts, so a run need not count them again)."""
+    `given.batch_from_items`' counts, so a run need not count them again)."""
 
 
 def _question(fact: PlantedFact) -> str:

@@ -15,11 +15,12 @@ from ..profiles import get_model_profile
 from ..rollover import RolloverPolicy
 from ..server import SessionConfig, Truncation
 from ..simulate import simulate_call
+from ..simulate.given import resample_files
 from ..simulate.plots import plot_session, plot_sweep
 from ..simulate.runner import chunk_tasks, estimated_seconds, reference_bound, run_calls
 from ..simulate.sweep import sweep as run_sweep
 from ..simulate.sweep import write_csv
-from ..simulate.workloads import DEFAULT_FACTS, resample_files
+from ..simulate.workloads import DEFAULT_FACTS
 from .options import (
     CompactionOption,
     DaskSchedulerOption,

@@ -5,7 +5,7 @@ session (the *front*: a summary, or a ledger and a summary after it). In the ran
 trigger, turns and cut are arrays; when one fires, the folded window ``[start, cut)`` goes
 through `extractive.summarize` (a generated call's arrays, few texts built) or the ledger's
 own `Ledger.facts` (only planted statements and notes hold facts), one session at a time:
-compactions are rare, responses are not. Calls from files (`workloads.batch_from_items`) have
+compactions are rare, responses are not. Calls from files (`given.batch_from_items`) have
 no filler arrays: their items, and a seed's note as a system message, go through the
 summarizer and the ledger themselves, as the strategies and the rollover give them.
 

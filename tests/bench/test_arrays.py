@@ -11,8 +11,8 @@ from context_manager.bench.arrays import on_arrays, run_chunk
 from context_manager.bench.run import STRATEGIES, resolve_strategy, run_bench, run_one
 from context_manager.profiles import get_model_profile
 from context_manager.server import SessionConfig, Truncation
+from context_manager.simulate.given import batch_from_items
 from context_manager.simulate.vectorized import simulate_batch
-from context_manager.simulate.workloads import batch_from_items
 
 GPT = get_model_profile("gpt-realtime")
 

@@ -85,15 +85,23 @@ def _model(engine: ContextEngine, server: FakeRealtimeServer, store: AsyncStore,
                                 conversation_id=conversation_id)  # fmt: skip
 
 
-async def _run(db_url: str, minutes: float) -> tuple[Call, ManagedRealtimeModel, Any, str]:
+async def _run(
+    db_url: str,
+    minutes: float,
+    *,
+    provider: str = "azure",
+    compaction: bool = True,
+    drop_at_minute: float | None = None,
+) -> tuple[Call, ManagedRealtimeModel, Any, str]:
+    """A call of text turns through the SDK's session; the server may drop its socket once."""
     clock = ManualClock()
-    engine = ContextEngine("gpt-realtime", "azure", compaction=RollingSummary(trigger=0.3,
-                           keep=6, budget=600), rollover=SEED, rollover_margin_seconds=120,
-                           clock=clock)  # fmt: skip
+    summary = RollingSummary(trigger=0.3, keep=6, budget=600) if compaction else None
+    engine = ContextEngine("gpt-realtime", provider, compaction=summary, rollover=SEED,
+                           rollover_margin_seconds=120, clock=clock)  # fmt: skip
     call = Call()
     async with (
         FakeRealtimeServer(
-            provider="azure", clock=clock, responder=responder, expiry_poll_seconds=None
+            provider=provider, clock=clock, responder=responder, expiry_poll_seconds=None
         ) as server,  # fmt: skip
         AsyncStore(db_url) as store,
     ):
@@ -102,7 +110,11 @@ async def _run(db_url: str, minutes: float) -> tuple[Call, ManagedRealtimeModel,
         session = await RealtimeRunner(agent, model=model).run()
         async with session:
             turn = 0
+            dropped = False
             while clock.now < minutes * 60:
+                if drop_at_minute is not None and not dropped and clock.now >= drop_at_minute * 60:
+                    await server.drop()
+                    dropped = True
                 clock.advance(9.0)
                 await _turn(session, model, call, user_text(turn))
                 turn += 1
@@ -290,40 +302,11 @@ def test_a_model_without_a_client_is_one_clear_error() -> None:
         ManagedRealtimeModel(engine, client=None)  # type: ignore[arg-type]
 
 
-async def _dropped_call(db_url: str) -> tuple[Call, ManagedRealtimeModel, Any, str]:
-    """An OpenAI call whose socket the server drops at minute 12, mid-call."""
-    clock = ManualClock()
-    engine = ContextEngine("gpt-realtime", "openai", clock=clock, rollover=SEED)
-    call = Call()
-    async with (
-        FakeRealtimeServer(
-            provider="openai", clock=clock, responder=responder, expiry_poll_seconds=None
-        ) as server,  # fmt: skip
-        AsyncStore(db_url) as store,
-    ):
-        model = _model(engine, server, store)
-        agent = RealtimeAgent(name="Travel agent", instructions=INSTRUCTIONS, tools=[get_weather])
-        session = await RealtimeRunner(agent, model=model).run()
-        async with session:
-            turn = 0
-            dropped = False
-            while clock.now < 20 * 60:
-                if not dropped and clock.now >= 12 * 60:
-                    await server.drop()
-                    dropped = True
-                clock.advance(9.0)
-                await _turn(session, model, call, user_text(turn))
-                turn += 1
-            assert model.connection is not None
-            await model.connection.flush()
-        cid = model.conversation_id
-        assert cid is not None
-        sessions = server.sessions
-    return call, model, sessions, cid
-
-
 def test_a_dropped_socket_mid_call_goes_on_in_a_new_session(db_url: str) -> None:
-    call, model, sessions, cid = asyncio.run(_dropped_call(db_url))
+    # An OpenAI call (no compaction) whose socket the server drops at minute 12.
+    call, model, (_, sessions), cid = asyncio.run(
+        _run(db_url, 20, provider="openai", compaction=False, drop_at_minute=12)
+    )
     conn = model.connection
     assert conn is not None
     assert [r.reason for r in conn.rollovers] == ["disconnected"]

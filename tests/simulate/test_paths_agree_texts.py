@@ -29,9 +29,10 @@ from context_manager.rollover import RolloverPolicy, is_unheard
 from context_manager.server import SessionConfig, Truncation
 from context_manager.simulate import simulate_call
 from context_manager.simulate.facts import fact_presence
+from context_manager.simulate.given import batch_from_items
 from context_manager.simulate.runner import run_chunk
 from context_manager.simulate.vectorized import simulate_batch
-from context_manager.simulate.workloads import CallBatch, PlantedFact, batch_from_items
+from context_manager.simulate.workloads import CallBatch, PlantedFact
 
 from .test_paths_agree import SMALL, array_compaction, assert_same_responses, scenarios
 

@@ -13,12 +13,12 @@ from context_manager import (
     TokenCounter,
     get_model_profile,
 )
+from context_manager.simulate.given import resample_files
 from context_manager.simulate.texts import text_with_tokens
 from context_manager.simulate.workloads import (
     DEFAULT_FACTS,
     WORKLOADS,
     generate,
-    resample_files,
     workload,
 )
 
