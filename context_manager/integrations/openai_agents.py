@@ -36,11 +36,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
-from ..realtime import ConnectionLostEvent, ManagedConnection, RolloverEvent, connect
+from ..realtime import ManagedConnection, connect
+from .report import ContextReport, relay
 
 try:
     from agents.realtime.model_events import RealtimeModelOtherEvent
@@ -58,31 +58,6 @@ if TYPE_CHECKING:
     from ..store import AsyncStore
 
 __all__ = ["ContextReport", "ManagedRealtimeModel"]
-
-
-@dataclass(frozen=True, slots=True)
-class ContextReport:
-    """What the engine knows after a response or a rollover (no conversation text)."""
-
-    kind: Literal["response", "rollover"]
-    session: int
-    """0-based index of the session in the call."""
-    responses: int
-    """Responses priced so far in the call, out-of-band ones included (the engine's too)."""
-    cost_usd: float
-    """The call's cost so far, by the profile's prices."""
-    history_tokens: int
-    """Tokens the conversation holds now."""
-    history_limit: int
-    """Tokens it may hold before the server truncates."""
-    next_drops: int
-    """Items the next response would make the server drop (the truncation forecast)."""
-    prediction_error_tokens: float
-    """The engine's mean absolute error predicting input tokens so far (its calibration)."""
-    session_age_seconds: float
-    rollovers: int
-    compactions: int
-    type: Literal["context_manager.report"] = "context_manager.report"
 
 
 class _Socket:
@@ -104,36 +79,13 @@ class _Socket:
     async def _messages(self) -> AsyncIterator[str]:
         from websockets.exceptions import ConnectionClosedError
 
-        async for event in self.conn:
-            if isinstance(event, RolloverEvent):
-                await self._report(_report(self.conn.engine, "rollover", len(self.conn.rollovers)))
-                continue
-            if isinstance(event, ConnectionLostEvent):
+        async for event in relay(self.conn, self._report):
+            if event is None:
                 raise ConnectionClosedError(None, None)  # the SDK's model reports the loss
             yield json.dumps(event)
-            if event.get("type") == "response.done":
-                await self._report(_report(self.conn.engine, "response", len(self.conn.rollovers)))
 
     async def close(self) -> None:
         await self.conn.close()
-
-
-def _report(engine: ContextEngine, kind: Literal["response", "rollover"],
-            rollovers: int) -> ContextReport:  # fmt: skip
-    budget = engine.budget
-    return ContextReport(
-        kind=kind,
-        session=engine.session_index,
-        responses=engine.responses,
-        cost_usd=engine.total_cost_usd,
-        history_tokens=budget.history_tokens,
-        history_limit=budget.history_limit,
-        next_drops=len(engine.forecast().drops),
-        prediction_error_tokens=engine.calibration.mean_abs_error,
-        session_age_seconds=engine.session_age,
-        rollovers=rollovers,
-        compactions=engine.compactions,
-    )
 
 
 class ManagedRealtimeModel(OpenAIRealtimeWebSocketModel):

@@ -42,6 +42,7 @@ class CallHistory:
         self._by_key: dict[str, Entry] = {}
         self._ids: dict[str, str] = {}  # server id in this session -> key
         self._seeded: dict[str, str | None] = {}  # seeded server id -> key (None: a summary)
+        self._past: dict[str, str] = {}  # server id in an earlier session -> key
         self._calls: dict[str, str] = {}  # call_id -> key of the call awaiting its output
         # Ids the application chose for the items it sent: unique to the call, so they keep
         # their key in every session (a re-sent create is the same item, not a new one).
@@ -75,7 +76,8 @@ class CallHistory:
         return out
 
     def new_session(self) -> None:
-        """A new session began: the server ids of the last one mean nothing any more."""
+        """A new session began: the server ids of the last one mean nothing to the server now."""
+        self._past.update(self._ids)
         self._ids.clear()
 
     def key_of(self, server_id: str) -> str | None:
@@ -93,6 +95,36 @@ class CallHistory:
         ids = {key: sid for sid, key in self._ids.items()}
         ids.update({sid: sid for sid in self._ids})
         return ids
+
+    def holds(self, server_id: str) -> bool:
+        """Whether the current session has an item under `server_id` (as far as it was told)."""
+        return server_id in self._ids or server_id in self._seeded
+
+    def stale(self, server_id: str) -> tuple[bool, str | None]:
+        """Whether `server_id` names an item of an earlier session, and its id in this one.
+
+        ``(False, None)``: the id is this session's, or one the call never had (the server
+        answers for it). ``(True, None)``: an earlier session's item this session does not hold.
+        """
+        if self.holds(server_id):
+            return False, None
+        key = self._past.get(server_id) or self._sent.get(server_id)
+        if key is None:
+            return False, None
+        now = next((sid for sid, k in self._ids.items() if k == key), None)
+        return True, now
+
+    def known_id(self, seed_id: str) -> str | None:
+        """The id the application knows the item of a seed's copy by (``None``: no such id).
+
+        That is the id the item had in the session where the application saw it, or the
+        application's own id for an item it sent.
+        """
+        key = self._seeded.get(seed_id)
+        if key is None:
+            return None
+        sent = next((cid for cid, k in self._sent.items() if k == key), None)
+        return sent or next((sid for sid, k in self._past.items() if k == key), None)
 
     def is_seed(self, server_id: str) -> bool:
         """Whether `server_id` is an item the last rollover seeded (a copy, or a summary)."""

@@ -1,10 +1,11 @@
-"""The adapter's own work beside the call: compaction off the loop, the model's summaries.
+"""The adapter's own work beside the call: compaction off the loop, summaries, records.
 
 A mixin of `ManagedConnection`: compaction is planned in a worker thread with a deadline (a
 slow or failing summarizer falls back to the extractive summary), its plan sent if it still
 fits; a planned rollover waits for the realtime model's summary of what its seed cannot carry
 as it is, asked out of band while the old session can still answer; `busy` and `idle` tell an
-application (or a test) when that work is under way.
+application (or a test) when that work is under way; records go to the store's writer in
+order (`flush` waits for them).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 from ..errors import RolloverError
 from ..live import ContextEngine
 from ..live.jobs import CompactionJob
+from ..live.records import TurnInProgress
 from ..rollover import SeedSummary
 from .inflight import InFlight
 from .oob import OutOfBand, RealtimeSummarizer, SummaryAhead, summary_ahead
+from .writer import RecordWriter
 
 if TYPE_CHECKING:
     from openai.resources.realtime.realtime import AsyncRealtimeConnection
@@ -47,6 +50,7 @@ class BesideTheCall:
     _inflight: InFlight
     _oob: OutOfBand
     _ahead: SummaryAhead
+    _writer: RecordWriter | None
 
     def _background(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.create_task(work)
@@ -157,3 +161,25 @@ class BesideTheCall:
             if self._conn is None or not self._oob.open:
                 raise RolloverError("no live session for an out-of-band request")
             await self._send_all(self._conn, [event])
+
+    def _queue_records(self) -> None:
+        records = self.engine.take_records()
+        if self._writer is not None:
+            self._writer.put(records)
+
+    def _note(self, *records: TurnInProgress | None) -> None:
+        """Records of the adapter's own, after the engine's so far (so their sessions exist)."""
+        self._queue_records()
+        if self._writer is not None:
+            self._writer.put([r for r in records if r is not None])
+
+    async def flush(self) -> None:
+        """Wait until every record so far is written to the store.
+
+        Raises:
+            StoreError: the store would not take them within 10 s (they stay queued).
+        """
+        if self._writer is None:
+            return
+        self._queue_records()
+        await self._writer.flush(10.0)

@@ -51,7 +51,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, ContextManagerError, RolloverError, StoreError
 from ..live import ContextEngine
-from ..live.records import TurnInProgress
 from ..rollover import RolloverPlan
 from ..wire import audio_ms_from_size
 from .background import BesideTheCall
@@ -68,6 +67,7 @@ from .sockets import (
     recv_within,
     retire,
 )
+from .stale import app_view, restate
 from .writer import RecordWriter
 
 if TYPE_CHECKING:
@@ -140,7 +140,8 @@ class ManagedConnection(BesideTheCall):
         self._resume = False
         self._closing = False
         self._lost: ConnectionLostEvent | None = None
-        self._notices: deque[RolloverEvent | ConnectionLostEvent] = deque()
+        # What `recv` gives before the server's next event: switches, and answers made here.
+        self._notices: deque[Any] = deque()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._summary_thread = ThreadPoolExecutor(1, thread_name_prefix="context-manager-summary")
         self._fallback_thread = ThreadPoolExecutor(1, thread_name_prefix="context-manager-fallback")
@@ -303,6 +304,14 @@ class ManagedConnection(BesideTheCall):
             if self._rollover_now():
                 # Due: the event belongs to the new session, so switch first.
                 self._notices.append(await self._connect("rollover", old=self._conn))
+            assert self._conn is not None
+            restated, reply = restate(data, self.engine.history)
+            if restated is None:  # nothing to send: the answer is made here
+                assert reply is not None
+                answer = reply if self._raw else self._conn.parse_event(json.dumps(reply))
+                self._notices.append(answer)
+                return
+            data = restated
             self._inflight.sent(data)
             self.engine.sent(data)
             if kind == "input_audio_buffer.append":
@@ -311,7 +320,6 @@ class ManagedConnection(BesideTheCall):
             if kind == "conversation.item.create" and self._writer is not None:
                 self._queue_records()
                 await self._writer.flush(self.switch_timeout_seconds)  # the outbox
-            assert self._conn is not None
             try:
                 await self._conn.send(data)  # type: ignore[arg-type]
             except ConnectionClosed:
@@ -420,6 +428,13 @@ class ManagedConnection(BesideTheCall):
         self._start_jobs()
         if self._oob.claim(raw):
             return None  # the adapter's own out-of-band request: priced, not delivered
+        history = self.engine.history
+        if raw.get("type") == "conversation.item.deleted" and history.is_seed(
+            str(raw.get("item_id"))
+        ):
+            return None  # a seed's copy, compacted: the application never saw it added
+        if (seen := app_view(raw, history)) is not None:
+            raw, data = seen, json.dumps(seen).encode()
         return raw if self._raw else conn.parse_event(data)
 
     @property
@@ -507,7 +522,9 @@ class ManagedConnection(BesideTheCall):
             await self._seed(new, plan)
             # What the old session never acknowledged goes to the new one, in order: the
             # audio of the turn in progress first, then the items, then the response request.
-            await self._send_all(new, self._inflight.resend(), ours=False)
+            history = self.engine.history
+            resend = [restate(e, history)[0] or e for e in self._inflight.resend()]
+            await self._send_all(new, resend, ours=False)
         except BaseException:
             self._background(close_quietly(new))
             raise
@@ -568,27 +585,3 @@ class ManagedConnection(BesideTheCall):
                 waiting.discard(item.get("id") if isinstance(item, Mapping) else None)
         self.engine.seeded(plan)
         self._queue_records()
-
-    # ------------------------------------------------------------------ persistence
-
-    def _queue_records(self) -> None:
-        records = self.engine.take_records()
-        if self._writer is not None:
-            self._writer.put(records)
-
-    def _note(self, *records: TurnInProgress | None) -> None:
-        """Records of the adapter's own, after the engine's so far (so their sessions exist)."""
-        self._queue_records()
-        if self._writer is not None:
-            self._writer.put([r for r in records if r is not None])
-
-    async def flush(self) -> None:
-        """Wait until every record so far is written to the store.
-
-        Raises:
-            StoreError: the store would not take them within 10 s (they stay queued).
-        """
-        if self._writer is None:
-            return
-        self._queue_records()
-        await self._writer.flush(10.0)
