@@ -574,6 +574,16 @@ def agents_default() -> str:
     return str(example.comparison_table(outcomes))
 
 
+def livekit_default() -> str:
+    """The same scripted 95-minute Azure call through LiveKit's AgentSession, its model as
+    shipped and managed (`examples/livekit_agents_call.py`; a test runs it too)."""
+    import asyncio
+
+    example = example_module("livekit_agents_call")
+    outcomes = [asyncio.run(example.scripted_call(managed)) for managed in (False, True)]
+    return str(example.comparison_table(outcomes))
+
+
 def _markdown(columns: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(columns) + " |", "|---|" + "---:|" * (len(columns) - 1),
             *("| " + " | ".join(row) + " |" for row in rows)]  # fmt: skip
@@ -614,6 +624,7 @@ BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "bench-results": ("researchers.md", bench_results),
     "voice-carry": ("agent-builders.md", voice_carry),
     "agents-default": ("openai-agents.md", agents_default),
+    "livekit-default": ("livekit-agents.md", livekit_default),
 }
 
 

@@ -194,7 +194,7 @@ def comparison_table(outcomes: Sequence[Outcome]) -> str:
     for o in outcomes:
         per_turn = o.cost_usd / o.answered if o.answered else 0.0
         lines.append(f"| `{o.model}` | {o.answered:,} | {o.turns - o.answered:,} | {o.sessions}"
-                     f" | {o.resent_tokens:,} | {o.codes_held} of {o.codes_given}"
+                     f" | {o.resent_tokens:,} | {o.codes_held} / {o.codes_given}"
                      f" | {o.cost_usd:.4f} | {per_turn:.4f} |")  # fmt: skip
     return "\n".join(lines)
 
