@@ -52,19 +52,21 @@ def name_seed(
     originals = {i.call_id: i.id for i in history if isinstance(i, FunctionCall)}
     used: set[str] = set()
     for n, item in enumerate(seed):
-        if is_system(item) and item.id is None:
-            sid = f"{SUMMARY_PREFIX}r{index}"
-            seeded[sid] = None
+        original = (
+            origins[n]
+            if origins is not None and n < len(origins)
+            else _original_key(item, history, originals, used)
+        )
+        # The summary: a system item of no id standing for no item of the call, one a seed.
+        # (An application's own system message is an item of the call like any other.)
+        summary = f"{SUMMARY_PREFIX}r{index}"
+        if is_system(item) and item.id is None and original is None and summary not in seeded:
+            sid = summary
         else:
             sid = f"seed{index}_{n}"
-            original = (
-                origins[n]
-                if origins is not None and n < len(origins)
-                else _original_key(item, history, originals, used)
-            )
-            seeded[sid] = original
             if original is not None:
                 used.add(original)
+        seeded[sid] = original
         named.append(replace(item, id=sid))
     return named, seeded
 

@@ -42,6 +42,7 @@ __all__ = [
     "carry_table",
     "phrase",
     "run_voice_call",
+    "summarizing_responder",
     "voice_engine",
 ]
 
@@ -56,7 +57,12 @@ def phrase(n: int) -> str:
     return f"code {n:04d} {_WORDS[n % len(_WORDS)]} please"
 
 
-def _answer(items: Sequence[Item]) -> Reply:
+def summarizing_responder(items: Sequence[Item]) -> Reply:
+    """The fake model of a voice call: "Noted." to the caller.
+
+    Asked to summarize (an out-of-band request), it gives the words it heard and the
+    summaries before, joined.
+    """
     last = items[-1] if items else None
     if isinstance(last, Message) and last.role == "system" and "Summarize" in last.text:
         # The fake "model" summarizes what it heard, older summaries included.
@@ -162,7 +168,9 @@ async def run_voice_call(
     report = VoiceCallReport(mode)
     said: list[int] = []
     async with (
-        FakeRealtimeServer(provider=profile, clock=clock, responder=_answer) as server,
+        FakeRealtimeServer(
+            provider=profile, clock=clock, responder=summarizing_responder
+        ) as server,
         AsyncStore(db_url) as store,
     ):
         client = AsyncOpenAI(api_key="test-key", base_url=server.base_url)
