@@ -584,6 +584,17 @@ def livekit_default() -> str:
     return str(example.comparison_table(outcomes))
 
 
+def pipecat_default() -> str:
+    """The same scripted 95-minute Azure voice call through a Pipecat pipeline, its service as
+    shipped and managed (`examples/pipecat_call.py`; a test runs it too)."""
+    import asyncio
+
+    example = example_module("pipecat_call")
+    example.quiet()
+    outcomes = [asyncio.run(example.scripted_call(managed)) for managed in (False, True)]
+    return str(example.comparison_table(outcomes))
+
+
 def _markdown(columns: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(columns) + " |", "|---|" + "---:|" * (len(columns) - 1),
             *("| " + " | ".join(row) + " |" for row in rows)]  # fmt: skip
@@ -625,6 +636,7 @@ BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "voice-carry": ("agent-builders.md", voice_carry),
     "agents-default": ("openai-agents.md", agents_default),
     "livekit-default": ("livekit-agents.md", livekit_default),
+    "pipecat-default": ("pipecat.md", pipecat_default),
 }
 
 

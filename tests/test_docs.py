@@ -131,6 +131,7 @@ ROW_TESTED = {
     "voice-carry": "tests/engine/test_voice_call.py",
     "agents-default": "tests/integrations/test_agents_example.py",
     "livekit-default": "tests/integrations/test_livekit_example.py",
+    "pipecat-default": "tests/integrations/test_pipecat_example.py",
 }
 SIZED_BLOCKS = [n for n in GENERATOR.BLOCKS if n not in QUICK_BLOCKS and n not in ROW_TESTED]
 NUMBER = re.compile(r"-|\$?-?[\d,]+(\.\d+)?%?( / [\d,]+| ±[\d.,]+)?")
