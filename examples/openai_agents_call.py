@@ -162,7 +162,10 @@ def comparison_table(outcomes: Sequence[Outcome]) -> str:
 
 
 def _turns(value: str) -> int:
-    turns = int(value)
+    try:
+        turns = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--turns must be a whole number, got {value!r}") from None
     if turns < 1:
         raise argparse.ArgumentTypeError(f"--turns must be at least 1, got {turns}")
     return turns

@@ -157,6 +157,8 @@ async def scripted_call(managed: bool, turns: int = 190, db_url: str | None = No
                     answered += 1
                 else:
                     deaf = True
+                if managed:  # the same call every run: its own work settles each turn
+                    await llm.connection.idle()
             if managed:
                 await llm.connection.flush()
             await worker.queue_frame(EndFrame())
@@ -194,7 +196,10 @@ def quiet() -> None:
 
 
 def _turns(value: str) -> int:
-    turns = int(value)
+    try:
+        turns = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--turns must be a whole number, got {value!r}") from None
     if turns < 1:
         raise argparse.ArgumentTypeError(f"--turns must be at least 1, got {turns}")
     return turns

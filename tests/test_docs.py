@@ -127,12 +127,7 @@ BLOCK = re.compile(r"<!-- BEGIN ([\w-]+) -->\n(.*?)<!-- END \1 -->", re.S)
 # Blocks run at full size even at `TINY` (a second at most all told): compared to the docs exactly.
 QUICK_BLOCKS = ["now-or-later", "one-call", "worked-example", "replay-table", "fit-table"]
 # Blocks whose every row a test of its own runs and compares with the docs.
-ROW_TESTED = {
-    "voice-carry": "tests/engine/test_voice_call.py",
-    "agents-default": "tests/integrations/test_agents_example.py",
-    "livekit-default": "tests/integrations/test_livekit_example.py",
-    "pipecat-default": "tests/integrations/test_pipecat_example.py",
-}
+ROW_TESTED = GENERATOR.ROW_TESTED
 SIZED_BLOCKS = [n for n in GENERATOR.BLOCKS if n not in QUICK_BLOCKS and n not in ROW_TESTED]
 NUMBER = re.compile(r"-|\$?-?[\d,]+(\.\d+)?%?( / [\d,]+| ±[\d.,]+)?")
 MARKS = re.compile(r" \*\*\(cheapest\)\*\*| \(tied\)| \*$")
@@ -192,6 +187,12 @@ def shape(body: str) -> list[object]:
         if line.strip() and not line.startswith("|") and not re.search(r"\d", line)
     ]
     return out
+
+
+def test_every_row_tested_block_has_its_test() -> None:
+    for name, path in ROW_TESTED.items():
+        assert name in GENERATOR.BLOCKS, name
+        assert f'documented("{name}")' in (ROOT / path).read_text(), (name, path)
 
 
 def test_every_generated_block_is_in_its_page_once() -> None:

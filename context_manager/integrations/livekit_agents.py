@@ -46,7 +46,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ConfigurationError
-from ..realtime import ManagedConnection, connect
+from ..realtime import ConnectionLostEvent, ManagedConnection, connect
 from .report import ContextReport, relay
 
 try:
@@ -77,7 +77,9 @@ class _Socket:
 
     def __init__(self, conn: ManagedConnection, session: ManagedRealtimeSession) -> None:
         self.conn = conn
-        self._events: AsyncIterator[dict[str, Any] | None] = relay(conn, session._emit_report)
+        self._events: AsyncIterator[dict[str, Any] | ConnectionLostEvent] = relay(
+            conn, session._emit_report
+        )
 
     async def send_str(self, data: str) -> None:
         await self.conn.send(json.loads(data))
@@ -85,7 +87,7 @@ class _Socket:
     async def receive(self) -> aiohttp.WSMessage:
         # A lost connection (reconnects exhausted) reads as the socket closing.
         event = await anext(self._events, None)
-        if event is None:
+        if event is None or isinstance(event, ConnectionLostEvent):
             return _CLOSED
         return aiohttp.WSMessage(aiohttp.WSMsgType.TEXT, json.dumps(event), None)
 
@@ -110,7 +112,10 @@ class ManagedRealtimeSession(_openai_realtime.RealtimeSession):
         conn = connect(model.client, model=model.model, engine=model.engine, store=model.store,
                        conversation_id=model.conversation_id, raw=True,
                        **model._connect_options)  # fmt: skip
-        await conn.__aenter__()
+        try:
+            await conn.__aenter__()
+        except Exception as exc:  # its retries spent (the cause may name the host: not kept)
+            raise APIConnectionError(str(exc), retryable=False) from None
         self.connection = conn
         model.conversation_id = conn.conversation_id
         return _Socket(conn, self)

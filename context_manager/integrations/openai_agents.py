@@ -39,7 +39,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
-from ..realtime import ManagedConnection, connect
+from ..realtime import ConnectionLostEvent, ManagedConnection, connect
 from .report import ContextReport, relay
 
 try:
@@ -80,7 +80,7 @@ class _Socket:
         from websockets.exceptions import ConnectionClosedError
 
         async for event in relay(self.conn, self._report):
-            if event is None:
+            if isinstance(event, ConnectionLostEvent):
                 raise ConnectionClosedError(None, None)  # the SDK's model reports the loss
             yield json.dumps(event)
 

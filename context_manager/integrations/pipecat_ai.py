@@ -45,11 +45,11 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
-from ..realtime import ManagedConnection, connect
+from ..realtime import ConnectionLostEvent, ManagedConnection, connect
 from .report import ContextReport, relay
 
 try:
-    from pipecat.frames.frames import MetricsFrame
+    from pipecat.frames.frames import EndWorkerFrame, MetricsFrame
     from pipecat.metrics.metrics import MetricsData
     from pipecat.services.openai.realtime import events as _events
     from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
@@ -94,10 +94,10 @@ class _Socket:
 
     async def _messages(self) -> AsyncIterator[str]:
         async for event in relay(self.conn, self._service._report):
-            if event is None:
-                # The connection gave up reconnecting: the service cannot go on.
-                await self._service.push_error(
-                    error_msg="the managed realtime connection was lost", fatal=True
+            if isinstance(event, ConnectionLostEvent):
+                await self._service._give_up(
+                    f"the realtime connection was lost ({event.reason}, {event.attempts}"
+                    f" attempts: {event.error})"
                 )
                 return
             kind = str(event.get("type"))
@@ -167,9 +167,8 @@ class ManagedRealtimeLLMService(OpenAIRealtimeLLMService):
                            store=self.store, conversation_id=self.conversation_id, raw=True,
                            **self._connect_options)  # fmt: skip
             await conn.__aenter__()
-        except Exception as exc:  # as Pipecat treats a failed connect: an error frame
-            await self.push_error(error_msg=f"could not connect ({type(exc).__name__})",
-                                  exception=exc, fatal=True)  # fmt: skip
+        except Exception as exc:  # no session to be had (its retries spent): the call ends
+            await self._give_up(f"could not connect: {exc}", exc)
             return
         self.connection = conn
         self.conversation_id = conn.conversation_id
@@ -189,6 +188,11 @@ class ManagedRealtimeLLMService(OpenAIRealtimeLLMService):
             "reset_conversation is not available on a managed service: the call rolls over"
             " into new sessions by itself; start a new call with a new conversation_id"
         )
+
+    async def _give_up(self, message: str, exc: Exception | None = None) -> None:
+        """The call cannot go on: an error frame (the service unusable), then the pipeline ends."""
+        await self.push_error(error_msg=message, exception=exc, force_treat_as_permanent=True)
+        await self.push_frame(EndWorkerFrame())
 
     async def _report(self, report: ContextReport) -> None:
         self.reports.append(report)

@@ -66,17 +66,17 @@ def context_report(
 
 async def relay(
     conn: ManagedConnection, emit: Callable[[ContextReport], Awaitable[None]]
-) -> AsyncIterator[dict[str, Any] | None]:
-    """The server's events for a framework, reported on as they pass (``None``: lost).
+) -> AsyncIterator[dict[str, Any] | ConnectionLostEvent]:
+    """The server's events for a framework, reported on as they pass.
 
-    A rollover is not the framework's business: it is reported, not relayed. After the
-    ``None`` (the connection gave up reconnecting) nothing more comes.
+    A rollover is not the framework's business: it is reported, not relayed. After a
+    `ConnectionLostEvent` (the connection gave up reconnecting) nothing more comes.
     """
     async for event in conn:
         if isinstance(event, RolloverEvent):
             await emit(context_report(conn.engine, "rollover", len(conn.rollovers)))
         elif isinstance(event, ConnectionLostEvent):
-            yield None
+            yield event
             return
         else:
             yield event

@@ -272,3 +272,23 @@ def test_bad_arguments_are_one_clear_error() -> None:
     client = AsyncOpenAI(api_key="test-key", base_url="http://127.0.0.1:9")
     with pytest.raises(ConfigurationError, match="drop api_key, max_session_duration"):
         ManagedRealtimeModel(engine, client=client, api_key="k", max_session_duration=60)
+
+
+def test_a_model_that_cannot_connect_ends_the_session_with_one_clear_error() -> None:
+    async def main() -> list[Any]:
+        engine = ContextEngine("gpt-realtime", "openai")
+        client = AsyncOpenAI(api_key="secret-key", base_url="http://127.0.0.1:9")  # closed
+        model = ManagedRealtimeModel(engine, client=client, modalities=["text"])
+        errors: list[Any] = []
+        async with AgentSession(llm=model) as session:
+            session.on("error", errors.append)
+            await session.start(Agent(instructions="Be brief."))
+            await asyncio.wait_for(session.run(user_input="Hello?"), 30)
+        return errors
+
+    errors = asyncio.run(main())
+    assert len(errors) == 1
+    error = errors[0].error
+    assert not error.recoverable
+    assert str(error.error) == "could not open a session (ConnectionRefusedError)"
+    assert "secret-key" not in repr(errors)

@@ -59,12 +59,22 @@ FRAME = 960  # bytes of 20 ms of 24 kHz 16-bit mono audio, as a transport delive
 
 async def run_worker(pipeline: Pipeline, observer: BaseObserver,
                      drive: Callable[[Any], Awaitable[None]]) -> None:  # fmt: skip
-    """Run `pipeline` in Pipecat's worker until `drive` (given the worker) has ended it."""
+    """Run `pipeline` in Pipecat's worker until `drive` (given the worker) has ended it.
+
+    A `drive` that fails cancels the worker first, so the failure is reported, not a hang.
+    """
     worker = PipelineWorker(pipeline, params=PipelineParams(enable_usage_metrics=True),
                             observers=[observer], idle_timeout_secs=None)  # fmt: skip
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
-    await asyncio.gather(runner.run(), drive(worker))
+    running = asyncio.ensure_future(runner.run())
+    try:
+        await drive(worker)
+    except BaseException:
+        await runner.cancel()
+        raise
+    finally:
+        await asyncio.wait_for(running, 60)
 
 
 class Seen(BaseObserver):
@@ -110,9 +120,14 @@ def _service(engine: ContextEngine, server: FakeRealtimeServer, store: AsyncStor
                                      conversation_id=conversation_id, settings=settings)  # fmt: skip
 
 
-async def _answered(engine: ContextEngine, responses: int, seconds: float = 10.0) -> None:
+def answers(llm: ManagedRealtimeLLMService) -> int:
+    """Responses Pipecat has seen end (the engine's out-of-band summaries are not among them)."""
+    return sum(r.kind == "response" for r in llm.reports)
+
+
+async def _answered(llm: ManagedRealtimeLLMService, responses: int, seconds: float = 30.0) -> None:
     for _ in range(int(seconds / 0.005)):
-        if engine.responses >= responses:
+        if answers(llm) >= responses:
             return
         await asyncio.sleep(0.005)
     raise AssertionError(f"no response {responses} within {seconds} s")
@@ -146,19 +161,19 @@ async def _voice_call(db_url: str, minutes: float, drop_at_minute: float | None 
         async def drive(worker: Any) -> None:
             context = LLMContext([{"role": "user", "content": "Hello, I am planning a trip."}])
             await worker.queue_frames([LLMContextFrame(context)])
-            await _answered(engine, 1)
+            await _answered(llm, 1)
             n = 0
             dropped = False
             while clock.now < minutes * 60:
                 if drop_at_minute is not None and not dropped and clock.now >= drop_at_minute * 60:  # fmt: skip
                     await server.drop()
                     dropped = True
-                before = engine.responses
+                before = answers(llm)
                 audio = say(phrase(n)) + silence(1000)
                 for at in range(0, len(audio), FRAME):
                     await worker.queue_frame(InputAudioRawFrame(
                         audio=audio[at:at + FRAME], sample_rate=24000, num_channels=1))  # fmt: skip
-                await _answered(engine, before + 1)
+                await _answered(llm, before + 1)
                 call.said.append(n)
                 clock.advance(30.0)
                 n += 1
@@ -233,10 +248,8 @@ RESUME = textwrap.dedent(
     from openai import AsyncOpenAI
     from pipecat.frames.frames import EndFrame, LLMContextFrame
     from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineParams, PipelineWorker
     from pipecat.processors.aggregators.llm_context import LLMContext
     from pipecat.services.openai.realtime import events
-from pipecat.workers.runner import WorkerRunner
     from context_manager.integrations.pipecat_ai import ManagedRealtimeLLMService
     from context_manager.live import ContextEngine
     from context_manager.store import AsyncStore
@@ -255,7 +268,7 @@ from pipecat.workers.runner import WorkerRunner
             async def drive(worker):
                 context = LLMContext([{"role": "user", "content": "I am back, where were we?"}])
                 await worker.queue_frames([LLMContextFrame(context)])
-                await _answered(engine, 1)
+                await _answered(llm, 1)
                 await llm.connection.flush()
                 await worker.queue_frame(EndFrame())
 
@@ -308,3 +321,19 @@ def test_bad_arguments_are_one_clear_error() -> None:
     llm = ManagedRealtimeLLMService(engine, client=client)
     with pytest.raises(ConfigurationError, match="reset_conversation is not available"):
         asyncio.run(llm.reset_conversation())
+
+
+def test_a_service_that_cannot_connect_ends_the_pipeline_with_one_clear_error() -> None:
+    async def main() -> list[str]:
+        engine = ContextEngine("gpt-realtime", "openai")
+        client = AsyncOpenAI(api_key="secret-key", base_url="http://127.0.0.1:9")  # closed
+        llm = ManagedRealtimeLLMService(engine, client=client)
+        seen = Seen()
+        worker = PipelineWorker(Pipeline([llm]), observers=[seen], idle_timeout_secs=None)
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(worker)
+        await asyncio.wait_for(runner.run(), 60)  # ends by itself: no EndFrame is queued
+        return seen.errors
+
+    errors = asyncio.run(main())
+    assert errors == ["could not connect: could not open a session (ConnectionRefusedError)"]
