@@ -68,8 +68,12 @@ def block_network(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
 def clean_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """No API key leaks in, and tiktoken finds no cached download to fall back on."""
-    for name in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_BASE_URL"):
+    """No API key leaks in, and tiktoken finds no cached download to fall back on.
+
+    No terminal size either: pytest-xdist's workers set ``COLUMNS=80``, which the CLI takes
+    for a terminal's width (its tables would be cut to it, as on an 80-column terminal).
+    """
+    for name in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_BASE_URL", "COLUMNS", "LINES"):
         monkeypatch.delenv(name, raising=False)
     empty = tmp_path_factory.mktemp("tiktoken-cache")
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(empty))

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ConfigurationError
 from ..realtime import ConnectionLostEvent, ManagedConnection, connect
-from .report import ContextReport, relay
+from .report import ContextReport, check_arguments, relay
 
 try:
     import aiohttp
@@ -152,16 +152,7 @@ class ManagedRealtimeModel(_openai_realtime.RealtimeModel, _Emitter):
         connect_options: dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
-        if not callable(getattr(getattr(client, "realtime", None), "connect", None)):
-            raise ConfigurationError(
-                "client must be an AsyncOpenAI or AsyncAzureOpenAI client,"
-                f" got {type(client).__name__}"
-            )
-        taken = sorted(set(options) & _NOT_OURS)
-        if taken:
-            raise ConfigurationError(
-                f"ManagedRealtimeModel makes its own connection; drop {', '.join(taken)}"
-            )
+        check_arguments("ManagedRealtimeModel", client, options, _NOT_OURS)
         # The API key is the client's; LiveKit's model asks for one it will not use.
         super().__init__(model=model, api_key="unused", max_session_duration=None, **options)
         rtc.EventEmitter.__init__(self)

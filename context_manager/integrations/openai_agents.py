@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
 from ..realtime import ConnectionLostEvent, ManagedConnection, connect
-from .report import ContextReport, relay
+from .report import ContextReport, check_arguments, relay
 
 try:
     from agents.realtime.model_events import RealtimeModelOtherEvent
@@ -111,11 +111,7 @@ class ManagedRealtimeModel(OpenAIRealtimeWebSocketModel):
         conversation_id: str | None = None,
         **connect_options: Any,
     ) -> None:
-        if not callable(getattr(getattr(client, "realtime", None), "connect", None)):
-            raise ConfigurationError(
-                "client must be an AsyncOpenAI or AsyncAzureOpenAI client,"
-                f" got {type(client).__name__}"
-            )
+        check_arguments("ManagedRealtimeModel", client, {})
         super().__init__()
         self.engine = engine
         self.client = client

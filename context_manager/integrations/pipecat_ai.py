@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
 from ..realtime import ConnectionLostEvent, ManagedConnection, connect
-from .report import ContextReport, relay
+from .report import ContextReport, check_arguments, relay
 
 try:
     from pipecat.frames.frames import EndWorkerFrame, MetricsFrame
@@ -135,16 +135,7 @@ class ManagedRealtimeLLMService(OpenAIRealtimeLLMService):
         connect_options: dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
-        if not callable(getattr(getattr(client, "realtime", None), "connect", None)):
-            raise ConfigurationError(
-                "client must be an AsyncOpenAI or AsyncAzureOpenAI client,"
-                f" got {type(client).__name__}"
-            )
-        taken = sorted(set(options) & {"api_key", "base_url"})
-        if taken:
-            raise ConfigurationError(
-                f"ManagedRealtimeLLMService makes its own connection; drop {', '.join(taken)}"
-            )
+        check_arguments("ManagedRealtimeLLMService", client, options, ("api_key", "base_url"))
         # The API key is the client's; Pipecat's service asks for one it will not use.
         super().__init__(api_key="unused", **options)
         self.engine = engine

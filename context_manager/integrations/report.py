@@ -1,22 +1,24 @@
-"""What an integration tells the framework after each response and rollover: `ContextReport`.
+"""What every framework integration shares: its reports, its relay, its argument checks.
 
-Every integration reports the same figures (no conversation text), each in its framework's
-own way: the Agents SDK as a model event, LiveKit as an event of its model and session.
+Every integration reports the same figures (`ContextReport`, no conversation text), each in its
+framework's own way: the Agents SDK as a model event, LiveKit as an event of its model and
+session, Pipecat as an event handler call and a metrics frame.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..errors import ConfigurationError
 from ..realtime import ConnectionLostEvent, RolloverEvent
 
 if TYPE_CHECKING:
     from ..live import ContextEngine
     from ..realtime import ManagedConnection
 
-__all__ = ["ContextReport", "context_report", "relay"]
+__all__ = ["ContextReport", "check_arguments", "context_report", "relay"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +84,22 @@ async def relay(
             yield event
             if event.get("type") == "response.done":
                 await emit(context_report(conn.engine, "response", len(conn.rollovers)))
+
+
+def check_arguments(owner: str, client: object, options: Mapping[str, Any],
+                    refused: Iterable[str] = ()) -> None:  # fmt: skip
+    """Refuse, in one line, a client that cannot open sessions, or a refused option.
+
+    `refused` names the framework's options the managed connection decides instead (its URL,
+    its key, its recycling).
+
+    Raises:
+        ConfigurationError: naming the argument.
+    """
+    if not callable(getattr(getattr(client, "realtime", None), "connect", None)):
+        raise ConfigurationError(
+            f"client must be an AsyncOpenAI or AsyncAzureOpenAI client, got {type(client).__name__}"
+        )
+    taken = sorted(set(options) & set(refused))
+    if taken:
+        raise ConfigurationError(f"{owner} makes its own connection; drop {', '.join(taken)}")
