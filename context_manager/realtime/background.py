@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,10 @@ from .writer import RecordWriter
 if TYPE_CHECKING:
     from openai.resources.realtime.realtime import AsyncRealtimeConnection
 
-__all__ = ["BesideTheCall"]
+__all__ = ["ADAPTER_EVENT", "BesideTheCall"]
+
+ADAPTER_EVENT = "cm_"
+"""How the ``event_id`` of every client event of the adapter's own begins."""
 
 log = logging.getLogger("context_manager.realtime.connection")
 
@@ -63,6 +67,8 @@ class BesideTheCall:
     ) -> None:
         for event in events:
             if ours:
+                # Named as the adapter's, so an error answering it is not the application's.
+                event = {"event_id": f"{ADAPTER_EVENT}{uuid.uuid4().hex[:20]}", **event}
                 self._inflight.adapter_sent(event)
             self.engine.sent(event)
             await conn.send(event)  # type: ignore[arg-type]

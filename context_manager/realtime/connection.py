@@ -53,7 +53,7 @@ from ..errors import ConfigurationError, ContextManagerError, RolloverError, Sto
 from ..live import ContextEngine
 from ..rollover import RolloverPlan
 from ..wire import audio_ms_from_size
-from .background import BesideTheCall
+from .background import ADAPTER_EVENT, BesideTheCall
 from .events import ConnectionLostEvent, RolloverEvent
 from .inflight import InFlight, TurnNotes
 from .oob import OutOfBand, RealtimeSummarizer, SummaryAhead
@@ -428,6 +428,8 @@ class ManagedConnection(BesideTheCall):
         self._start_jobs()
         if self._oob.claim(raw):
             return None  # the adapter's own out-of-band request: priced, not delivered
+        if isinstance(error, dict) and str(error.get("event_id")).startswith(ADAPTER_EVENT):
+            return None  # refused an event of the adapter's own (the engine has seen it)
         history = self.engine.history
         if raw.get("type") == "conversation.item.deleted" and history.is_seed(
             str(raw.get("item_id"))
