@@ -26,15 +26,13 @@ from context_manager.compaction import RollingSummary
 from context_manager.errors import ConfigurationError
 from context_manager.integrations.livekit_agents import ContextReport, ManagedRealtimeModel
 from context_manager.live import ContextEngine
-from context_manager.profiles import get_model_profile
 from context_manager.rollover import RolloverPolicy
 from context_manager.server import ManualClock
-from context_manager.server.pricing import price
-from context_manager.server.usage import Usage
-from context_manager.store import AsyncStore, Store
+from context_manager.store import AsyncStore
 from context_manager.testing import FakeRealtimeServer
 
 from ..engine.test_realtime_e2e import INSTRUCTIONS, _stored_rows, responder, user_text
+from .checks import assert_the_cost_is_the_servers, served_usd
 
 pytestmark = pytest.mark.network_allowed
 
@@ -122,11 +120,7 @@ async def _run(
                 await model.connection.flush()
             cid = model.conversation_id
             assert cid is not None
-            prices = get_model_profile("gpt-realtime").prices_per_million
-            served = sum(
-                price(Usage.from_dict(e["response"]["usage"] or {}), prices).total
-                for s in server.sessions for e in s.sent if e["type"] == "response.done"
-            )  # fmt: skip
+            served = served_usd(server.sessions)
             sessions = server.sessions
     finally:
         logging.getLogger("livekit.agents").removeHandler(watch)
@@ -171,14 +165,7 @@ def test_a_95_minute_azure_call_through_livekit_agents(db_url: str) -> None:
     users = Counter(c.get("text") for c, _ in rows if c.get("role") == "user")
     assert all(users[t] == 1 for t in call.texts), "every user item stored exactly once"
     assert sum(users.values()) == len(call.texts)
-    store = Store(db_url)
-    try:
-        usage = store.usage(cid)
-    finally:
-        store.close()
-    assert len(usage) == model.engine.responses
-    assert model.engine.total_cost_usd == pytest.approx(served, rel=1e-12)
-    assert sum(u["cost_usd"] for u in usage) == pytest.approx(served, rel=1e-12)
+    assert_the_cost_is_the_servers(db_url, cid, model.engine, served)
 
 
 def test_a_dropped_socket_mid_call_goes_on_in_a_new_session(db_url: str) -> None:

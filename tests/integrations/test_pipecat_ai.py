@@ -40,17 +40,16 @@ from context_manager.integrations.pipecat_ai import (
     ManagedRealtimeLLMService,
 )
 from context_manager.live import ContextEngine
-from context_manager.profiles import get_model_profile, get_provider_profile
+from context_manager.profiles import get_provider_profile
 from context_manager.realtime import RealtimeSummarizer
 from context_manager.server import ManualClock
-from context_manager.server.pricing import price
-from context_manager.server.usage import Usage
-from context_manager.store import AsyncStore, Store
+from context_manager.store import AsyncStore
 from context_manager.testing import FakeRealtimeServer, Reply
 from context_manager.testing.speech import say, silence
 from context_manager.testing.voicecall import phrase, summarizing_responder, voice_engine
 
 from ..engine.test_realtime_e2e import _stored_rows
+from .checks import assert_the_cost_is_the_servers, served_usd
 
 pytestmark = pytest.mark.network_allowed
 
@@ -184,11 +183,7 @@ async def _voice_call(db_url: str, minutes: float, drop_at_minute: float | None 
         await run_worker(Pipeline([llm]), seen, drive)
         cid = llm.conversation_id
         assert cid is not None
-        prices = get_model_profile("gpt-realtime").prices_per_million
-        served = sum(
-            price(Usage.from_dict(e["response"]["usage"] or {}), prices).total
-            for s in server.sessions for e in s.sent if e["type"] == "response.done"
-        )  # fmt: skip
+        served = served_usd(server.sessions)
         return call, seen, llm, (served, server.sessions), cid
 
 
@@ -221,14 +216,7 @@ def test_a_95_minute_azure_voice_call_through_pipecat(db_url: str) -> None:
     rows = _stored_rows(db_url, cid)
     users = [c for c, _ in rows if c.get("role") == "user"]
     assert len(users) == len(call.said) + 1  # none missing, none twice
-    store = Store(db_url)
-    try:
-        usage = store.usage(cid)
-    finally:
-        store.close()
-    assert len(usage) == llm.engine.responses
-    assert llm.engine.total_cost_usd == pytest.approx(served, rel=1e-12)
-    assert sum(u["cost_usd"] for u in usage) == pytest.approx(served, rel=1e-12)
+    assert_the_cost_is_the_servers(db_url, cid, llm.engine, served)
 
 
 def test_a_dropped_socket_mid_call_goes_on_in_a_new_session(db_url: str) -> None:
