@@ -1,7 +1,10 @@
-"""What every framework's end-to-end test checks of the cost, one home for all three."""
+"""What every framework's end-to-end test shares: the cost checks, the new process."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,3 +38,18 @@ def assert_the_cost_is_the_servers(db_url: str, cid: str, engine: ContextEngine,
     assert len(usage) == engine.responses
     assert engine.total_cost_usd == pytest.approx(served, rel=1e-12)
     assert sum(u["cost_usd"] for u in usage) == pytest.approx(served, rel=1e-12)
+
+
+async def in_a_new_process(script: str, *args: str) -> str:
+    """Run `script` in a new Python process (this one's path); what it printed.
+
+    The test fails, with the end of the child's stderr, if it does not exit cleanly in 120 s.
+    """
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(child.communicate(), 120)
+    assert child.returncode == 0, err.decode()[-2000:]
+    return out.decode()

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 import tempfile
 import textwrap
 from collections import Counter
@@ -38,7 +36,7 @@ from context_manager.testing.speech import say, silence
 from context_manager.testing.voicecall import phrase
 
 from ..engine.test_realtime_e2e import INSTRUCTIONS, _stored_rows, responder, user_text
-from .checks import assert_the_cost_is_the_servers, served_usd
+from .checks import assert_the_cost_is_the_servers, in_a_new_process, served_usd
 
 pytestmark = pytest.mark.network_allowed
 
@@ -209,14 +207,8 @@ async def _first_call_then_resume(db_url: str) -> tuple[str, list[Any], str]:
         cid = model.conversation_id
         assert cid is not None
         # A new process, the same conversation id: it resumes from the store.
-        child = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", RESUME, server.base_url, db_url, cid,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-        )  # fmt: skip
-        out, err = await asyncio.wait_for(child.communicate(), 120)
-        assert child.returncode == 0, err.decode()[-2000:]
-        return out.decode(), server.sessions, cid
+        out = await in_a_new_process(RESUME, server.base_url, db_url, cid)
+        return out, server.sessions, cid
 
 
 def test_a_call_resumes_in_a_new_process_from_the_store(db_url: str) -> None:

@@ -10,8 +10,6 @@ server's usage priced by the profile, a dropped socket, and a resume in a new pr
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import textwrap
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -49,7 +47,7 @@ from context_manager.testing.speech import say, silence
 from context_manager.testing.voicecall import phrase, summarizing_responder, voice_engine
 
 from ..engine.test_realtime_e2e import _stored_rows
-from .checks import assert_the_cost_is_the_servers, served_usd
+from .checks import assert_the_cost_is_the_servers, in_a_new_process, served_usd
 
 pytestmark = pytest.mark.network_allowed
 
@@ -271,14 +269,8 @@ RESUME = textwrap.dedent(
 async def _first_call_then_resume(db_url: str) -> tuple[str, Any, Call, str]:
     call, _, llm, (_, _), cid = await _voice_call(db_url, 25)
     async with FakeRealtimeServer(provider="azure", responder=lambda items: Reply("Welcome back.")) as server:  # fmt: skip
-        child = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", RESUME, server.base_url, db_url, cid,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-        )  # fmt: skip
-        out, err = await asyncio.wait_for(child.communicate(), 120)
-        assert child.returncode == 0, err.decode()[-2000:]
-        return out.decode(), server.sessions, call, cid
+        out = await in_a_new_process(RESUME, server.base_url, db_url, cid)
+        return out, server.sessions, call, cid
 
 
 def test_a_call_resumes_in_a_new_process_from_the_store(db_url: str) -> None:
